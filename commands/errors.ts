@@ -1,0 +1,27 @@
+/** Errors a command can end with. `code` goes to GraphQL `extensions.code`. */
+export type CommandErrorCode =
+  | 'CHAT_NOT_FOUND'
+  | 'NOT_FOUND'
+  | 'FORBIDDEN'
+  | 'UNAUTHENTICATED'
+  | 'FORK_REVISION_OUT_OF_RANGE'
+  | 'CHAT_ARCHIVED'
+  | 'INVALID_INPUT'
+  | 'CONFLICT'
+  | 'QUEUED_MESSAGE_NOT_FOUND'
+  | 'NO_PENDING_QUESTION'
+  | 'ALREADY_EXISTS'
+
+export class CommandError extends Error {
+  constructor(
+    readonly code: CommandErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message)
+    this.name = 'CommandError'
+  }
+}
+
+export const invalidInput = (message: string, details: Record<string, unknown> = {}) =>
+  new CommandError('INVALID_INPUT', message, details)

@@ -1,0 +1,74 @@
+import type { Role, UserEvent } from '../../src/events/user.ts'
+import { ROLES } from '../../src/events/user.ts'
+import { CommandError, invalidInput } from '../errors.ts'
+import type { Decider } from '../decider.ts'
+
+export type UserCommand =
+  | { type: 'CreateUser'; userId: string; email: string; name: string; role: Role; organizationId: string }
+  | { type: 'ChangeRole'; role: Role }
+  | { type: 'IssueToken'; tokenId: string; tokenHash: string; label: string }
+  | { type: 'RevokeToken'; tokenId: string }
+
+export interface UserState {
+  exists: boolean
+  userId: string
+  email: string
+  role: Role
+  organizationId: string
+  tokens: Record<string, { revoked: boolean }>
+}
+
+export const initialUserState = (): UserState => ({
+  exists: false,
+  userId: '',
+  email: '',
+  role: 'member',
+  organizationId: '',
+  tokens: {},
+})
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/
+
+export function decideUser(cmd: UserCommand, user: UserState): UserEvent[] {
+  switch (cmd.type) {
+    case 'CreateUser':
+      if (user.exists) throw new CommandError('ALREADY_EXISTS', `user ${cmd.userId} already exists`)
+      if (!EMAIL.test(cmd.email)) throw invalidInput(`"${cmd.email}" is not an email address`)
+      if (!ROLES.includes(cmd.role)) throw invalidInput(`role must be one of ${ROLES.join(', ')}`)
+      return [
+        {
+          type: 'UserCreated',
+          data: { userId: cmd.userId, email: cmd.email.toLowerCase(), name: cmd.name, role: cmd.role, organizationId: cmd.organizationId },
+        },
+      ]
+    case 'ChangeRole':
+      if (!user.exists) throw new CommandError('NOT_FOUND', 'user not found')
+      if (!ROLES.includes(cmd.role)) throw invalidInput(`role must be one of ${ROLES.join(', ')}`)
+      return cmd.role === user.role ? [] : [{ type: 'UserRoleChanged', data: { role: cmd.role } }]
+    case 'IssueToken':
+      if (!user.exists) throw new CommandError('NOT_FOUND', 'user not found')
+      return [{ type: 'ApiTokenIssued', data: { tokenId: cmd.tokenId, tokenHash: cmd.tokenHash, label: cmd.label } }]
+    case 'RevokeToken':
+      if (!user.tokens[cmd.tokenId]) throw new CommandError('NOT_FOUND', `token ${cmd.tokenId} not found`)
+      return user.tokens[cmd.tokenId]!.revoked ? [] : [{ type: 'ApiTokenRevoked', data: { tokenId: cmd.tokenId } }]
+  }
+}
+
+export function evolveUser(user: UserState, event: UserEvent): UserState {
+  switch (event.type) {
+    case 'UserCreated':
+      return { ...user, exists: true, userId: event.data.userId, email: event.data.email, role: event.data.role, organizationId: event.data.organizationId }
+    case 'UserRoleChanged':
+      return { ...user, role: event.data.role }
+    case 'ApiTokenIssued':
+      return { ...user, tokens: { ...user.tokens, [event.data.tokenId]: { revoked: false } } }
+    case 'ApiTokenRevoked':
+      return { ...user, tokens: { ...user.tokens, [event.data.tokenId]: { revoked: true } } }
+  }
+}
+
+export const userDecider: Decider<UserCommand, UserState, UserEvent> = {
+  decide: decideUser,
+  evolve: evolveUser,
+  initialState: initialUserState,
+}

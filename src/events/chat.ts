@@ -1,0 +1,161 @@
+/** Events of a `chat-<uuid>` stream. Revisions inside data are plain numbers (JSON). */
+
+export type ChatStatus = 'waiting' | 'pending' | 'running' | 'interrupting' | 'requires_action' | 'error'
+
+export type TextPart = { type: 'text'; text: string }
+export type AttachmentPart = {
+  type: 'attachment'
+  attachmentId: string
+  sha256: string
+  mimeType: string
+  name: string
+  size: number
+}
+export type MessagePart = TextPart | AttachmentPart
+
+export interface TokenUsage {
+  inputTokens: number
+  outputTokens: number
+  cacheReadTokens: number
+  cacheWriteTokens: number
+  reasoningTokens: number
+}
+
+export interface ToolCall {
+  id: string
+  name: string
+  arguments: unknown
+  /** Provider-specific signature (Gemini thoughtSignature) sent back unchanged. */
+  signature?: string
+}
+
+export type StepPart =
+  | { type: 'text'; text: string; signature?: string }
+  | { type: 'reasoning'; text: string; signature?: string; redacted?: boolean }
+  | { type: 'tool_call'; id: string; name: string; arguments: unknown; signature?: string }
+
+export type ChatEvent =
+  | {
+      type: 'ChatCreated'
+      data: {
+        chatId: string
+        ownerId: string
+        organizationId: string
+        title: string
+        modelId: string | null
+        workspaceId: string | null
+        parentChatId: string | null
+        rootChatId: string | null
+        agentType: 'general' | 'explore' | null
+        planMode: boolean
+      }
+    }
+  | {
+      type: 'ChatForked'
+      data: {
+        chatId: string
+        sourceChatId: string
+        atRevision: number
+        ownerId: string
+        organizationId: string
+        title: string
+        /** Tool calls left without results by the cut: closed as not executed. */
+        closedToolCallIds: string[]
+      }
+    }
+  | { type: 'UserMessagePosted'; data: { messageId: string; parts: MessagePart[]; authorId: string; fromQueueId?: string } }
+  | { type: 'MessageQueued'; data: { queueId: string; parts: MessagePart[]; authorId: string; atHead: boolean } }
+  | { type: 'QueuedMessageRemoved'; data: { queueId: string } }
+  | { type: 'QueuedMessagePromoted'; data: { queueId: string } }
+  | { type: 'InterruptRequested'; data: { requestedBy: string } }
+  | { type: 'TurnStarted'; data: { turnId: string; runnerId: string; modelId: string | null } }
+  | {
+      type: 'AssistantStepCompleted'
+      data: {
+        turnId: string
+        stepId: string
+        modelId: string | null
+        parts: StepPart[]
+        text: string
+        reasoning: string
+        toolCalls: ToolCall[]
+        usage: TokenUsage
+        costUsd: number
+        finishReason: string
+        interrupted: boolean
+      }
+    }
+  | { type: 'ToolCallStarted'; data: { turnId: string; callId: string; name: string; arguments: unknown } }
+  | {
+      type: 'ToolCallCompleted'
+      data: {
+        turnId: string
+        callId: string
+        name: string
+        result: string
+        isError: boolean
+        durationMs: number
+        images?: { attachmentId: string; mimeType: string; sha256: string }[]
+      }
+    }
+  | { type: 'RetryScheduled'; data: { turnId: string; attempt: number; delayMs: number; errorKind: string; message: string } }
+  | { type: 'TurnCompleted'; data: { turnId: string } }
+  | { type: 'TurnInterrupted'; data: { turnId: string } }
+  | { type: 'TurnFailed'; data: { turnId: string; errorKind: string; message: string } }
+  | { type: 'CompactionRequested'; data: { requestedBy: string } }
+  | {
+      type: 'ContextCompacted'
+      data: { summary: string; throughRevision: number; tokensBefore: number; tokensAfter: number; manual: boolean }
+    }
+  | { type: 'QuestionAsked'; data: { questionId: string; question: string; options: string[] } }
+  | { type: 'QuestionAnswered'; data: { questionId: string; answer: string; answeredBy: string } }
+  | { type: 'PlanProposed'; data: { plan: string } }
+  | { type: 'SubAgentSpawned'; data: { childChatId: string; agentType: 'general' | 'explore'; prompt: string } }
+  | { type: 'SubAgentClosed'; data: { childChatId: string } }
+  | {
+      type: 'AttachmentAdded'
+      data: { attachmentId: string; sha256: string; mimeType: string; name: string; size: number; source: 'upload' | 'workspace' }
+    }
+  | { type: 'ChatRenamed'; data: { title: string; generated: boolean } }
+  | { type: 'ChatArchived'; data: { cascadedFrom?: string } }
+  | { type: 'ChatUnarchived'; data: { cascadedFrom?: string } }
+  | { type: 'ChatModelChanged'; data: { modelId: string } }
+  | { type: 'PlanModeChanged'; data: { planMode: boolean } }
+  | { type: 'WorkspaceBound'; data: { workspaceId: string } }
+
+export type ChatEventType = ChatEvent['type']
+
+export const CHAT_EVENT_TYPES = [
+  'ChatCreated',
+  'ChatForked',
+  'UserMessagePosted',
+  'MessageQueued',
+  'QueuedMessageRemoved',
+  'QueuedMessagePromoted',
+  'InterruptRequested',
+  'TurnStarted',
+  'AssistantStepCompleted',
+  'ToolCallStarted',
+  'ToolCallCompleted',
+  'RetryScheduled',
+  'TurnCompleted',
+  'TurnInterrupted',
+  'TurnFailed',
+  'CompactionRequested',
+  'ContextCompacted',
+  'QuestionAsked',
+  'QuestionAnswered',
+  'PlanProposed',
+  'SubAgentSpawned',
+  'SubAgentClosed',
+  'AttachmentAdded',
+  'ChatRenamed',
+  'ChatArchived',
+  'ChatUnarchived',
+  'ChatModelChanged',
+  'PlanModeChanged',
+  'WorkspaceBound',
+] as const satisfies readonly ChatEventType[]
+
+export const chatStream = (chatId: string) => `chat-${chatId}`
+export const chatIdOfStream = (stream: string) => stream.slice('chat-'.length)

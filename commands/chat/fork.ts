@@ -1,5 +1,6 @@
 import type { ChatEvent } from '../../src/events/chat.ts'
-import { CommandError } from '../errors.ts'
+import { CommandError, invalidInput } from '../errors.ts'
+import { LIMITS } from './commands.ts'
 import type { ChatState } from './state.ts'
 
 export interface ForkChatCommand {
@@ -22,6 +23,8 @@ export function decideFork(cmd: ForkChatCommand, sourceAtCut: ChatState, sourceL
       `chat ${sourceAtCut.id} has ${sourceLastRevision + 1} events; revision ${cmd.atRevision} does not exist`,
       { lastRevision: sourceLastRevision },
     )
+  const title = cmd.title?.trim() || `${sourceAtCut.title} (fork)`.slice(0, LIMITS.titleLength)
+  if (title.length > LIMITS.titleLength) throw invalidInput(`title is ${title.length} characters; the limit is ${LIMITS.titleLength}`)
   return [
     {
       type: 'ChatForked',
@@ -31,8 +34,11 @@ export function decideFork(cmd: ForkChatCommand, sourceAtCut: ChatState, sourceL
         atRevision: cmd.atRevision,
         ownerId: cmd.ownerId,
         organizationId: cmd.organizationId,
-        title: cmd.title?.trim() || `${sourceAtCut.title} (fork)`,
+        title,
         closedToolCallIds: Object.keys(sourceAtCut.openToolCalls),
+        modelId: sourceAtCut.modelId,
+        workspaceId: sourceAtCut.workspaceId,
+        planMode: sourceAtCut.planMode,
       },
     },
   ]

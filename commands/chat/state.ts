@@ -55,6 +55,52 @@ export function initialChatState(): ChatState {
   }
 }
 
+/**
+ * The one place chat status transitions live: the write side's fold and the `chats` read model
+ * both call it. `hasPendingQuestion` is whether a question was open before `event`.
+ * See ARCHITECTURE.md.
+ */
+export function chatStatusAfter(status: ChatStatus, event: ChatEvent, hasPendingQuestion: boolean): ChatStatus {
+  switch (event.type) {
+    case 'ChatCreated':
+    case 'ChatForked':
+      return 'waiting'
+    case 'UserMessagePosted':
+    case 'QuestionAnswered':
+      return 'pending'
+    case 'InterruptRequested':
+      return status === 'running' ? 'interrupting' : status
+    case 'TurnStarted':
+      return 'running'
+    case 'TurnCompleted':
+    case 'TurnInterrupted':
+      return hasPendingQuestion ? 'requires_action' : 'waiting'
+    case 'TurnFailed':
+      return 'error'
+    case 'MessageQueued':
+    case 'QueuedMessageRemoved':
+    case 'QueuedMessagePromoted':
+    case 'AssistantStepCompleted':
+    case 'ToolCallStarted':
+    case 'ToolCallCompleted':
+    case 'RetryScheduled':
+    case 'CompactionRequested':
+    case 'ContextCompacted':
+    case 'QuestionAsked':
+    case 'PlanProposed':
+    case 'SubAgentSpawned':
+    case 'SubAgentClosed':
+    case 'AttachmentAdded':
+    case 'ChatRenamed':
+    case 'ChatArchived':
+    case 'ChatUnarchived':
+    case 'ChatModelChanged':
+    case 'PlanModeChanged':
+    case 'WorkspaceBound':
+      return status
+  }
+}
+
 /** The chat status is a fold of the stream, never stored on the write side. See ARCHITECTURE.md. */
 export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
   switch (event.type) {
@@ -72,6 +118,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         parentChatId: d.parentChatId,
         rootChatId: d.rootChatId,
         planMode: d.planMode,
+        status: chatStatusAfter(state.status, event, false),
       }
     }
     case 'ChatForked': {
@@ -86,7 +133,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         parentChatId: null,
         rootChatId: null,
         archived: false,
-        status: 'waiting',
+        status: chatStatusAfter(state.status, event, false),
         queue: [],
         currentTurnId: null,
         pendingQuestionId: null,
@@ -98,7 +145,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'UserMessagePosted':
       return {
         ...state,
-        status: 'pending',
+        status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
         lastError: null,
         pendingQuestionId: null,
         userMessages: state.userMessages + 1,
@@ -116,9 +163,9 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       return { ...state, queue: [item, ...state.queue.filter((q) => q !== item)] }
     }
     case 'InterruptRequested':
-      return state.status === 'running' ? { ...state, status: 'interrupting' } : state
+      return { ...state, status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)) }
     case 'TurnStarted':
-      return { ...state, status: 'running', currentTurnId: event.data.turnId, lastError: null }
+      return { ...state, status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)), currentTurnId: event.data.turnId, lastError: null }
     case 'ToolCallStarted':
       return { ...state, openToolCalls: { ...state.openToolCalls, [event.data.callId]: event.data.name } }
     case 'ToolCallCompleted': {
@@ -129,12 +176,12 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'TurnInterrupted':
       return {
         ...state,
-        status: state.pendingQuestionId ? 'requires_action' : 'waiting',
+        status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
         currentTurnId: null,
         openToolCalls: {},
       }
     case 'TurnFailed':
-      return { ...state, status: 'error', currentTurnId: null, openToolCalls: {}, lastError: event.data.message }
+      return { ...state, status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)), currentTurnId: null, openToolCalls: {}, lastError: event.data.message }
     case 'CompactionRequested':
       return { ...state, compactionRequested: true }
     case 'ContextCompacted':
@@ -142,7 +189,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'QuestionAsked':
       return { ...state, pendingQuestionId: event.data.questionId }
     case 'QuestionAnswered':
-      return { ...state, pendingQuestionId: null, status: 'pending' }
+      return { ...state, pendingQuestionId: null, status: chatStatusAfter(state.status, event, true) }
     case 'ChatRenamed':
       return { ...state, title: event.data.title }
     case 'ChatArchived':
@@ -155,7 +202,12 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       return { ...state, planMode: event.data.planMode }
     case 'WorkspaceBound':
       return { ...state, workspaceId: event.data.workspaceId }
-    case 'AssistantStepCompleted':
+    case 'AssistantStepCompleted': {
+      // A call is open from the step that asked for it until its result: a fork cut between them closes it.
+      const open = { ...state.openToolCalls }
+      for (const call of event.data.toolCalls) open[call.id] = call.name
+      return { ...state, openToolCalls: open }
+    }
     case 'RetryScheduled':
     case 'PlanProposed':
     case 'SubAgentSpawned':

@@ -61,6 +61,10 @@ export type ChatEvent =
         title: string
         /** Tool calls left without results by the cut: closed as not executed. */
         closedToolCallIds: string[]
+        /** The source's settings at the cut, so a read model need not replay the source. Absent on early events. */
+        modelId?: string | null
+        workspaceId?: string | null
+        planMode?: boolean
       }
     }
   | { type: 'UserMessagePosted'; data: { messageId: string; parts: MessagePart[]; authorId: string; fromQueueId?: string } }

@@ -5,11 +5,13 @@
 import type { StoredEvent } from '../eventstore/types.ts'
 import type { ChatEvent } from './chat.ts'
 import type { UserEvent } from './user.ts'
+import type { ConfigEvent } from './config.ts'
 
 export * from './chat.ts'
 export * from './user.ts'
+export * from './config.ts'
 
-export type CairnEvent = ChatEvent | UserEvent
+export type CairnEvent = ChatEvent | UserEvent | ConfigEvent
 export type CairnEventType = CairnEvent['type']
 
 /** A stored event narrowed to one of our unions. */

@@ -1,0 +1,113 @@
+import type { ConfigEvent, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
+import { CommandError, invalidInput } from '../errors.ts'
+import type { Decider } from '../decider.ts'
+
+const PROVIDER_KINDS = ['anthropic', 'bedrock', 'openai-chat', 'openai-responses', 'azure-openai', 'google', 'openai-compatible']
+
+export type ConfigCommand =
+  | { type: 'ConfigureProvider'; settings: ProviderSettings }
+  | { type: 'RecordProviderApiKey'; providerId: string; fingerprint: string }
+  | { type: 'RemoveProvider'; providerId: string }
+  | { type: 'ConfigureModel'; settings: ModelSettings }
+  | { type: 'RemoveModel'; modelId: string }
+  | { type: 'SetSystemPrompt'; prompt: string }
+  | { type: 'SetDisabledTools'; disabledTools: string[] }
+
+export interface ConfigState {
+  providers: Record<string, ProviderSettings & { keyFingerprint: string | null }>
+  models: Record<string, ModelSettings>
+  systemPrompt: string | null
+  disabledTools: string[]
+}
+
+export const initialConfigState = (): ConfigState => ({ providers: {}, models: {}, systemPrompt: null, disabledTools: [] })
+
+function validateModel(m: ModelSettings, state: ConfigState): void {
+  if (!m.modelId.trim()) throw invalidInput('model id must not be empty')
+  if (!state.providers[m.providerId]) throw new CommandError('NOT_FOUND', `provider ${m.providerId} is not configured`)
+  if (!m.modelName.trim()) throw invalidInput('model name must not be empty')
+  if (!(m.contextWindow > 0)) throw invalidInput('context window must be a positive number of tokens')
+  if (!(m.maxOutputTokens > 0)) throw invalidInput('max output tokens must be positive')
+  if (!(m.compactionThresholdPercent > 0 && m.compactionThresholdPercent <= 100))
+    throw invalidInput('compaction threshold is a percentage in (0, 100]; 100 disables compaction')
+  for (const [k, v] of Object.entries(m.pricing)) if (!(v >= 0)) throw invalidInput(`price ${k} must be zero or more`)
+}
+
+export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEvent[] {
+  switch (cmd.type) {
+    case 'ConfigureProvider': {
+      const s = cmd.settings
+      if (!s.providerId.trim()) throw invalidInput('provider id must not be empty')
+      if (!PROVIDER_KINDS.includes(s.kind)) throw invalidInput(`provider kind must be one of ${PROVIDER_KINDS.join(', ')}`)
+      if (s.baseUrl !== null) {
+        try {
+          new URL(s.baseUrl)
+        } catch {
+          throw invalidInput(`base URL "${s.baseUrl}" is not a URL`)
+        }
+      }
+      return [{ type: 'ProviderConfigured', data: s }]
+    }
+    case 'RecordProviderApiKey':
+      if (!state.providers[cmd.providerId]) throw new CommandError('NOT_FOUND', `provider ${cmd.providerId} is not configured`)
+      return state.providers[cmd.providerId]!.keyFingerprint === cmd.fingerprint
+        ? []
+        : [{ type: 'ProviderApiKeySet', data: { providerId: cmd.providerId, fingerprint: cmd.fingerprint } }]
+    case 'RemoveProvider':
+      if (!state.providers[cmd.providerId]) throw new CommandError('NOT_FOUND', `provider ${cmd.providerId} is not configured`)
+      return [{ type: 'ProviderRemoved', data: { providerId: cmd.providerId } }]
+    case 'ConfigureModel':
+      validateModel(cmd.settings, state)
+      return [{ type: 'ModelConfigured', data: cmd.settings }]
+    case 'RemoveModel':
+      if (!state.models[cmd.modelId]) throw new CommandError('NOT_FOUND', `model ${cmd.modelId} is not configured`)
+      return [{ type: 'ModelRemoved', data: { modelId: cmd.modelId } }]
+    case 'SetSystemPrompt':
+      if (cmd.prompt.length > 100_000) throw invalidInput('system prompt is longer than 100,000 characters')
+      return [{ type: 'SystemPromptSet', data: { prompt: cmd.prompt } }]
+    case 'SetDisabledTools':
+      return [{ type: 'ToolPolicySet', data: { disabledTools: [...new Set(cmd.disabledTools)].sort() } }]
+  }
+}
+
+export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigState {
+  switch (event.type) {
+    case 'ProviderConfigured': {
+      const previous = state.providers[event.data.providerId]
+      return {
+        ...state,
+        providers: { ...state.providers, [event.data.providerId]: { ...event.data, keyFingerprint: previous?.keyFingerprint ?? null } },
+      }
+    }
+    case 'ProviderApiKeySet': {
+      const p = state.providers[event.data.providerId]
+      if (!p) return state
+      return { ...state, providers: { ...state.providers, [p.providerId]: { ...p, keyFingerprint: event.data.fingerprint } } }
+    }
+    case 'ProviderRemoved': {
+      const { [event.data.providerId]: _gone, ...providers } = state.providers
+      return { ...state, providers }
+    }
+    case 'ModelConfigured': {
+      const models = { ...state.models }
+      // One default at a time: the newest default wins.
+      if (event.data.isDefault) for (const [id, m] of Object.entries(models)) models[id] = { ...m, isDefault: false }
+      models[event.data.modelId] = event.data
+      return { ...state, models }
+    }
+    case 'ModelRemoved': {
+      const { [event.data.modelId]: _gone, ...models } = state.models
+      return { ...state, models }
+    }
+    case 'SystemPromptSet':
+      return { ...state, systemPrompt: event.data.prompt }
+    case 'ToolPolicySet':
+      return { ...state, disabledTools: event.data.disabledTools }
+  }
+}
+
+export const configDecider: Decider<ConfigCommand, ConfigState, ConfigEvent> = {
+  decide: decideConfig,
+  evolve: evolveConfig,
+  initialState: initialConfigState,
+}

@@ -1,0 +1,95 @@
+import type { StoredEvent } from '../eventstore/types.ts'
+import type { ChatEvent, MessagePart } from '../events/chat.ts'
+import type { AssistantPart, ModelMessage, ToolResultPart, UserPart } from '../providers/types.ts'
+
+/** Loads an attachment's bytes for the model (images only). */
+export type AttachmentLoader = (attachmentId: string) => Promise<{ mimeType: string; data: string } | null>
+
+export const NOT_EXECUTED_AFTER_FORK =
+  'Not executed: the chat was forked at a point where this call had not finished. Run it again if it is still needed.'
+
+type ChatStored = StoredEvent & ChatEvent
+
+/** Index of the first event the model should see: just after the newest summary's cover. */
+export function contextStart(events: readonly StoredEvent[]): { startIndex: number; summary: string | null } {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i] as ChatStored
+    if (e.type === 'ContextCompacted') {
+      const through = BigInt(e.data.throughRevision)
+      const startIndex = events.findIndex((x) => x.revision > through)
+      return { startIndex: startIndex === -1 ? events.length : startIndex, summary: e.data.summary }
+    }
+  }
+  return { startIndex: 0, summary: null }
+}
+
+async function userParts(parts: MessagePart[], load: AttachmentLoader): Promise<UserPart[]> {
+  const out: UserPart[] = []
+  for (const part of parts) {
+    if (part.type === 'text') out.push({ type: 'text', text: part.text })
+    else {
+      const bytes = await load(part.attachmentId)
+      if (bytes) out.push({ type: 'image', mimeType: bytes.mimeType, data: bytes.data })
+      else out.push({ type: 'text', text: `[attachment ${part.name} is no longer available]` })
+    }
+  }
+  return out
+}
+
+/**
+ * The model's view of a chat: the newest summary, then every message after what it
+ * covers. Users still see everything; only the model's context is cut.
+ */
+export async function buildModelContext(events: readonly StoredEvent[], load: AttachmentLoader): Promise<ModelMessage[]> {
+  const { startIndex, summary } = contextStart(events)
+  const messages: ModelMessage[] = []
+  const pushUser = (parts: UserPart[]) => {
+    const last = messages[messages.length - 1]
+    if (last?.role === 'user') last.parts.push(...parts)
+    else messages.push({ role: 'user', parts })
+  }
+  const pushToolResults = (results: ToolResultPart[]) => {
+    const last = messages[messages.length - 1]
+    if (last?.role === 'tool') last.results.push(...results)
+    else messages.push({ role: 'tool', results })
+  }
+  if (summary !== null) pushUser([{ type: 'text', text: `Summary of the conversation so far:\n\n${summary}` }])
+
+  const callNames = new Map<string, string>()
+  for (const raw of events.slice(startIndex)) {
+    const e = raw as ChatStored
+    switch (e.type) {
+      case 'UserMessagePosted':
+        pushUser(await userParts(e.data.parts, load))
+        break
+      case 'QuestionAnswered':
+        pushUser([{ type: 'text', text: `Answer to your question: ${e.data.answer}` }])
+        break
+      case 'AssistantStepCompleted': {
+        const parts: AssistantPart[] = e.data.parts.filter((p) => p.type !== 'text' || p.text.length > 0)
+        for (const p of parts) if (p.type === 'tool_call') callNames.set(p.id, p.name)
+        if (parts.length) messages.push({ role: 'assistant', parts })
+        break
+      }
+      case 'ToolCallCompleted':
+        pushToolResults([
+          {
+            callId: e.data.callId,
+            name: e.data.name,
+            content: e.data.result,
+            isError: e.data.isError,
+          },
+        ])
+        break
+      case 'ChatForked':
+        if (e.data.closedToolCallIds.length)
+          pushToolResults(
+            e.data.closedToolCallIds.map((callId) => ({ callId, name: callNames.get(callId) ?? 'unknown', content: NOT_EXECUTED_AFTER_FORK, isError: true })),
+          )
+        break
+      default:
+        break
+    }
+  }
+  return messages
+}

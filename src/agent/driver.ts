@@ -1,0 +1,420 @@
+import { randomUUID } from 'node:crypto'
+import type { ConfigService, ResolvedModel } from '../config/service.ts'
+import type { StoredEvent } from '../eventstore/types.ts'
+import type { ChatEvent, StepPart, TokenUsage, ToolCall } from '../events/chat.ts'
+import { classifyProviderError } from '../providers/index.ts'
+import { ProviderError, type ModelMessage, type Usage } from '../providers/types.ts'
+import { buildModelContext, type AttachmentLoader } from './context.ts'
+import type { EphemeralSink } from './ephemeral.ts'
+import { compactionDue, summarize } from './compaction.ts'
+import { ChatSession } from './session.ts'
+import type { ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
+
+export interface DriverOptions {
+  runnerId: string
+  config: ConfigService
+  tools: ToolRegistry
+  publish: EphemeralSink
+  loadAttachment: AttachmentLoader
+  maxStepsPerTurn: number
+  maxRetries: number
+  /** First retry delay; doubles up to retryMaxMs. */
+  retryBaseMs: number
+  retryMaxMs: number
+  log: (line: string) => void
+}
+
+export const DEFAULT_TITLE = 'New chat'
+
+export const UNKNOWN_OUTCOME =
+  'The control plane restarted while this tool call was running and cannot tell whether it finished. Check its effects before running it again.'
+
+type Chat = StoredEvent & ChatEvent
+
+const emptyUsage = (): TokenUsage => ({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 })
+
+export function costOf(usage: Usage, model: ResolvedModel['model']): number {
+  const p = model.pricing
+  const usd =
+    (usage.inputTokens * p.input + usage.outputTokens * p.output + usage.cacheReadTokens * p.cacheRead + usage.cacheWriteTokens * p.cacheWrite) /
+    1_000_000
+  return Math.round(usd * 1_000_000) / 1_000_000
+}
+
+/** A step the model streamed: what to commit, and how it ended. */
+interface StreamedStep {
+  parts: StepPart[]
+  toolCalls: ToolCall[]
+  usage: TokenUsage
+  finishReason: string
+  interrupted: boolean
+}
+
+class TurnFailure extends Error {
+  constructor(
+    readonly kind: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+    function done() {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+  })
+
+/**
+ * Drives one chat while this runner holds its lease: starts turns, streams steps, runs
+ * tools, retries, compacts, delivers the queue — and resumes from the last committed
+ * event after a crash. Each decision is made from the folded stream, so the same code
+ * path serves a fresh turn and a resumed one.
+ */
+export class ChatDriver {
+  readonly session: ChatSession
+  #interrupt = new AbortController()
+  #stopped = false
+
+  constructor(
+    private readonly store: import('../eventstore/types.ts').EventStore,
+    readonly chatId: string,
+    private readonly opts: DriverOptions,
+  ) {
+    this.session = new ChatSession(store, chatId, opts.runnerId)
+  }
+
+  /** Stop at once (lease lost or shutdown): aborts the provider stream and tools, writes nothing more. */
+  stop(): void {
+    this.#stopped = true
+    this.#interrupt.abort()
+  }
+
+  /** Runs until the chat needs nothing more from the runner. */
+  async drive(): Promise<void> {
+    await this.session.refresh()
+    while (!this.#stopped) {
+      const s = this.session.state
+      if (!s.exists || s.archived) return
+      if (s.status === 'interrupting') await this.#endTurn([{ type: 'TurnInterrupted', data: { turnId: s.currentTurnId ?? 'unknown' } }])
+      else if (s.status === 'running') await this.#runTurn()
+      else if (s.compactionRequested) await this.#compact(true)
+      else if (s.status === 'pending') {
+        await this.session.append([{ type: 'TurnStarted', data: { turnId: randomUUID(), runnerId: this.opts.runnerId, modelId: s.modelId } }])
+      } else if (s.status === 'waiting' && s.queue.length > 0) await this.session.append(this.#deliverQueueHead())
+      else return
+    }
+  }
+
+  #deliverQueueHead(): ChatEvent[] {
+    const head = this.session.state.queue[0]
+    if (!head) return []
+    return [{ type: 'UserMessagePosted', data: { messageId: head.queueId, parts: head.parts, authorId: head.authorId, fromQueueId: head.queueId } }]
+  }
+
+  /** Ends the turn and, in the same append, delivers the queue head so the next turn starts by itself. */
+  async #endTurn(events: ChatEvent[]): Promise<void> {
+    const queued = this.session.state.queue.length > 0
+    await this.session.append([...events, ...(queued ? this.#deliverQueueHead() : [])])
+  }
+
+  #turnEvents(): Chat[] {
+    const events = this.session.events as Chat[]
+    const turnId = this.session.state.currentTurnId
+    const start = events.findLastIndex((e) => e.type === 'TurnStarted' && e.data.turnId === turnId)
+    return events.slice(start) as Chat[]
+  }
+
+  async #runTurn(): Promise<void> {
+    const turnId = this.session.state.currentTurnId!
+    this.#interrupt = new AbortController()
+    const watcher = this.#watchForInterrupt()
+    try {
+      let resolved: ResolvedModel
+      try {
+        resolved = await this.opts.config.resolveModel(this.session.state.modelId)
+      } catch (err) {
+        throw new TurnFailure('config', (err as Error).message)
+      }
+      for (;;) {
+        if (this.#stopped) return
+        if (this.#interrupt.signal.aborted) return await this.#endTurn([{ type: 'TurnInterrupted', data: { turnId } }])
+        const turn = this.#turnEvents()
+        const steps = turn.filter((e) => e.type === 'AssistantStepCompleted')
+        const lastStep = steps[steps.length - 1]
+        if (lastStep && lastStep.data.toolCalls.length > 0) {
+          const done = await this.#runToolCalls(turnId, lastStep.data.toolCalls, turn)
+          if (!done) return
+        }
+        if (steps.length >= this.opts.maxStepsPerTurn)
+          throw new TurnFailure(
+            'step_limit',
+            `The turn reached the limit of ${this.opts.maxStepsPerTurn} model steps and was stopped. Send a message to continue.`,
+          )
+        if (compactionDue(this.session.events, resolved.model)) await this.#compact(false, resolved)
+        const step = await this.#streamStepWithRetries(turnId, resolved)
+        if (this.#stopped) return
+        const stepEvent: ChatEvent = {
+          type: 'AssistantStepCompleted',
+          data: {
+            turnId,
+            stepId: randomUUID(),
+            modelId: resolved.model.modelId,
+            parts: step.parts,
+            text: step.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join(''),
+            reasoning: step.parts.flatMap((p) => (p.type === 'reasoning' ? [p.text] : [])).join(''),
+            toolCalls: step.toolCalls,
+            usage: step.usage,
+            costUsd: costOf(step.usage, resolved.model),
+            finishReason: step.finishReason,
+            interrupted: step.interrupted,
+          },
+        }
+        if (step.interrupted) return await this.#endTurn([stepEvent, { type: 'TurnInterrupted', data: { turnId } }])
+        if (step.toolCalls.length === 0) {
+          await this.#endTurn([stepEvent, { type: 'TurnCompleted', data: { turnId } }])
+          await this.#maybeTitle(resolved)
+          return
+        }
+        await this.session.append([stepEvent])
+      }
+    } catch (err) {
+      if (this.#stopped) return
+      if (err instanceof TurnFailure) {
+        await this.#endTurn([{ type: 'TurnFailed', data: { turnId, errorKind: err.kind, message: err.message } }])
+        return
+      }
+      throw err
+    } finally {
+      await watcher.close()
+    }
+  }
+
+  /** Aborts the running step or tools when a user asks for an interrupt. */
+  #watchForInterrupt(): { close(): Promise<void> } {
+    const sub = this.store.subscribeToStream(this.session.stream, { fromRevision: this.session.revision + 1n })
+    const done = (async () => {
+      for await (const e of sub) if (e.type === 'InterruptRequested') this.#interrupt.abort()
+    })().catch(() => {})
+    return {
+      async close() {
+        await sub.close()
+        await done
+      },
+    }
+  }
+
+  /**
+   * Runs the step's tool calls that have no result yet, concurrently. A call that was
+   * started before a crash is not run again blindly: its tool is asked whether it ran.
+   * Returns false when the turn ended (interrupt).
+   */
+  async #runToolCalls(turnId: string, calls: ToolCall[], turn: Chat[]): Promise<boolean> {
+    const completed = new Set(turn.flatMap((e) => (e.type === 'ToolCallCompleted' ? [e.data.callId] : [])))
+    const started = new Set(turn.flatMap((e) => (e.type === 'ToolCallStarted' ? [e.data.callId] : [])))
+    const pending = calls.filter((c) => !completed.has(c.id))
+    if (pending.length === 0) return true
+    const fresh = pending.filter((c) => !started.has(c.id))
+    if (fresh.length)
+      await this.session.append(fresh.map((c) => ({ type: 'ToolCallStarted', data: { turnId, callId: c.id, name: c.name, arguments: c.arguments } })))
+    await Promise.all(
+      pending.map(async (call) => {
+        const began = Date.now()
+        const result = started.has(call.id) ? await this.#recoverTool(call) : await this.#runTool(call)
+        if (this.#stopped) return
+        this.opts.publish(this.chatId, { type: 'tool_result', callId: call.id, isError: result.isError })
+        await this.session.append([
+          {
+            type: 'ToolCallCompleted',
+            data: { turnId, callId: call.id, name: call.name, result: result.content, isError: result.isError, durationMs: Date.now() - began },
+          },
+        ])
+      }),
+    )
+    if (this.#interrupt.signal.aborted && !this.#stopped) {
+      await this.#endTurn([{ type: 'TurnInterrupted', data: { turnId } }])
+      return false
+    }
+    return !this.#stopped
+  }
+
+  #toolContext(call: ToolCall): ToolContext {
+    const s = this.session.state
+    return { chatId: this.chatId, userId: s.ownerId, organizationId: s.organizationId, chat: s, callId: call.id, signal: this.#interrupt.signal }
+  }
+
+  async #runTool(call: ToolCall): Promise<ToolResult> {
+    const tool = this.opts.tools.get(call.name)
+    if (!tool) return { content: `There is no tool named ${call.name}.`, isError: true }
+    try {
+      const result = await tool.run(call.arguments, this.#toolContext(call))
+      if (this.#interrupt.signal.aborted && !result.isError) return result
+      return result
+    } catch (err) {
+      if (this.#interrupt.signal.aborted) return { content: 'Interrupted by the user before the tool finished.', isError: true }
+      return { content: `Tool ${call.name} failed: ${(err as Error).message}`, isError: true }
+    }
+  }
+
+  async #recoverTool(call: ToolCall): Promise<ToolResult> {
+    const tool = this.opts.tools.get(call.name)
+    try {
+      const known = tool?.recover ? await tool.recover(call.arguments, this.#toolContext(call)) : null
+      return known ?? { content: UNKNOWN_OUTCOME, isError: true }
+    } catch (err) {
+      return { content: `${UNKNOWN_OUTCOME} (${(err as Error).message})`, isError: true }
+    }
+  }
+
+  async #context(): Promise<ModelMessage[]> {
+    return buildModelContext(this.session.events, this.opts.loadAttachment)
+  }
+
+  async #streamStepWithRetries(turnId: string, resolved: ResolvedModel): Promise<StreamedStep> {
+    let compactedForWindow = false
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#streamStep(turnId, resolved)
+      } catch (raw) {
+        if (this.#stopped) throw raw
+        const err = raw instanceof ProviderError ? raw : classifyProviderError(raw)
+        if (err.kind === 'context_window_exceeded' && !compactedForWindow) {
+          compactedForWindow = true
+          await this.#compact(false, resolved)
+          continue
+        }
+        if (!err.retryable || attempt > this.opts.maxRetries)
+          throw new TurnFailure(err.kind, attempt > this.opts.maxRetries ? `${err.message} (gave up after ${attempt} attempts)` : err.message)
+        const backoff = Math.min(this.opts.retryBaseMs * 2 ** (attempt - 1), this.opts.retryMaxMs)
+        const delayMs = Math.min(Math.max(backoff, err.retryAfterMs ?? 0), this.opts.retryMaxMs)
+        await this.session.append([{ type: 'RetryScheduled', data: { turnId, attempt, delayMs, errorKind: err.kind, message: err.message } }])
+        this.opts.publish(this.chatId, { type: 'retry', attempt, delayMs, errorKind: err.kind })
+        await sleep(delayMs, this.#interrupt.signal)
+        if (this.#interrupt.signal.aborted) return { parts: [], toolCalls: [], usage: emptyUsage(), finishReason: 'interrupted', interrupted: true }
+      }
+    }
+  }
+
+  async #streamStep(turnId: string, resolved: ResolvedModel): Promise<StreamedStep> {
+    const state = this.session.state
+    const config = await this.opts.config.current()
+    const tools = this.opts.tools.available(state, config.disabledTools)
+    const parts: StepPart[] = []
+    const toolCalls: ToolCall[] = []
+    let usage = emptyUsage()
+    let finishReason = 'stop'
+    const text = () => {
+      const last = parts[parts.length - 1]
+      if (last?.type === 'text') return last
+      const part: StepPart & { type: 'text' } = { type: 'text', text: '' }
+      parts.push(part)
+      return part
+    }
+    const reasoning = () => {
+      const last = parts[parts.length - 1]
+      if (last?.type === 'reasoning') return last
+      const part: StepPart & { type: 'reasoning' } = { type: 'reasoning', text: '' }
+      parts.push(part)
+      return part
+    }
+    try {
+      const stream = resolved.client.stream({
+        model: resolved.model.modelName,
+        system: await this.opts.config.systemPrompt(),
+        messages: await this.#context(),
+        tools: this.opts.tools.definitions(tools),
+        maxOutputTokens: resolved.model.maxOutputTokens,
+        signal: this.#interrupt.signal,
+      })
+      for await (const ev of stream) {
+        switch (ev.type) {
+          case 'text_delta':
+            text().text += ev.text
+            this.opts.publish(this.chatId, { type: 'text_delta', turnId, text: ev.text })
+            break
+          case 'text_signature':
+            text().signature = ev.signature
+            break
+          case 'reasoning_delta':
+            reasoning().text += ev.text
+            this.opts.publish(this.chatId, { type: 'reasoning_delta', turnId, text: ev.text })
+            break
+          case 'reasoning_signature':
+            reasoning().signature = ev.signature
+            break
+          case 'tool_call_start':
+            this.opts.publish(this.chatId, { type: 'tool_call_start', turnId, callId: ev.id, name: ev.name })
+            break
+          case 'tool_call_delta':
+            this.opts.publish(this.chatId, { type: 'tool_call_delta', turnId, callId: ev.id, argumentsDelta: ev.argumentsDelta })
+            break
+          case 'tool_call_end': {
+            const call: ToolCall = { id: ev.id, name: ev.name, arguments: ev.arguments, ...(ev.signature ? { signature: ev.signature } : {}) }
+            toolCalls.push(call)
+            parts.push({ type: 'tool_call', ...call })
+            break
+          }
+          case 'usage':
+            usage = { ...ev.usage }
+            break
+          case 'finish':
+            finishReason = ev.reason
+            break
+        }
+      }
+    } catch (err) {
+      // An interrupt keeps what had streamed, as a partial step; its unfinished tool calls are dropped.
+      if (this.#interrupt.signal.aborted && !this.#stopped)
+        return { parts: parts.filter((p) => p.type !== 'tool_call'), toolCalls: [], usage, finishReason: 'interrupted', interrupted: true }
+      throw err
+    }
+    if (finishReason === 'content_filter' && toolCalls.length === 0 && parts.length === 0)
+      throw new TurnFailure('content_filter', 'The provider blocked the response with its content filter. Rephrase the request and try again.')
+    return { parts, toolCalls, usage, finishReason, interrupted: false }
+  }
+
+  async #compact(manual: boolean, resolved?: ResolvedModel): Promise<void> {
+    const model = resolved ?? (await this.opts.config.resolveModel(this.session.state.modelId).catch(() => null))
+    if (!model) {
+      if (manual) await this.session.append([{ type: 'ContextCompacted', data: { summary: '', throughRevision: -1, tokensBefore: 0, tokensAfter: 0, manual } }])
+      return
+    }
+    const through = this.session.revision
+    const result = await summarize(model, await this.#context(), this.session.events, this.#interrupt.signal)
+    await this.session.append([
+      {
+        type: 'ContextCompacted',
+        data: { summary: result.summary, throughRevision: Number(through), tokensBefore: result.tokensBefore, tokensAfter: result.tokensAfter, manual },
+      },
+    ])
+  }
+
+  /** After the first exchange, a short generated title replaces the default one. */
+  async #maybeTitle(resolved: ResolvedModel): Promise<void> {
+    const s = this.session.state
+    if (s.title !== DEFAULT_TITLE || s.userMessages !== 1) return
+    try {
+      const first = (this.session.events as Chat[]).find((e) => e.type === 'UserMessagePosted')
+      const prompt = first?.type === 'UserMessagePosted' ? first.data.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n') : ''
+      if (!prompt) return
+      let title = ''
+      for await (const ev of resolved.client.stream({
+        model: resolved.model.modelName,
+        system: 'Write a title of at most six words for a chat that starts with the user message below. Answer with the title only.',
+        messages: [{ role: 'user', parts: [{ type: 'text', text: prompt.slice(0, 4000) }] }],
+        tools: [],
+        maxOutputTokens: 30,
+      }))
+        if (ev.type === 'text_delta') title += ev.text
+      title = title.trim().replace(/^["']|["']$/g, '').slice(0, 80)
+      if (title) await this.session.append([{ type: 'ChatRenamed', data: { title, generated: true } }])
+    } catch (err) {
+      this.opts.log(`title for chat ${this.chatId} not generated: ${(err as Error).message}`)
+    }
+  }
+}

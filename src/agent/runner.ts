@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto'
+import type { ConfigService } from '../config/service.ts'
+import type { Database } from '../db/database.ts'
+import type { EventStore } from '../eventstore/types.ts'
+import type { AttachmentLoader } from './context.ts'
+import { ChatDriver, type DriverOptions } from './driver.ts'
+import type { EphemeralSink } from './ephemeral.ts'
+import { ChatLeases } from './leases.ts'
+import { StaleRunnerError } from './session.ts'
+import type { ToolRegistry } from './tools/registry.ts'
+
+export interface RunnerOptions {
+  db: Database
+  store: EventStore
+  config: ConfigService
+  tools: ToolRegistry
+  publish: EphemeralSink
+  loadAttachment: AttachmentLoader
+  runnerId?: string
+  /** How often to look for chats that need a turn (also woken by `wake()`). */
+  pollIntervalMs?: number
+  /** Lease length; renewed every third of it. A dead runner's chats are taken over after this. */
+  leaseTtlMs?: number
+  maxConcurrentChats?: number
+  maxStepsPerTurn?: number
+  maxRetries?: number
+  retryBaseMs?: number
+  retryMaxMs?: number
+  log?: (line: string) => void
+}
+
+/**
+ * The process manager: finds chats whose status needs a turn, leases each one, and
+ * drives it with a ChatDriver. Several server processes can run one each.
+ */
+export class AgentRunner {
+  readonly runnerId: string
+  readonly #leases: ChatLeases
+  readonly #drivers = new Map<string, ChatDriver>()
+  readonly #driverOptions: DriverOptions
+  #timer: NodeJS.Timeout | null = null
+  #heartbeat: NodeJS.Timeout | null = null
+  #scanning: Promise<void> | null = null
+  #rescan = false
+  #stopped = false
+
+  constructor(private readonly opts: RunnerOptions) {
+    this.runnerId = opts.runnerId ?? randomUUID()
+    this.#leases = new ChatLeases(opts.db, this.runnerId, opts.leaseTtlMs ?? 10_000)
+    this.#driverOptions = {
+      runnerId: this.runnerId,
+      config: opts.config,
+      tools: opts.tools,
+      publish: opts.publish,
+      loadAttachment: opts.loadAttachment,
+      maxStepsPerTurn: opts.maxStepsPerTurn ?? 100,
+      maxRetries: opts.maxRetries ?? 5,
+      retryBaseMs: opts.retryBaseMs ?? 1_000,
+      retryMaxMs: opts.retryMaxMs ?? 60_000,
+      log: opts.log ?? (() => {}),
+    }
+  }
+
+  start(): void {
+    const poll = this.opts.pollIntervalMs ?? 1_000
+    this.#timer = setInterval(() => this.wake(), poll)
+    this.#heartbeat = setInterval(() => void this.#renewLeases(), (this.opts.leaseTtlMs ?? 10_000) / 3)
+    this.wake()
+  }
+
+  /** Look for work now (called when projections apply new chat events). */
+  wake(): void {
+    if (this.#stopped) return
+    if (this.#scanning) {
+      this.#rescan = true
+      return
+    }
+    this.#scanning = this.#scan()
+      .catch((err) => this.opts.log?.(`runner scan failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.#scanning = null
+        if (this.#rescan) {
+          this.#rescan = false
+          this.wake()
+        }
+      })
+  }
+
+  get activeChats(): string[] {
+    return [...this.#drivers.keys()]
+  }
+
+  async #scan(): Promise<void> {
+    const capacity = (this.opts.maxConcurrentChats ?? 200) - this.#drivers.size
+    if (capacity <= 0) return
+    const rows = await this.opts.db.query<{ id: string }>(
+      `select id from chats
+       where not archived and (status in ('pending', 'running', 'interrupting') or compaction_requested
+             or (status = 'waiting' and queue_length > 0))
+       order by updated_at limit $1`,
+      [capacity + this.#drivers.size],
+    )
+    for (const { id } of rows) {
+      if (this.#stopped || this.#drivers.has(id)) continue
+      if (!(await this.#leases.acquire(id))) continue
+      this.#drive(id)
+    }
+  }
+
+  #drive(chatId: string): void {
+    const driver = new ChatDriver(this.opts.store, chatId, this.#driverOptions)
+    this.#drivers.set(chatId, driver)
+    void driver
+      .drive()
+      .catch((err) => {
+        if (!(err instanceof StaleRunnerError)) this.opts.log?.(`chat ${chatId}: runner error: ${(err as Error).stack ?? err}`)
+      })
+      .finally(async () => {
+        this.#drivers.delete(chatId)
+        if (!this.#stopped) {
+          await this.#leases.release(chatId).catch(() => {})
+          // The chat may have received a message while we were finishing.
+          this.wake()
+        }
+      })
+  }
+
+  async #renewLeases(): Promise<void> {
+    try {
+      const lost = await this.#leases.renew([...this.#drivers.keys()])
+      for (const chatId of lost) {
+        this.opts.log?.(`lost the lease on chat ${chatId}; stopping`)
+        this.#drivers.get(chatId)?.stop()
+      }
+    } catch (err) {
+      this.opts.log?.(`lease renewal failed: ${(err as Error).message}`)
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    if (this.#timer) clearInterval(this.#timer)
+    if (this.#heartbeat) clearInterval(this.#heartbeat)
+    await this.#scanning
+    for (const driver of this.#drivers.values()) driver.stop()
+    for (const chatId of this.#drivers.keys()) await this.#leases.release(chatId).catch(() => {})
+  }
+}

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto'
+import { chatDecider } from '../../commands/chat/decide.ts'
+import type { ChatState } from '../../commands/chat/state.ts'
+import type { EventMetadata, EventStore, StoredEvent } from '../eventstore/types.ts'
+import { WrongExpectedRevisionError } from '../eventstore/types.ts'
+import { SCHEMA_VERSION, upcast } from '../events/index.ts'
+import { chatStream, type ChatEvent } from '../events/chat.ts'
+
+/** Another runner wrote to the chat: this one's view is stale and it must stop. */
+export class StaleRunnerError extends Error {
+  constructor(chatId: string) {
+    super(`chat ${chatId} was taken over by another runner`)
+    this.name = 'StaleRunnerError'
+  }
+}
+
+/**
+ * A runner's view of one chat: its events, folded state and last seen revision. Every
+ * append is fenced by that revision. When users appended meanwhile (a queued message,
+ * an interrupt request), the session folds their events in and appends again; when
+ * another runner appended, it throws StaleRunnerError — a stale runner never writes.
+ */
+export class ChatSession {
+  events: StoredEvent[] = []
+  state: ChatState = chatDecider.initialState()
+  revision = -1n
+  readonly stream: string
+  #appending: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    private readonly store: EventStore,
+    readonly chatId: string,
+    readonly runnerId: string,
+  ) {
+    this.stream = chatStream(chatId)
+  }
+
+  /** Reads events after the last seen revision and returns them. */
+  async refresh(): Promise<StoredEvent[]> {
+    const fresh =
+      this.revision < 0n
+        ? await this.store.readStream(this.stream)
+        : await this.store.readStream(this.stream, { fromRevision: this.revision + 1n })
+    for (const e of fresh) this.#apply(e)
+    return fresh
+  }
+
+  #apply(event: StoredEvent) {
+    if (event.revision <= this.revision) return
+    this.events.push(event)
+    this.state = chatDecider.evolve(this.state, upcast(event) as unknown as ChatEvent)
+    this.revision = event.revision
+  }
+
+  metadata(causationId?: string): EventMetadata {
+    return {
+      actor: { kind: 'agent', id: `runner:${this.runnerId}`, onBehalfOf: this.state.ownerId },
+      organizationId: this.state.organizationId,
+      correlationId: this.state.currentTurnId ?? undefined,
+      causationId,
+      runnerId: this.runnerId,
+      schemaVersion: SCHEMA_VERSION,
+    }
+  }
+
+  /** Appends in order with the others of this session (tool results finish concurrently). */
+  append(events: ChatEvent[]): Promise<StoredEvent[]> {
+    const next = this.#appending.then(() => this.#appendNow(events))
+    this.#appending = next.catch(() => {})
+    return next
+  }
+
+  async #appendNow(events: ChatEvent[]): Promise<StoredEvent[]> {
+    const newEvents = events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata: this.metadata() }))
+    for (;;) {
+      try {
+        await this.store.appendToStream(this.stream, newEvents, { expectedRevision: this.revision })
+        const fresh = await this.refresh()
+        return fresh.filter((e) => newEvents.some((n) => n.id === e.id))
+      } catch (err) {
+        if (!(err instanceof WrongExpectedRevisionError)) throw err
+        const fresh = await this.refresh()
+        if (fresh.some((e) => e.metadata.runnerId !== undefined && e.metadata.runnerId !== this.runnerId))
+          throw new StaleRunnerError(this.chatId)
+      }
+    }
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * A bounded buffer between a producer that pushes (the log tail, the ephemeral pubsub) and a
+ * GraphQL subscription that pulls as fast as its socket drains. mercurius awaits each socket
+ * write, so a client that stops reading stops pulling; without a cap the buffer would grow
+ * with every event. When the cap is reached the subscription ends with SubscriberTooSlowError
+ * and `onOverflow` closes that client's connection.
+ */
+
+export const DEFAULT_SUBSCRIPTION_BUFFER = 1000
+
+export class SubscriberTooSlowError extends Error {
+  readonly code = 'SUBSCRIBER_TOO_SLOW'
+  constructor(capacity: number) {
+    super(`the subscriber fell ${capacity} items behind and was disconnected; resubscribe from the last revision it saw`)
+    this.name = 'SubscriberTooSlowError'
+  }
+}
+
+/** Process-wide numbers, for /metrics and for tests that assert the cap holds. */
+export const subscriptionBufferStats = {
+  /** The most items any one subscription buffer has held. */
+  highWater: 0,
+  /** Subscriptions ended because their buffer was full. */
+  overflows: 0,
+  /** Subscriptions open now. */
+  open: 0,
+}
+
+export interface BoundedSource<T> {
+  /** Returns false once the subscription is closed (or has just overflowed). */
+  push(item: T): boolean
+  /** Ends the subscription with an error (e.g. the log tail failed). */
+  fail(err: unknown): void
+  /** Ends the subscription normally. */
+  end(): void
+}
+
+export interface BoundedOptions<T> {
+  capacity: number
+  /** Starts producing; returns how to stop. Called once, right away. */
+  start(source: BoundedSource<T>): () => void
+  onOverflow?: () => void
+}
+
+export function boundedIterator<T>(opts: BoundedOptions<T>): AsyncIterableIterator<T> {
+  const buffer: T[] = []
+  let waiting: { resolve(r: IteratorResult<T>): void; reject(e: unknown): void } | null = null
+  let closed = false
+  let error: unknown = null
+  let stop: (() => void) | null = null
+  subscriptionBufferStats.open++
+
+  function finish(err: unknown) {
+    if (closed) return
+    closed = true
+    subscriptionBufferStats.open--
+    if (err) error = err
+    const s = stop
+    stop = null
+    try {
+      s?.()
+    } catch {
+      // stopping a producer must not mask why we stopped
+    }
+    if (waiting) {
+      const w = waiting
+      waiting = null
+      if (error && buffer.length === 0) {
+        const e = error
+        error = null
+        w.reject(e)
+      } else if (buffer.length === 0) w.resolve({ value: undefined, done: true })
+    }
+  }
+
+  const source: BoundedSource<T> = {
+    push(item) {
+      if (closed) return false
+      if (waiting) {
+        const w = waiting
+        waiting = null
+        w.resolve({ value: item, done: false })
+        return true
+      }
+      if (buffer.length >= opts.capacity) {
+        subscriptionBufferStats.overflows++
+        buffer.length = 0 // the client will never get these; free them now
+        finish(new SubscriberTooSlowError(opts.capacity))
+        opts.onOverflow?.()
+        return false
+      }
+      buffer.push(item)
+      if (buffer.length > subscriptionBufferStats.highWater) subscriptionBufferStats.highWater = buffer.length
+      return true
+    },
+    fail: (err) => finish(err ?? new Error('subscription failed')),
+    end: () => finish(null),
+  }
+
+  const iterator: AsyncIterableIterator<T> = {
+    next() {
+      if (buffer.length) return Promise.resolve({ value: buffer.shift()!, done: false })
+      if (error) {
+        const e = error
+        error = null
+        return Promise.reject(e)
+      }
+      if (closed) return Promise.resolve({ value: undefined, done: true })
+      return new Promise((resolve, reject) => {
+        waiting = { resolve, reject }
+      })
+    },
+    return() {
+      buffer.length = 0
+      error = null
+      finish(null)
+      return Promise.resolve({ value: undefined, done: true })
+    },
+    throw(err?: unknown) {
+      buffer.length = 0
+      finish(null)
+      return Promise.reject(err)
+    },
+    [Symbol.asyncIterator]() {
+      return this
+    },
+  }
+
+  const stopper = opts.start(source)
+  if (closed) stopper()
+  else stop = stopper
+  return iterator
+}
+
+/** Pumps an async iterable into a bounded source as fast as it yields. Returns how to stop it. */
+export function pump<T, U>(
+  iterable: AsyncIterable<T> & { close?(): Promise<void> },
+  source: BoundedSource<U>,
+  map: (item: T) => U | null,
+  onEnd: 'end' | 'ignore' = 'end',
+): () => void {
+  let stopped = false
+  void (async () => {
+    try {
+      for await (const item of iterable) {
+        if (stopped) break
+        const mapped = map(item)
+        if (mapped !== null && !source.push(mapped)) break
+      }
+      if (!stopped && onEnd === 'end') source.end()
+    } catch (err) {
+      if (!stopped) source.fail(err)
+    }
+  })()
+  return () => {
+    stopped = true
+    void iterable.close?.().catch(() => {})
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * A simple cost limit on top of mercurius' depth limit: each field costs 1, and a field
+ * taking `first` or `limit` multiplies the cost of what it selects by that page size
+ * (its default when not given). A query over MAX_COMPLEXITY is rejected before it runs.
+ */
+import { GraphQLError, Kind, type ASTVisitor, type FieldNode, type SelectionSetNode, type ValidationContext, type ValueNode } from 'graphql'
+
+export const MAX_QUERY_DEPTH = 8
+export const MAX_COMPLEXITY = 20_000
+const DEFAULT_PAGE = 50
+
+function pageArgument(field: FieldNode, variables: Record<string, unknown>): number | null {
+  for (const arg of field.arguments ?? []) {
+    if (arg.name.value !== 'first' && arg.name.value !== 'limit') continue
+    return numberOf(arg.value, variables)
+  }
+  return null
+}
+
+function numberOf(value: ValueNode, variables: Record<string, unknown>): number {
+  if (value.kind === Kind.INT) return Number(value.value)
+  if (value.kind === Kind.VARIABLE) {
+    const v = variables[value.name.value]
+    return typeof v === 'number' ? v : DEFAULT_PAGE
+  }
+  return DEFAULT_PAGE
+}
+
+export function complexityRule(variables: Record<string, unknown> = {}) {
+  return (context: ValidationContext): ASTVisitor => {
+    const cost = (set: SelectionSetNode | undefined, seen: Set<string>): number => {
+      if (!set) return 0
+      let total = 0
+      for (const selection of set.selections) {
+        if (selection.kind === Kind.FIELD) {
+          const page = pageArgument(selection, variables)
+          const inner = cost(selection.selectionSet, seen)
+          total += 1 + (page === null ? inner : Math.max(1, page) * inner)
+        } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+          total += cost(selection.selectionSet, seen)
+        } else {
+          const name = selection.name.value
+          if (seen.has(name)) continue // a cycle: reported by graphql's own NoFragmentCycles rule
+          const fragment = context.getFragment(name)
+          total += cost(fragment?.selectionSet, new Set([...seen, name]))
+        }
+      }
+      return total
+    }
+    return {
+      OperationDefinition(node) {
+        const total = cost(node.selectionSet, new Set())
+        if (total > MAX_COMPLEXITY)
+          context.reportError(
+            new GraphQLError(`the query costs ${total}; the limit is ${MAX_COMPLEXITY} (ask for smaller pages or fewer fields)`, {
+              nodes: [node],
+              extensions: { code: 'QUERY_TOO_COMPLEX', cost: total, limit: MAX_COMPLEXITY },
+            }),
+          )
+      },
+    }
+  }
+}

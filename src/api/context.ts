@@ -1,0 +1,39 @@
+import type { WebSocket } from 'ws'
+import type { Database } from '../db/database.ts'
+import type { EventMetadata, EventStore } from '../eventstore/types.ts'
+import type { Principal } from '../identity/permissions.ts'
+import type { ProjectionEngine } from '../projections/types.ts'
+import type { ChatChangeFeed } from './chat-changes.ts'
+import type { EphemeralPubSub } from './ephemeral.ts'
+
+/** What the resolvers use; one per server process. */
+export interface ApiServices {
+  db: Database
+  store: EventStore
+  engine: ProjectionEngine
+  ephemeral: EphemeralPubSub
+  chatChanges: ChatChangeFeed
+  /** Most items one subscription may buffer before its client is disconnected. */
+  subscriptionBuffer: number
+  /** How long a mutation waits for the read models to include its own write. */
+  readYourWriteTimeoutMs: number
+}
+
+/** The GraphQL context of one request or one WebSocket connection. */
+export interface ApiContext {
+  api: ApiServices
+  principal: Principal | null
+  /** Becomes the correlation id of every event the request appends. */
+  requestId: string
+  /** Only for subscriptions: the connection, closed when its subscriber falls too far behind. */
+  socket?: WebSocket
+}
+
+export function eventMetadata(ctx: ApiContext, principal: Principal, commandId: string): EventMetadata {
+  return {
+    actor: { kind: 'user', id: principal.userId },
+    organizationId: principal.organizationId,
+    correlationId: ctx.requestId,
+    causationId: commandId,
+  }
+}

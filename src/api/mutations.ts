@@ -1,0 +1,222 @@
+/** Mutations: each one is a command through a decider and `handleCommand`; nothing appends directly. */
+import { randomUUID } from 'node:crypto'
+import type { ChatCommand, AttachmentRef, BusyBehavior } from '../../commands/chat/commands.ts'
+import { chatDecider } from '../../commands/chat/decide.ts'
+import { decideFork } from '../../commands/chat/fork.ts'
+import { CommandError, invalidInput } from '../../commands/errors.ts'
+import { foldStream, handleCommand } from '../../commands/handler.ts'
+import type { Decider } from '../../commands/decider.ts'
+import type { ChatState } from '../../commands/chat/state.ts'
+import { chatStream, type ChatEvent, type MessagePart } from '../events/chat.ts'
+import type { AppendResult } from '../eventstore/types.ts'
+import { loadAttachments } from '../attachments/blobs.ts'
+import {
+  canReadAttachment,
+  chatNotFound,
+  requireChatAccess,
+  requireChatCreation,
+  requirePrincipal,
+  type Principal,
+} from '../identity/permissions.ts'
+import { chatsReferencing } from '../attachments/blobs.ts'
+import { eventMetadata, type ApiContext } from './context.ts'
+import { chatOwnership, isUuid, loadChat, subAgentChats, type ChatView } from './read-models.ts'
+
+/** Waits until every projection has passed the append, so the answer shows the mutation's own write. */
+async function readYourWrite(ctx: ApiContext, result: AppendResult | null): Promise<void> {
+  if (result) await ctx.api.engine.waitForAll(result.checkpoint, ctx.api.readYourWriteTimeoutMs)
+}
+
+async function chatAfterWrite(ctx: ApiContext, chatId: string): Promise<ChatView> {
+  const chat = await loadChat(ctx.api.db, chatId)
+  if (!chat) throw chatNotFound()
+  return chat
+}
+
+/** Runs one command on an existing chat the caller may change. */
+async function changeChat(ctx: ApiContext, chatId: string, command: ChatCommand): Promise<{ result: AppendResult | null; events: ChatEvent[] }> {
+  const principal = requirePrincipal(ctx.principal)
+  requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, chatId), 'change')
+  const commandId = randomUUID()
+  const outcome = await handleCommand(ctx.api.store, chatStream(chatId), chatDecider, command, {
+    commandId,
+    metadata: eventMetadata(ctx, principal, commandId),
+  })
+  await readYourWrite(ctx, outcome.result)
+  return { result: outcome.result, events: outcome.events as unknown as ChatEvent[] }
+}
+
+async function changeAndRead(ctx: ApiContext, chatId: string, command: ChatCommand): Promise<ChatView> {
+  await changeChat(ctx, chatId, command)
+  return chatAfterWrite(ctx, chatId)
+}
+
+/** Resolves uploaded attachment ids into message parts; an id the caller may not read is INVALID_INPUT. */
+async function attachmentsFor(ctx: ApiContext, principal: Principal, ids: readonly string[] | null | undefined): Promise<AttachmentRef[]> {
+  if (!ids?.length) return []
+  const unique = [...new Set(ids)]
+  const rows = await loadAttachments(ctx.api.db, unique)
+  const refs: AttachmentRef[] = []
+  for (const id of unique) {
+    const row = rows.find((r) => r.id === id)
+    const readable = row && canReadAttachment(principal, row, await chatsReferencing(ctx.api.db, row.id))
+    if (!row || !readable) throw invalidInput(`attachment ${id} does not exist; upload it to /api/v1/attachments first`)
+    refs.push({ attachmentId: row.id, sha256: row.sha256, mimeType: row.mimeType, name: row.name, size: row.size })
+  }
+  return refs
+}
+
+function messageParts(text: string, attachments: AttachmentRef[]): MessagePart[] {
+  const parts: MessagePart[] = []
+  if (text.length) parts.push({ type: 'text', text })
+  for (const a of attachments) parts.push({ type: 'attachment', ...a })
+  return parts
+}
+
+const requireId = (id: string, what = 'chatId') => {
+  if (!isUuid(id)) throw chatNotFoundOr(what)
+  return id
+}
+const chatNotFoundOr = (what: string) => (what === 'chatId' ? chatNotFound() : invalidInput(`${what} is not a valid id`))
+
+type Args<T> = (root: unknown, args: T, ctx: ApiContext) => Promise<unknown>
+
+interface CreateChatInput {
+  title: string
+  modelId?: string | null
+  workspaceId?: string | null
+  planMode?: boolean | null
+  firstMessage?: string | null
+  attachmentIds?: string[] | null
+}
+
+const createChat: Args<{ input: CreateChatInput }> = async (_root, { input }, ctx) => {
+  const principal = requirePrincipal(ctx.principal)
+  requireChatCreation(principal)
+  if (input.workspaceId != null && !isUuid(input.workspaceId)) throw invalidInput('workspaceId is not a valid id')
+  const attachments = await attachmentsFor(ctx, principal, input.attachmentIds)
+  if (attachments.length && !input.firstMessage) throw invalidInput('attachments need a firstMessage to go with')
+  const chatId = randomUUID()
+  const commandId = randomUUID()
+  const outcome = await handleCommand(
+    ctx.api.store,
+    chatStream(chatId),
+    chatDecider,
+    {
+      type: 'CreateChat',
+      chatId,
+      ownerId: principal.userId,
+      organizationId: principal.organizationId,
+      title: input.title,
+      modelId: input.modelId ?? null,
+      workspaceId: input.workspaceId ?? null,
+      planMode: input.planMode ?? false,
+      ...(input.firstMessage != null ? { firstMessage: { messageId: randomUUID(), parts: messageParts(input.firstMessage, attachments) } } : {}),
+      attachments,
+    },
+    { commandId, metadata: eventMetadata(ctx, principal, commandId) },
+  )
+  await readYourWrite(ctx, outcome.result)
+  return chatAfterWrite(ctx, chatId)
+}
+
+interface SendMessageInput {
+  chatId: string
+  text: string
+  attachmentIds?: string[] | null
+  busyBehavior?: BusyBehavior | null
+}
+
+const sendMessage: Args<{ input: SendMessageInput }> = async (_root, { input }, ctx) => {
+  const principal = requirePrincipal(ctx.principal)
+  const chatId = requireId(input.chatId)
+  requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, chatId), 'change')
+  const attachments = await attachmentsFor(ctx, principal, input.attachmentIds)
+  const messageId = randomUUID()
+  const { events } = await changeChat(ctx, chatId, {
+    type: 'PostMessage',
+    messageId,
+    authorId: principal.userId,
+    parts: messageParts(input.text, attachments),
+    busyBehavior: input.busyBehavior ?? 'QUEUE',
+    attachments,
+  })
+  return { chat: await chatAfterWrite(ctx, chatId), messageId, queued: events.some((e) => e.type === 'MessageQueued') }
+}
+
+const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null }> = async (_root, args, ctx) => {
+  const principal = requirePrincipal(ctx.principal)
+  const sourceId = requireId(args.chatId)
+  requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, sourceId), 'read')
+  requireChatCreation(principal)
+  const source = chatStream(sourceId)
+  const info = await ctx.api.store.streamInfo(source)
+  if (!info) throw chatNotFound()
+  const lastRevision = Number(info.revision)
+  if (!Number.isInteger(args.atRevision) || args.atRevision < 0 || args.atRevision > lastRevision)
+    throw new CommandError('FORK_REVISION_OUT_OF_RANGE', `chat ${sourceId} has ${lastRevision + 1} events; revision ${args.atRevision} does not exist`, {
+      lastRevision,
+    })
+  const atCut = await foldStream(ctx.api.store, source, chatDecider, { toRevision: BigInt(args.atRevision) })
+  const chatId = randomUUID()
+  const forkEvents = decideFork(
+    { chatId, ownerId: principal.userId, organizationId: principal.organizationId, atRevision: args.atRevision, ...(args.title ? { title: args.title } : {}) },
+    atCut.state,
+    lastRevision,
+  )
+  // The fork's first event was decided from the source's state at the cut; the new stream must not exist yet.
+  const forkDecider: Decider<null, ChatState, ChatEvent> = {
+    decide: (_cmd, state) => {
+      if (state.exists) throw new CommandError('ALREADY_EXISTS', `chat ${chatId} already exists`)
+      return forkEvents
+    },
+    evolve: chatDecider.evolve,
+    initialState: chatDecider.initialState,
+  }
+  const commandId = randomUUID()
+  const outcome = await handleCommand(ctx.api.store, chatStream(chatId), forkDecider, null, {
+    commandId,
+    metadata: eventMetadata(ctx, principal, commandId),
+    forkOf: { stream: source, revision: BigInt(args.atRevision) },
+  })
+  await readYourWrite(ctx, outcome.result)
+  return chatAfterWrite(ctx, chatId)
+}
+
+/** Archiving (or unarchiving) a root chat does the same to its sub-agent chats. */
+function archiveCascade(type: 'ArchiveChat' | 'UnarchiveChat'): Args<{ chatId: string }> {
+  return async (_root, args, ctx) => {
+    const chatId = requireId(args.chatId)
+    await changeChat(ctx, chatId, { type })
+    for (const childId of await subAgentChats(ctx.api.db, chatId)) await changeChat(ctx, childId, { type, cascadedFrom: chatId })
+    return chatAfterWrite(ctx, chatId)
+  }
+}
+
+const onChat =
+  <T extends { chatId: string }>(command: (args: T, principal: Principal) => ChatCommand): Args<T> =>
+  async (_root, args, ctx) => {
+    const principal = requirePrincipal(ctx.principal)
+    return changeAndRead(ctx, requireId(args.chatId), command(args, principal))
+  }
+
+export const mutationResolvers = {
+  createChat,
+  sendMessage,
+  forkChat,
+  interruptChat: onChat((_a, p) => ({ type: 'InterruptChat', requestedBy: p.userId })),
+  removeQueuedMessage: onChat<{ chatId: string; queueId: string }>((a) => ({ type: 'RemoveQueuedMessage', queueId: a.queueId })),
+  promoteQueuedMessage: onChat<{ chatId: string; queueId: string }>((a) => ({ type: 'PromoteQueuedMessage', queueId: a.queueId })),
+  renameChat: onChat<{ chatId: string; title: string }>((a) => ({ type: 'RenameChat', title: a.title })),
+  archiveChat: archiveCascade('ArchiveChat'),
+  unarchiveChat: archiveCascade('UnarchiveChat'),
+  setChatModel: onChat<{ chatId: string; modelId: string }>((a) => ({ type: 'ChangeModel', modelId: a.modelId })),
+  setPlanMode: onChat<{ chatId: string; planMode: boolean }>((a) => ({ type: 'SetPlanMode', planMode: a.planMode })),
+  answerQuestion: onChat<{ chatId: string; questionId: string; answer: string }>((a, p) => ({
+    type: 'AnswerQuestion',
+    questionId: a.questionId,
+    answer: a.answer,
+    answeredBy: p.userId,
+  })),
+  compactChat: onChat((_a, p) => ({ type: 'RequestCompaction', requestedBy: p.userId })),
+}

@@ -1,0 +1,156 @@
+/**
+ * The API as one fastify plugin: GraphQL at /graphql (mercurius; GraphiQL at /graphiql;
+ * subscriptions over WebSocket with the graphql-transport-ws protocol) and the attachment
+ * upload/download routes. Register it with the server context:
+ * `await app.register(apiPlugin, { ctx })`.
+ */
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import mercurius from 'mercurius'
+import type { WebSocket } from 'ws'
+import { CommandError } from '../../commands/errors.ts'
+import { attachmentRoutes } from '../attachments/routes.ts'
+import type { Database } from '../db/database.ts'
+import type { EventStore } from '../eventstore/types.ts'
+import { authenticateToken, bearerToken, type Principal } from '../identity/index.ts'
+import type { Projection, ProjectionEngine } from '../projections/types.ts'
+import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooSlowError } from './bounded.ts'
+import { createChatChangeFeed } from './chat-changes.ts'
+import { complexityRule, MAX_QUERY_DEPTH } from './complexity.ts'
+import type { ApiContext, ApiServices } from './context.ts'
+import { ephemeralFor } from './ephemeral.ts'
+import { mutationResolvers } from './mutations.ts'
+import { chatFieldResolvers, queryResolvers } from './queries.ts'
+import { subscriptionResolvers } from './subscriptions.ts'
+
+export const SCHEMA_PATH = new URL('../../schema.graphql', import.meta.url)
+
+export interface ApiPluginOptions {
+  ctx: {
+    db: Database
+    store: EventStore
+    engine: ProjectionEngine
+    projections: Projection[]
+    env: { dataDir: string }
+  }
+  /** Most items one subscription may buffer before its client is disconnected (default 1000). */
+  subscriptionBuffer?: number
+  readYourWriteTimeoutMs?: number
+}
+
+/** Turns our typed errors into GraphQL errors with `extensions.code`. */
+function toApiError(err: unknown): unknown {
+  if (err instanceof CommandError) return new mercurius.ErrorWithProps(err.message, { code: err.code, ...err.details })
+  if (err instanceof SubscriberTooSlowError) return new mercurius.ErrorWithProps(err.message, { code: err.code })
+  const code = (err as { code?: unknown })?.code
+  if (err instanceof Error && code === 'PROJECTION_TIMEOUT')
+    return new mercurius.ErrorWithProps('the write was stored but the read models are lagging; read it again shortly', { code })
+  return err
+}
+
+type Resolver = (root: unknown, args: any, ctx: ApiContext, info: unknown) => unknown
+
+function guard(fn: Resolver): Resolver {
+  return async (root, args, ctx, info) => {
+    try {
+      return await fn(root, args, ctx, info)
+    } catch (err) {
+      throw toApiError(err)
+    }
+  }
+}
+
+function guardAll(resolvers: Record<string, Resolver>): Record<string, Resolver> {
+  return Object.fromEntries(Object.entries(resolvers).map(([name, fn]) => [name, guard(fn)]))
+}
+
+async function principalFrom(db: Database, authorization: unknown): Promise<Principal | null> {
+  const token = bearerToken(authorization)
+  return token ? authenticateToken(db, token) : null
+}
+
+/**
+ * mercurius answers a refused `connection_init` with a non-standard `connection_error` message;
+ * the graphql-transport-ws protocol says to close with 4403 (or 4401 before init). Do that instead.
+ */
+function closeLikeTheProtocolSays(socket: WebSocket) {
+  const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void
+  ;(socket as { send: unknown }).send = (data: unknown, cb?: (err?: Error) => void) => {
+    if (typeof data === 'string' && data.includes('"connection_error"')) {
+      const message = JSON.parse(data) as { type?: string; payload?: { message?: string } }
+      if (message.type === 'connection_error') {
+        socket.close(message.payload?.message === 'Forbidden' ? 4403 : 4401, message.payload?.message === 'Forbidden' ? 'Forbidden' : 'Unauthorized')
+        cb?.()
+        return
+      }
+    }
+    send(data, cb)
+  }
+}
+
+const requestIdOf = (request: FastifyRequest) => {
+  const header = request.headers['x-request-id']
+  return typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : randomUUID()
+}
+
+export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts) => {
+  const { ctx } = opts
+  const chatsProjection = ctx.projections.find((p) => p.tables.includes('chats'))?.name ?? null
+  const api: ApiServices = {
+    db: ctx.db,
+    store: ctx.store,
+    engine: ctx.engine,
+    ephemeral: ephemeralFor(ctx.db),
+    chatChanges: createChatChangeFeed({ db: ctx.db, store: ctx.store, engine: ctx.engine, chatsProjection }),
+    subscriptionBuffer: opts.subscriptionBuffer ?? DEFAULT_SUBSCRIPTION_BUFFER,
+    readYourWriteTimeoutMs: opts.readYourWriteTimeoutMs ?? 10_000,
+  }
+  app.addHook('onClose', async () => {
+    await api.chatChanges.close()
+  })
+
+  const subscriptions: Record<string, { subscribe: Resolver; resolve: (p: unknown) => unknown }> = {}
+  for (const [name, s] of Object.entries(subscriptionResolvers)) subscriptions[name] = { subscribe: guard(s.subscribe as Resolver), resolve: s.resolve }
+
+  await app.register(mercurius, {
+    schema: readFileSync(SCHEMA_PATH, 'utf8'),
+    resolvers: {
+      Query: guardAll(queryResolvers as Record<string, Resolver>),
+      Mutation: guardAll(mutationResolvers as Record<string, Resolver>),
+      Subscription: subscriptions,
+      Chat: guardAll(chatFieldResolvers as Record<string, Resolver>),
+    } as never,
+    path: '/graphql',
+    graphiql: true,
+    cache: false,
+    queryDepth: MAX_QUERY_DEPTH,
+    validationRules: ({ variables }) => [complexityRule((variables ?? {}) as Record<string, unknown>)],
+    context: async (request): Promise<ApiContext> => ({
+      api,
+      principal: await principalFrom(ctx.db, request.headers.authorization),
+      requestId: requestIdOf(request),
+    }),
+    subscription: {
+      keepAlive: 15_000,
+      context: (socket: WebSocket, request: FastifyRequest): ApiContext => {
+        closeLikeTheProtocolSays(socket)
+        return { api, principal: null, requestId: requestIdOf(request), socket }
+      },
+      onConnect: async (data: { payload?: { authorization?: unknown } | null }) => {
+        const principal = await principalFrom(ctx.db, data.payload?.authorization)
+        return principal ? { principal } : false
+      },
+    } as never,
+  })
+
+  // Complexity for subscriptions too (mercurius validates only queries and mutations).
+  app.graphql.addHook('preSubscriptionExecution', async (schema, document) => {
+    const { validate } = await import('graphql')
+    const errors = validate(schema, document, [complexityRule()])
+    if (errors.length) throw errors[0]
+  })
+
+  await app.register(attachmentRoutes, { db: ctx.db, dataDir: ctx.env.dataDir })
+}
+

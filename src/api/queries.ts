@@ -1,0 +1,77 @@
+/** Query resolvers: read models only, every one through the rules in src/identity/permissions.ts. */
+import { chatStream } from '../events/chat.ts'
+import { StreamNotFoundError } from '../eventstore/types.ts'
+import { invalidInput } from '../../commands/errors.ts'
+import { chatListOwnerScope, chatNotFound, requireAuditLog, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
+import type { ApiContext } from './context.ts'
+import { chatOwnership, chatQueue, eventView, listAudit, listChats, listMessages, loadChat, pageSize, type ChatView } from './read-models.ts'
+
+async function readableChat(ctx: ApiContext, chatId: string) {
+  const principal = requirePrincipal(ctx.principal)
+  requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, chatId), 'read')
+  return principal
+}
+
+export const queryResolvers = {
+  async me(_root: unknown, _args: unknown, ctx: ApiContext) {
+    const p = requirePrincipal(ctx.principal)
+    return { id: p.userId, email: p.email, name: p.name, role: p.role.toUpperCase(), organizationId: p.organizationId }
+  },
+
+  async chat(_root: unknown, args: { id: string }, ctx: ApiContext) {
+    await readableChat(ctx, args.id)
+    const chat = await loadChat(ctx.api.db, args.id)
+    if (!chat) throw chatNotFound()
+    return chat
+  },
+
+  async chats(
+    _root: unknown,
+    args: { filter?: { archived?: boolean | null; status?: string | null; ownerId?: string | null; titleContains?: string | null } | null; first?: number | null; after?: string | null },
+    ctx: ApiContext,
+  ) {
+    const p = requirePrincipal(ctx.principal)
+    const filter = args.filter ?? {}
+    return listChats(ctx.api.db, {
+      organizationId: p.organizationId,
+      ownerId: chatListOwnerScope(p, filter.ownerId),
+      archived: filter.archived,
+      status: filter.status,
+      titleContains: filter.titleContains,
+      first: pageSize(args.first, 20),
+      after: args.after,
+    })
+  },
+
+  async chatMessages(_root: unknown, args: { chatId: string; first?: number | null; after?: string | null }, ctx: ApiContext) {
+    await readableChat(ctx, args.chatId)
+    return listMessages(ctx.api.db, args.chatId, pageSize(args.first, 50), args.after)
+  },
+
+  async chatEvents(_root: unknown, args: { chatId: string; fromRevision?: number | null; limit?: number | null }, ctx: ApiContext) {
+    await readableChat(ctx, args.chatId)
+    const from = args.fromRevision ?? 0
+    if (!Number.isInteger(from) || from < 0) throw invalidInput(`fromRevision must be 0 or more; got ${from}`)
+    try {
+      const events = await ctx.api.store.readStream(chatStream(args.chatId), { fromRevision: BigInt(from), maxCount: pageSize(args.limit, 100) })
+      return events.map(eventView)
+    } catch (err) {
+      if (err instanceof StreamNotFoundError) throw chatNotFound()
+      throw err
+    }
+  },
+
+  async auditLog(
+    _root: unknown,
+    args: { filter?: { userId?: string | null; chatId?: string | null; eventType?: string | null; from?: string | null; to?: string | null } | null; first?: number | null; after?: string | null },
+    ctx: ApiContext,
+  ) {
+    const p = requirePrincipal(ctx.principal)
+    requireAuditLog(p)
+    return listAudit(ctx.api.db, { organizationId: p.organizationId, ...(args.filter ?? {}), first: pageSize(args.first, 50), after: args.after })
+  },
+}
+
+export const chatFieldResolvers = {
+  queue: (chat: ChatView, _args: unknown, ctx: ApiContext) => chatQueue(ctx.api.db, chat.id),
+}

@@ -1,0 +1,282 @@
+/** Queries on the read models (tables in migrations/003_read_models.sql), shaped for the schema. */
+import type { Sql } from '../db/database.ts'
+import { chatStream } from '../events/chat.ts'
+import type { EventStore, StoredEvent } from '../eventstore/types.ts'
+import type { ChatOwnership } from '../identity/permissions.ts'
+import { invalidInput } from '../../commands/errors.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+export const isUuid = (id: unknown): id is string => typeof id === 'string' && UUID.test(id)
+
+export const MAX_PAGE = 200
+
+export function pageSize(first: number | null | undefined, fallback: number): number {
+  const n = first ?? fallback
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE) throw invalidInput(`first must be between 1 and ${MAX_PAGE}; got ${n}`)
+  return n
+}
+
+export function encodeCursor(key: unknown[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url')
+}
+
+export function decodeCursor(cursor: string | null | undefined, length: number): string[] | null {
+  if (cursor == null) return null
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown
+    if (Array.isArray(key) && key.length === length && key.every((k) => typeof k === 'string')) return key as string[]
+  } catch {
+    // fall through
+  }
+  throw invalidInput('the `after` cursor is not one this API returned')
+}
+
+export interface Connection<T> {
+  edges: { cursor: string; node: T }[]
+  nodes: T[]
+  pageInfo: { hasNextPage: boolean; endCursor: string | null }
+}
+
+function connection<T>(rows: T[], first: number, cursorOf: (row: T) => string): Connection<T> {
+  const page = rows.slice(0, first)
+  const edges = page.map((node) => ({ cursor: cursorOf(node), node }))
+  return { edges, nodes: page, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } }
+}
+
+const iso = (v: unknown) => (v instanceof Date ? v : new Date(String(v))).toISOString()
+const num = (v: unknown) => (v == null ? 0 : Number(v))
+
+export interface ChatView extends ChatOwnership {
+  id: string
+  title: string
+  status: string
+  archived: boolean
+  modelId: string | null
+  workspaceId: string | null
+  parentChatId: string | null
+  rootChatId: string | null
+  agentType: string | null
+  planMode: boolean
+  forkOf: { chatId: string; revision: number } | null
+  lastError: string | null
+  pendingQuestionId: string | null
+  compactionRequested: boolean
+  queueLength: number
+  usage: Record<string, number>
+  revision: number
+  createdAt: string
+  updatedAt: string
+  /** Pagination key: created_at as PostgreSQL prints it (microseconds kept). */
+  sortKey: string
+}
+
+type Row = Record<string, unknown>
+
+function chatView(r: Row): ChatView {
+  return {
+    id: String(r.id),
+    organizationId: String(r.organization_id),
+    ownerId: String(r.owner_id),
+    title: String(r.title),
+    status: String(r.status).toUpperCase(),
+    archived: Boolean(r.archived),
+    modelId: (r.model_id as string | null) ?? null,
+    workspaceId: (r.workspace_id as string | null) ?? null,
+    parentChatId: (r.parent_chat_id as string | null) ?? null,
+    rootChatId: (r.root_chat_id as string | null) ?? null,
+    agentType: (r.agent_type as string | null) ?? null,
+    planMode: Boolean(r.plan_mode),
+    forkOf: r.fork_of_chat_id ? { chatId: String(r.fork_of_chat_id), revision: num(r.fork_of_revision) } : null,
+    lastError: (r.last_error as string | null) ?? null,
+    pendingQuestionId: (r.pending_question_id as string | null) ?? null,
+    compactionRequested: Boolean(r.compaction_requested),
+    queueLength: num(r.queue_length),
+    usage: {
+      inputTokens: num(r.input_tokens),
+      outputTokens: num(r.output_tokens),
+      cacheReadTokens: num(r.cache_read_tokens),
+      cacheWriteTokens: num(r.cache_write_tokens),
+      reasoningTokens: num(r.reasoning_tokens),
+      costUsd: num(r.cost_usd),
+    },
+    revision: num(r.revision),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    sortKey: String(r.sort_key ?? r.created_at),
+  }
+}
+
+const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'
+
+export async function loadChat(db: Sql, chatId: string): Promise<ChatView | null> {
+  if (!isUuid(chatId)) return null
+  const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.id = $1`, [chatId])
+  return rows[0] ? chatView(rows[0]) : null
+}
+
+export interface ChatListQuery {
+  organizationId: string
+  ownerId: string | null
+  archived?: boolean | null
+  status?: string | null
+  titleContains?: string | null
+  first: number
+  after?: string | null
+}
+
+export async function listChats(db: Sql, q: ChatListQuery): Promise<Connection<ChatView>> {
+  const where = ['c.organization_id = $1']
+  const params: unknown[] = [q.organizationId]
+  const add = (sql: string, value: unknown) => {
+    params.push(value)
+    where.push(sql.replace('?', `$${params.length}`))
+  }
+  if (q.ownerId) add('c.owner_id = ?', q.ownerId)
+  if (q.archived != null) add('c.archived = ?', q.archived)
+  if (q.status) add('c.status = ?', q.status.toLowerCase())
+  if (q.titleContains) add(`c.title ilike ?`, `%${q.titleContains.replace(/[\\%_]/g, (m) => '\\' + m)}%`)
+  const after = decodeCursor(q.after, 2)
+  if (after) {
+    params.push(after[0], after[1])
+    where.push(`(c.created_at, c.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`)
+  }
+  params.push(q.first + 1)
+  const rows = await db.query<Row>(
+    `select ${CHAT_COLUMNS} from chats c where ${where.join(' and ')} order by c.created_at desc, c.id desc limit $${params.length}`,
+    params,
+  )
+  return connection(rows.map(chatView), q.first, (c) => encodeCursor([c.sortKey, c.id]))
+}
+
+export async function subAgentChats(db: Sql, rootChatId: string): Promise<string[]> {
+  const rows = await db.query<{ id: string }>('select id from chats where root_chat_id = $1 and id <> $1 order by created_at', [rootChatId])
+  return rows.map((r) => r.id)
+}
+
+export async function chatQueue(db: Sql, chatId: string) {
+  const rows = await db.query<Row>('select * from chat_queue where chat_id = $1 order by position', [chatId])
+  return rows.map((r) => ({
+    queueId: String(r.queue_id),
+    position: num(r.position),
+    parts: r.parts,
+    authorId: String(r.author_id),
+    createdAt: iso(r.created_at),
+  }))
+}
+
+export interface MessageView {
+  id: string
+  chatId: string
+  revision: number
+  role: string
+  parts: unknown
+  usage: unknown
+  costUsd: number | null
+  compacted: boolean
+  inherited: boolean
+  createdAt: string
+}
+
+export async function listMessages(db: Sql, chatId: string, first: number, after: string | null | undefined): Promise<Connection<MessageView>> {
+  const cursor = decodeCursor(after, 1)
+  const rows = await db.query<Row>(
+    `select * from chat_messages where chat_id = $1 and revision > $2 order by revision limit $3`,
+    [chatId, cursor ? cursor[0] : '-1', first + 1],
+  )
+  const views = rows.map(
+    (r): MessageView => ({
+      id: String(r.id),
+      chatId: String(r.chat_id),
+      revision: num(r.revision),
+      role: String(r.role),
+      parts: r.parts,
+      usage: r.usage ?? null,
+      costUsd: r.cost_usd == null ? null : Number(r.cost_usd),
+      compacted: Boolean(r.compacted),
+      inherited: Boolean(r.inherited),
+      createdAt: iso(r.created_at),
+    }),
+  )
+  return connection(views, first, (m) => encodeCursor([String(m.revision)]))
+}
+
+export interface AuditQuery {
+  organizationId: string
+  userId?: string | null
+  chatId?: string | null
+  eventType?: string | null
+  from?: string | null
+  to?: string | null
+  first: number
+  after?: string | null
+}
+
+export async function listAudit(db: Sql, q: AuditQuery) {
+  const where = ['organization_id = $1']
+  const params: unknown[] = [q.organizationId]
+  const add = (sql: string, value: unknown) => {
+    params.push(value)
+    where.push(sql.replace('?', `$${params.length}`))
+  }
+  if (q.userId) add('user_id = ?', q.userId)
+  if (q.chatId) {
+    if (!isUuid(q.chatId)) throw invalidInput('filter.chatId is not a chat id')
+    add('chat_id = ?', q.chatId)
+  }
+  if (q.eventType) add('event_type = ?', q.eventType)
+  if (q.from) add('occurred_at >= ?::timestamptz', validTime(q.from, 'from'))
+  if (q.to) add('occurred_at < ?::timestamptz', validTime(q.to, 'to'))
+  const after = decodeCursor(q.after, 1)
+  if (after) add('position > ?', after[0])
+  params.push(q.first + 1)
+  const rows = await db.query<Row>(`select * from audit_log where ${where.join(' and ')} order by position limit $${params.length}`, params)
+  const views = rows.map((r) => ({
+    position: String(r.position),
+    eventId: String(r.event_id),
+    eventType: String(r.event_type),
+    actor: { kind: String(r.actor_kind).toUpperCase(), id: String(r.actor_id), onBehalfOf: (r.on_behalf_of as string | null) ?? null },
+    userId: (r.user_id as string | null) ?? null,
+    chatId: (r.chat_id as string | null) ?? null,
+    workspaceId: (r.workspace_id as string | null) ?? null,
+    stream: String(r.stream),
+    revision: num(r.revision),
+    summary: String(r.summary),
+    occurredAt: iso(r.occurred_at),
+  }))
+  return connection(views, q.first, (a) => encodeCursor([a.position]))
+}
+
+function validTime(value: string, name: string): string {
+  if (Number.isNaN(Date.parse(value))) throw invalidInput(`filter.${name} is not an ISO-8601 time: ${value}`)
+  return new Date(value).toISOString()
+}
+
+/** A stored event as the schema's ChatEvent. */
+export function eventView(e: StoredEvent) {
+  return {
+    revision: Number(e.revision),
+    position: String(e.position),
+    type: e.type,
+    data: e.data,
+    actor: { kind: e.metadata.actor.kind.toUpperCase(), id: e.metadata.actor.id, onBehalfOf: e.metadata.actor.onBehalfOf ?? null },
+    occurredAt: e.createdAt.toISOString(),
+    hash: e.hash,
+  }
+}
+
+/**
+ * Who owns a chat: from the `chats` read model, or — when the projection has not caught up
+ * yet — from the chat's own first event in the log (ChatCreated, or ChatForked for a fork).
+ */
+export async function chatOwnership(db: Sql, store: EventStore, chatId: string): Promise<ChatOwnership | null> {
+  if (!isUuid(chatId)) return null
+  const rows = await db.query<{ owner_id: string; organization_id: string }>('select owner_id, organization_id from chats where id = $1', [chatId])
+  if (rows[0]) return { ownerId: rows[0].owner_id, organizationId: rows[0].organization_id }
+  const info = await store.streamInfo(chatStream(chatId))
+  if (!info) return null
+  const from = info.forkOf ? info.forkOf.revision + 1n : 0n
+  const [first] = await store.readStream(chatStream(chatId), { fromRevision: from, maxCount: 1 })
+  const data = first?.data as { ownerId?: string; organizationId?: string } | undefined
+  if (!data?.ownerId || !data.organizationId || (first!.type !== 'ChatCreated' && first!.type !== 'ChatForked')) return null
+  return { ownerId: data.ownerId, organizationId: data.organizationId }
+}

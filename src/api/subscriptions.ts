@@ -1,0 +1,88 @@
+/**
+ * Subscriptions. Each one is a bounded buffer fed by this process's own tail of the log
+ * (`store.subscribeToStream`: stored events from the revision, then live ones, no gap or
+ * duplicate at the seam) and, for chatStream, by the ephemeral pubsub.
+ */
+import { invalidInput } from '../../commands/errors.ts'
+import { chatStream } from '../events/chat.ts'
+import type { StoredEvent } from '../eventstore/types.ts'
+import { requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
+import { boundedIterator, pump, type BoundedSource } from './bounded.ts'
+import type { ChatChange } from './chat-changes.ts'
+import type { ApiContext } from './context.ts'
+import type { EphemeralItem } from './ephemeral.ts'
+import { chatOwnership, eventView } from './read-models.ts'
+
+/** Close code for a subscriber whose buffer overflowed (4000–4999 are the application's). */
+export const SLOW_SUBSCRIBER_CLOSE_CODE = 4008
+
+function closeSlowClient(ctx: ApiContext) {
+  const socket = ctx.socket
+  if (!socket) return
+  socket.close(SLOW_SUBSCRIBER_CLOSE_CODE, 'subscriber too slow')
+  // A client that does not read cannot take the close frame either: drop it after a grace period.
+  setTimeout(() => socket.terminate(), 1000).unref()
+}
+
+async function readableChatFrom(ctx: ApiContext, args: { chatId: string; fromRevision?: number | null }) {
+  const principal = requirePrincipal(ctx.principal)
+  requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, args.chatId), 'read')
+  const from = args.fromRevision ?? 0
+  if (!Number.isInteger(from) || from < 0) throw invalidInput(`fromRevision must be 0 or more; got ${from}`)
+  return BigInt(from)
+}
+
+function bounded<T>(ctx: ApiContext, start: (source: BoundedSource<T>) => () => void) {
+  return boundedIterator<T>({ capacity: ctx.api.subscriptionBuffer, start, onOverflow: () => closeSlowClient(ctx) })
+}
+
+function ephemeralView(item: EphemeralItem) {
+  if (item.kind === 'StatusChanged') return { __typename: item.kind, status: item.status.toUpperCase() }
+  return { __typename: item.kind, ...item }
+}
+
+const identity = <T>(payload: T) => payload
+
+export const subscriptionResolvers = {
+  chatEvents: {
+    async subscribe(_root: unknown, args: { chatId: string; fromRevision?: number | null }, ctx: ApiContext) {
+      const fromRevision = await readableChatFrom(ctx, args)
+      return bounded(ctx, (source) =>
+        pump(ctx.api.store.subscribeToStream(chatStream(args.chatId), { fromRevision }), source, (e: StoredEvent) => eventView(e)),
+      )
+    },
+    resolve: identity,
+  },
+
+  chatStream: {
+    async subscribe(_root: unknown, args: { chatId: string; fromRevision?: number | null }, ctx: ApiContext) {
+      const fromRevision = await readableChatFrom(ctx, args)
+      return bounded<object>(ctx, (source) => {
+        const stopEphemeral = ctx.api.ephemeral.listenEphemeral(args.chatId, (item) => void source.push(ephemeralView(item)))
+        const stopLog = pump(ctx.api.store.subscribeToStream(chatStream(args.chatId), { fromRevision }), source, (e: StoredEvent) => ({
+          __typename: 'ChatEventItem',
+          event: eventView(e),
+        }))
+        return () => {
+          stopEphemeral()
+          stopLog()
+        }
+      })
+    },
+    resolve: identity,
+  },
+
+  myChats: {
+    async subscribe(_root: unknown, _args: unknown, ctx: ApiContext) {
+      const principal = requirePrincipal(ctx.principal)
+      let target: BoundedSource<ChatChange> | null = null
+      // Listening starts before the subscription answers, so no change after it is missed.
+      const stop = await ctx.api.chatChanges.listen(principal, (change) => void target?.push(change))
+      return bounded<ChatChange>(ctx, (source) => {
+        target = source
+        return stop
+      })
+    },
+    resolve: identity,
+  },
+}

@@ -1,0 +1,37 @@
+import { resolve } from 'node:path'
+
+/** Everything the server reads from its environment, parsed once. */
+export interface CairnEnv {
+  /** postgres://… for a PostgreSQL server; absent means embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined
+  /** Absolute path; PGlite keeps its data in `<dataDir>/pgdata`. */
+  dataDir: string
+  port: number
+  host: string
+}
+
+export class InvalidEnvError extends Error {
+  readonly code = 'INVALID_ENV'
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidEnvError'
+  }
+}
+
+export function loadEnv(source: Record<string, string | undefined> = process.env): CairnEnv {
+  const databaseUrl = source.DATABASE_URL?.trim() || undefined
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new InvalidEnvError(`DATABASE_URL must start with postgres:// or postgresql://; got ${databaseUrl.split('://')[0]}://…`)
+  }
+  const portText = source.PORT?.trim() || '8080'
+  const port = Number(portText)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidEnvError(`PORT must be an integer from 0 to 65535; got ${JSON.stringify(portText)}`)
+  }
+  return {
+    databaseUrl,
+    dataDir: resolve(source.CAIRN_DATA_DIR?.trim() || './.cairn'),
+    port,
+    host: source.HOST?.trim() || '0.0.0.0',
+  }
+}

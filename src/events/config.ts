@@ -1,0 +1,59 @@
+/** Events of the `config` stream: providers, models, system prompt, tool policy. API keys never appear here. */
+import type { ProviderKind } from '../providers/types.ts'
+
+export interface ModelPricing {
+  /** USD per million tokens. */
+  input: number
+  output: number
+  cacheRead: number
+  cacheWrite: number
+}
+
+export interface ProviderSettings {
+  providerId: string
+  kind: ProviderKind
+  displayName: string
+  baseUrl: string | null
+  apiVersion: string | null
+  deployment: string | null
+  region: string | null
+}
+
+export interface ModelSettings {
+  modelId: string
+  providerId: string
+  modelName: string
+  displayName: string
+  enabled: boolean
+  isDefault: boolean
+  contextWindow: number
+  /** Percent of the context window at which the runner compacts; 100 disables. */
+  compactionThresholdPercent: number
+  maxOutputTokens: number
+  pricing: ModelPricing
+  /** For OpenAI-style providers: which API to call. */
+  api: 'chat' | 'responses' | null
+}
+
+export type ConfigEvent =
+  | { type: 'ProviderConfigured'; data: ProviderSettings }
+  /** Records only that a key was set and a fingerprint (first 8 hex of its SHA-256); the key is stored encrypted outside the log. */
+  | { type: 'ProviderApiKeySet'; data: { providerId: string; fingerprint: string } }
+  | { type: 'ProviderRemoved'; data: { providerId: string } }
+  | { type: 'ModelConfigured'; data: ModelSettings }
+  | { type: 'ModelRemoved'; data: { modelId: string } }
+  | { type: 'SystemPromptSet'; data: { prompt: string } }
+  | { type: 'ToolPolicySet'; data: { disabledTools: string[] } }
+
+export type ConfigEventType = ConfigEvent['type']
+export const CONFIG_EVENT_TYPES = [
+  'ProviderConfigured',
+  'ProviderApiKeySet',
+  'ProviderRemoved',
+  'ModelConfigured',
+  'ModelRemoved',
+  'SystemPromptSet',
+  'ToolPolicySet',
+] as const satisfies readonly ConfigEventType[]
+
+export const CONFIG_STREAM = 'config'

@@ -1,0 +1,109 @@
+import type { Subscription } from '../types.ts'
+
+type StreamMatcher = (stream: string) => boolean
+
+interface Waiter {
+  matches: StreamMatcher
+  resolve(): void
+}
+
+/** Wake-ups for readers waiting on new events: from NOTIFY and from appends in this process. */
+export class Wakeups {
+  readonly #waiters = new Set<Waiter>()
+
+  /** `stream` is the appended stream; '' wakes every waiter. */
+  wake(stream: string): void {
+    for (const waiter of this.#waiters) {
+      if (stream === '' || waiter.matches(stream)) {
+        this.#waiters.delete(waiter)
+        waiter.resolve()
+      }
+    }
+  }
+
+  /** Register before reading, so a wake-up that lands during the read is not lost. */
+  register(matches: StreamMatcher): { woken: Promise<void>; cancel(): void } {
+    let waiter!: Waiter
+    const woken = new Promise<void>((resolve) => (waiter = { matches, resolve }))
+    this.#waiters.add(waiter)
+    return { woken, cancel: () => this.#waiters.delete(waiter) }
+  }
+}
+
+export interface PagedSubscriptionOptions<T> {
+  /** Reads the next page after the cursor it keeps; [] when there is nothing new yet. */
+  fetchPage(): Promise<T[]>
+  /** Resolved once the NOTIFY listener is in place (or failed: polling still works). */
+  ready: Promise<unknown>
+  wakeups: Wakeups
+  matches: StreamMatcher
+  pollIntervalMs: number
+  onClose(): void
+}
+
+/**
+ * Catch-up and live are one loop: read a page after the cursor; when it is empty, wait for a
+ * wake-up or the poll interval and read again. The seam cannot skip or repeat an event, and at
+ * most one page is held: the next page is fetched only when the consumer has taken this one.
+ */
+export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
+  #page: T[] = []
+  #index = 0
+  #closed = false
+  #signalClose!: () => void
+  readonly #closing = new Promise<void>((resolve) => (this.#signalClose = resolve))
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor(private readonly options: PagedSubscriptionOptions<T>) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    // Calls are served in order; a consumer awaiting in parallel still sees each event once.
+    const result = this.#queue.then(() => this.#next())
+    this.#queue = result.catch(() => {})
+    return result
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    await this.close()
+    return { value: undefined, done: true }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#page = []
+    this.#signalClose()
+    this.options.onClose()
+  }
+
+  async #next(): Promise<IteratorResult<T>> {
+    await this.options.ready
+    for (;;) {
+      if (this.#closed) return { value: undefined, done: true }
+      if (this.#index < this.#page.length) return { value: this.#page[this.#index++]!, done: false }
+      const wake = this.options.wakeups.register(this.options.matches)
+      let page: T[]
+      try {
+        page = await this.options.fetchPage()
+      } catch (error) {
+        wake.cancel()
+        throw error
+      }
+      if (page.length) {
+        wake.cancel()
+        this.#page = page
+        this.#index = 0
+        continue
+      }
+      let timer: NodeJS.Timeout | undefined
+      const poll = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.pollIntervalMs)))
+      await Promise.race([wake.woken, poll, this.#closing])
+      clearTimeout(timer)
+      wake.cancel()
+    }
+  }
+}

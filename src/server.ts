@@ -1,0 +1,149 @@
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import type { CairnEnv } from './config/env.ts'
+import { openDatabase, type Database } from './db/database.ts'
+import { migrate } from './db/migrate.ts'
+import { createSqlEventStore } from './eventstore/postgres/index.ts'
+import type { EventStore } from './eventstore/types.ts'
+import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
+import { createProjectionEngine } from './projections/engine.ts'
+import type { Projection, ProjectionEngine } from './projections/types.ts'
+
+type Log = (line: string) => void
+
+/** What every part of the server shares. Plugins take it as their option. */
+export interface ServerContext {
+  env: CairnEnv
+  db: Database
+  /** The event store; appends through it are counted for `/metrics`. */
+  store: EventStore
+  engine: ProjectionEngine
+  projections: Projection[]
+  appends: AppendCounter
+  log: Log
+}
+
+export interface RunningServer extends ServerContext {
+  app: FastifyInstance
+  /** Where it listens, e.g. http://127.0.0.1:8080. */
+  url: string
+  close(): Promise<void>
+}
+
+/** PGlite in `<dataDir>/pgdata` unless DATABASE_URL names a PostgreSQL server. */
+export function openDatabaseFor(env: CairnEnv): Promise<Database> {
+  return env.databaseUrl ? openDatabase({ url: env.databaseUrl }) : openDatabase({ dataDir: join(env.dataDir, 'pgdata') })
+}
+
+/** Opens and migrates the database and creates the store and engine; the engine is not started. */
+export async function openContext(opts: { env: CairnEnv; projections: Projection[]; log: Log }): Promise<ServerContext & { close(): Promise<void> }> {
+  const { env, projections, log } = opts
+  const db = await openDatabaseFor(env)
+  try {
+    await migrate(db, log)
+    const appends = new AppendCounter()
+    const store = appends.wrap(createSqlEventStore(db))
+    const engine = createProjectionEngine({ db, store, projections, log })
+    return {
+      env,
+      db,
+      store,
+      engine,
+      projections,
+      appends,
+      log,
+      async close() {
+        await engine.stop()
+        await store.close()
+        await db.close()
+      },
+    }
+  } catch (err) {
+    await db.close().catch(() => {})
+    throw err
+  }
+}
+
+const HEALTH_QUERY_TIMEOUT_MS = 2000
+
+/** `GET /healthz` and `GET /metrics`. */
+export const operationsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      await withTimeout(ctx.db.query('select 1'), HEALTH_QUERY_TIMEOUT_MS, 'the database did not answer in time')
+      return { ok: true, database: ctx.db.kind }
+    } catch (err) {
+      return reply.code(503).send({ ok: false, database: ctx.db.kind, error: err instanceof Error ? err.message : String(err) })
+    }
+  })
+
+  app.get('/metrics', async (_request, reply) => {
+    const projections = await ctx.engine.status().catch(() => [])
+    reply.type(METRICS_CONTENT_TYPE)
+    return renderMetrics(cairnMetrics({ projections, eventsAppended: ctx.appends.events }))
+  })
+}
+
+/** The HTTP app. Each concern is a plugin registered here; add GraphQL and the tunnel beside these. */
+export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false })
+  await app.register(operationsRoutes, { ctx })
+  return app
+}
+
+/** Opens everything, starts the projections and listens on HOST:PORT. */
+export async function startServer(opts: { env: CairnEnv; projections: Projection[]; log: Log }): Promise<RunningServer> {
+  const ctx = await openContext(opts)
+  let app: FastifyInstance | undefined
+  try {
+    await ctx.engine.start()
+    app = await buildApp(ctx)
+    const address = await app.listen({ port: ctx.env.port, host: ctx.env.host })
+    ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)
+    const listening = app
+    let closing: Promise<void> | null = null
+    return {
+      ...ctx,
+      app: listening,
+      url: address,
+      close() {
+        closing ??= (async () => {
+          await listening.close()
+          await ctx.close()
+        })()
+        return closing
+      },
+    }
+  } catch (err) {
+    await app?.close().catch(() => {})
+    await ctx.close().catch(() => {})
+    throw err
+  }
+}
+
+/** SIGINT/SIGTERM close the server and exit; a second signal exits at once. */
+export function closeOnSignals(server: { close(): Promise<void> }, log: Log): void {
+  let closing = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) process.exit(1)
+    closing = true
+    log(`${signal}: closing`)
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log(`close failed: ${err instanceof Error ? err.message : String(err)}`)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}

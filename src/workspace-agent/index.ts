@@ -1,0 +1,6 @@
+export { runWorkspaceAgent, serveLocal, type WorkspaceAgentOptions, type RunningWorkspaceAgent } from './daemon.ts'
+export { buildWorkspaceApp, type WorkspaceAppOptions } from './app.ts'
+export type { ProcessRecord, ProcessStatus, StartProcessRequest } from './processes.ts'
+export type { ProcessView } from './process-routes.ts'
+export type { ReadFileResult, FileEdit } from './files.ts'
+export type { SkillSummary } from './skills.ts'

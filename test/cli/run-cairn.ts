@@ -1,0 +1,25 @@
+// Runs `node bin/cairn.js …` as a user would, with a controlled environment.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+export function cairnEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra }
+  for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k]
+  return env
+}
+
+export function spawnCairn(args: string[], env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['bin/cairn.js', ...args], { cwd: ROOT, env })
+}
+
+export async function runCairn(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnCairn(args, env)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+  return { code, stdout, stderr }
+}

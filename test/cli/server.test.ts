@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { loadEnv } from '../../src/config/env.ts'
+import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
+import { AppendCounter, renderMetrics } from '../../src/metrics.ts'
+import { createProjectionEngine } from '../../src/projections/engine.ts'
+import { buildApp, type ServerContext } from '../../src/server.ts'
+import { backends } from '../support/databases.ts'
+import { createRecorderTable, recorderProjection, tick } from '../projections/recorder.ts'
+
+describe('loadEnv', () => {
+  it('applies the defaults', () => {
+    const env = loadEnv({})
+    expect(env).toEqual({ databaseUrl: undefined, dataDir: expect.stringMatching(/\/\.cairn$/), port: 8080, host: '0.0.0.0' })
+  })
+
+  it('reads every variable and rejects a bad PORT or DATABASE_URL with a message to act on', () => {
+    expect(loadEnv({ DATABASE_URL: 'postgres://u@h/db', CAIRN_DATA_DIR: '/var/cairn', PORT: '9000', HOST: '127.0.0.1' })).toEqual({
+      databaseUrl: 'postgres://u@h/db',
+      dataDir: '/var/cairn',
+      port: 9000,
+      host: '127.0.0.1',
+    })
+    expect(() => loadEnv({ PORT: 'eighty' })).toThrow(/PORT must be an integer from 0 to 65535; got "eighty"/)
+    expect(() => loadEnv({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL must start with postgres:\/\//)
+  })
+})
+
+describe('renderMetrics', () => {
+  it('writes the Prometheus text format with escaped labels', () => {
+    const text = renderMetrics([
+      { name: 'x_total', help: 'A counter.', type: 'counter', samples: [{ value: 3 }] },
+      { name: 'lag', help: 'Lag.', type: 'gauge', samples: [{ labels: { projection: 'a"b\\c' }, value: 2 }] },
+    ])
+    expect(text).toBe(
+      '# HELP x_total A counter.\n# TYPE x_total counter\nx_total 3\n' +
+        '# HELP lag Lag.\n# TYPE lag gauge\nlag{projection="a\\"b\\\\c"} 2\n',
+    )
+  })
+})
+
+const pglite = backends.find((b) => b.name === 'pglite')!
+
+describe('the HTTP app', { timeout: 120_000 }, () => {
+  const cleanups: (() => Promise<void>)[] = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup()
+    cleanups.length = 0
+  })
+
+  async function context(): Promise<ServerContext> {
+    const { db, close } = await pglite.open()
+    await createRecorderTable(db, 'ticks')
+    const appends = new AppendCounter()
+    const store = appends.wrap(createSqlEventStore(db))
+    const projections = [recorderProjection('ticks')]
+    const engine = createProjectionEngine({ db, store, projections })
+    cleanups.push(async () => {
+      await engine.stop()
+      await store.close()
+      await close().catch(() => {})
+    })
+    return { env: loadEnv({}), db, store, engine, projections, appends, log: () => {} }
+  }
+
+  it('GET /healthz answers 200 while the database answers and 503 once it does not', async () => {
+    const ctx = await context()
+    const app = await buildApp(ctx)
+    const ok = await app.inject({ method: 'GET', url: '/healthz' })
+    expect(ok.statusCode).toBe(200)
+    expect(ok.json()).toEqual({ ok: true, database: 'pglite' })
+
+    await ctx.db.close()
+    const down = await app.inject({ method: 'GET', url: '/healthz' })
+    expect(down.statusCode).toBe(503)
+    expect(down.json()).toMatchObject({ ok: false, database: 'pglite' })
+    await app.close()
+  })
+
+  it('GET /metrics reports projection lag and the events appended through this process', async () => {
+    const ctx = await context()
+    const app = await buildApp(ctx)
+    await ctx.store.appendToStream('tick-1', [tick(1), tick(2)])
+    await ctx.store.appendToStream('tick-2', [tick(3)])
+
+    const before = (await app.inject({ method: 'GET', url: '/metrics' })).body
+    expect(before).toMatch(/^cairn_projection_lag_events\{projection="recorder_ticks"\} 3$/m)
+    expect(before).toMatch(/^cairn_projection_failing\{projection="recorder_ticks"\} 0$/m)
+    expect(before).toMatch(/^cairn_events_appended_total 3$/m)
+
+    await ctx.engine.start()
+    await ctx.engine.waitForAll(await ctx.store.headCheckpoint())
+    const after = await app.inject({ method: 'GET', url: '/metrics' })
+    expect(after.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/)
+    expect(after.body).toMatch(/^cairn_projection_lag_events\{projection="recorder_ticks"\} 0$/m)
+    await app.close()
+  })
+})

@@ -1,0 +1,268 @@
+import { describe, expect, it } from 'vitest'
+import { LIMITS, type ChatCommand } from '../../commands/chat/commands.ts'
+import { chatDecider } from '../../commands/chat/decide.ts'
+import { decideFork } from '../../commands/chat/fork.ts'
+import { chatStatusAfter, evolveChat, initialChatState } from '../../commands/chat/state.ts'
+import { CommandError } from '../../commands/errors.ts'
+import type { ChatEvent, MessagePart, TokenUsage } from '../../src/events/chat.ts'
+import { spec } from './spec.ts'
+
+const ORG = '00000000-0000-4000-8000-000000000001'
+const OWNER = '11111111-1111-4111-8111-111111111111'
+const CHAT = '33333333-3333-4333-8333-333333333333'
+const FORK = '44444444-4444-4444-8444-444444444444'
+const chat = spec(chatDecider)
+
+const text = (t: string): MessagePart[] => [{ type: 'text', text: t }]
+const usage: TokenUsage = { inputTokens: 100, outputTokens: 20, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }
+
+const created: ChatEvent = {
+  type: 'ChatCreated',
+  data: {
+    chatId: CHAT,
+    ownerId: OWNER,
+    organizationId: ORG,
+    title: 'Fix the build',
+    modelId: 'claude',
+    workspaceId: null,
+    parentChatId: null,
+    rootChatId: null,
+    agentType: null,
+    planMode: false,
+  },
+}
+const posted = (id: string, t = 'hello'): ChatEvent => ({ type: 'UserMessagePosted', data: { messageId: id, parts: text(t), authorId: OWNER } })
+const queued = (id: string, atHead = false): ChatEvent => ({ type: 'MessageQueued', data: { queueId: id, parts: text(id), authorId: OWNER, atHead } })
+const turnStarted: ChatEvent = { type: 'TurnStarted', data: { turnId: 't1', runnerId: 'r1', modelId: 'claude' } }
+const toolStarted = (callId: string): ChatEvent => ({ type: 'ToolCallStarted', data: { turnId: 't1', callId, name: 'execute', arguments: { command: 'ls' } } })
+const toolDone = (callId: string): ChatEvent => ({
+  type: 'ToolCallCompleted',
+  data: { turnId: 't1', callId, name: 'execute', result: 'ok', isError: false, durationMs: 5 },
+})
+const step: ChatEvent = {
+  type: 'AssistantStepCompleted',
+  data: { turnId: 't1', stepId: 's1', modelId: 'claude', parts: [], text: '', reasoning: '', toolCalls: [], usage, costUsd: 0.01, finishReason: 'stop', interrupted: false },
+}
+const running = [created, posted('m1'), turnStarted]
+const archived: ChatEvent = { type: 'ChatArchived', data: {} }
+
+const post = (id: string, busyBehavior: 'QUEUE' | 'INTERRUPT' = 'QUEUE', t = 'more'): ChatCommand => ({
+  type: 'PostMessage',
+  messageId: id,
+  authorId: OWNER,
+  parts: text(t),
+  busyBehavior,
+})
+
+describe('chat decider: create', () => {
+  const create: ChatCommand = {
+    type: 'CreateChat',
+    chatId: CHAT,
+    ownerId: OWNER,
+    organizationId: ORG,
+    title: '  Fix the build  ',
+    modelId: 'claude',
+    workspaceId: null,
+    planMode: false,
+  }
+  it('creates a chat with a trimmed title', () => chat.given([]).when(create).then([created]))
+  it('posts the first message after its attachments', () => {
+    const attachment = { attachmentId: 'a1', sha256: 'f'.repeat(64), mimeType: 'image/png', name: 'shot.png', size: 10 }
+    chat
+      .given([])
+      .when({ ...create, firstMessage: { messageId: 'm1', parts: text('hi') }, attachments: [attachment] })
+      .then([created, { type: 'AttachmentAdded', data: { ...attachment, source: 'upload' } }, posted('m1', 'hi')])
+  })
+  it('rejects an empty title', () => chat.given([]).when({ ...create, title: '   ' }).thenThrows('INVALID_INPUT', /title must not be empty/))
+  it('rejects a title over the limit', () =>
+    chat.given([]).when({ ...create, title: 'x'.repeat(LIMITS.titleLength + 1) }).thenThrows('INVALID_INPUT', /limit is 200/))
+  it('rejects a first message with no parts', () =>
+    chat.given([]).when({ ...create, firstMessage: { messageId: 'm1', parts: [] } }).thenThrows('INVALID_INPUT'))
+  it('rejects creating the same chat twice', () => chat.given([created]).when(create).thenThrows('ALREADY_EXISTS'))
+})
+
+describe('chat decider: posting', () => {
+  it('posts a message to a waiting chat', () => chat.given([created]).when(post('m1', 'QUEUE', 'hi')).then([posted('m1', 'hi')]))
+  it('posts rather than queues while a turn is only pending', () =>
+    chat.given([created, posted('m1')]).when(post('m2')).then([posted('m2', 'more')]))
+  it('queues at the tail while running with QUEUE', () =>
+    chat.given(running).when(post('m2', 'QUEUE')).then([{ type: 'MessageQueued', data: { queueId: 'm2', parts: text('more'), authorId: OWNER, atHead: false } }]))
+  it('queues at the head and interrupts while running with INTERRUPT', () =>
+    chat
+      .given(running)
+      .when(post('m2', 'INTERRUPT'))
+      .then([
+        { type: 'MessageQueued', data: { queueId: 'm2', parts: text('more'), authorId: OWNER, atHead: true } },
+        { type: 'InterruptRequested', data: { requestedBy: OWNER } },
+      ]))
+  it('does not interrupt twice while already interrupting', () =>
+    chat
+      .given([...running, { type: 'InterruptRequested', data: { requestedBy: OWNER } }])
+      .when(post('m2', 'INTERRUPT'))
+      .then([{ type: 'MessageQueued', data: { queueId: 'm2', parts: text('more'), authorId: OWNER, atHead: true } }]))
+  it('posts after the turn completed', () =>
+    chat.given([...running, { type: 'TurnCompleted', data: { turnId: 't1' } }]).when(post('m2')).then([posted('m2', 'more')]))
+  it('posts to a chat in error, clearing it', () => {
+    const failed: ChatEvent = { type: 'TurnFailed', data: { turnId: 't1', errorKind: 'provider', message: 'boom' } }
+    chat.given([...running, failed]).when(post('m2')).then([posted('m2', 'more')])
+  })
+  it('rejects a message with no parts', () =>
+    chat.given([created]).when({ ...post('m1'), parts: [] }).thenThrows('INVALID_INPUT', /needs text or at least one attachment/))
+  it('rejects an empty text part', () => chat.given([created]).when(post('m1', 'QUEUE', '')).thenThrows('INVALID_INPUT'))
+  it('rejects oversized text', () =>
+    chat.given([created]).when(post('m1', 'QUEUE', 'x'.repeat(LIMITS.messageTextLength + 1))).thenThrows('INVALID_INPUT', /limit is 100000/))
+  it('rejects too many attachments', () => {
+    const parts: MessagePart[] = Array.from({ length: LIMITS.attachmentsPerMessage + 1 }, (_, i) => ({
+      type: 'attachment',
+      attachmentId: `a${i}`,
+      sha256: '0',
+      mimeType: 'image/png',
+      name: 'a.png',
+      size: 1,
+    }))
+    chat.given([created]).when({ ...post('m1'), parts }).thenThrows('INVALID_INPUT', /attachments/)
+  })
+  it('rejects posting to a chat that does not exist', () => chat.given([]).when(post('m1')).thenThrows('CHAT_NOT_FOUND'))
+  it('rejects posting to an archived chat', () => chat.given([created, archived]).when(post('m1')).thenThrows('CHAT_ARCHIVED', /unarchive it first/))
+})
+
+describe('chat decider: queue', () => {
+  const withQueue = [...running, queued('q1'), queued('q2')]
+  it('removes a queued message', () =>
+    chat.given(withQueue).when({ type: 'RemoveQueuedMessage', queueId: 'q1' }).then([{ type: 'QueuedMessageRemoved', data: { queueId: 'q1' } }]))
+  it('rejects removing a message that is not queued', () =>
+    chat.given([...withQueue, { type: 'QueuedMessageRemoved', data: { queueId: 'q1' } }]).when({ type: 'RemoveQueuedMessage', queueId: 'q1' }).thenThrows('QUEUED_MESSAGE_NOT_FOUND'))
+  it('promotes a queued message to the head', () =>
+    chat.given(withQueue).when({ type: 'PromoteQueuedMessage', queueId: 'q2' }).then([{ type: 'QueuedMessagePromoted', data: { queueId: 'q2' } }]))
+  it('appends nothing when promoting the head', () => chat.given(withQueue).when({ type: 'PromoteQueuedMessage', queueId: 'q1' }).then([]))
+  it('promotes only queued messages', () => chat.given(withQueue).when({ type: 'PromoteQueuedMessage', queueId: 'nope' }).thenThrows('QUEUED_MESSAGE_NOT_FOUND'))
+  it('keeps the queue order the events say', () => {
+    const state = [...withQueue, queued('q3', true), { type: 'QueuedMessagePromoted', data: { queueId: 'q2' } } as ChatEvent, posted('q3')].reduce(
+      evolveChat,
+      initialChatState(),
+    )
+    expect(state.queue.map((q) => q.queueId)).toEqual(['q2', 'q3', 'q1'])
+    const sent: ChatEvent = { type: 'UserMessagePosted', data: { messageId: 'q2', parts: text('q2'), authorId: OWNER, fromQueueId: 'q2' } }
+    expect(evolveChat(state, sent).queue.map((q) => q.queueId)).toEqual(['q3', 'q1'])
+  })
+  it('rejects queue changes on an archived chat', () =>
+    chat.given([...withQueue, archived]).when({ type: 'RemoveQueuedMessage', queueId: 'q1' }).thenThrows('CHAT_ARCHIVED'))
+})
+
+describe('chat decider: interrupt, metadata, compaction', () => {
+  it('interrupts a running chat', () =>
+    chat.given(running).when({ type: 'InterruptChat', requestedBy: OWNER }).then([{ type: 'InterruptRequested', data: { requestedBy: OWNER } }]))
+  it('appends nothing when interrupting an idle chat', () => chat.given([created]).when({ type: 'InterruptChat', requestedBy: OWNER }).then([]))
+  it('renames, trimming, and not to the same title', () => {
+    chat.given([created]).when({ type: 'RenameChat', title: ' New ' }).then([{ type: 'ChatRenamed', data: { title: 'New', generated: false } }])
+    chat.given([created]).when({ type: 'RenameChat', title: 'Fix the build' }).then([])
+    chat.given([created]).when({ type: 'RenameChat', title: '' }).thenThrows('INVALID_INPUT')
+  })
+  it('archives and unarchives once each', () => {
+    chat.given([created]).when({ type: 'ArchiveChat' }).then([archived])
+    chat.given([created, archived]).when({ type: 'ArchiveChat' }).then([])
+    chat.given([created, archived]).when({ type: 'UnarchiveChat', cascadedFrom: 'p' }).then([{ type: 'ChatUnarchived', data: { cascadedFrom: 'p' } }])
+    chat.given([created]).when({ type: 'UnarchiveChat' }).then([])
+    chat.given([]).when({ type: 'ArchiveChat' }).thenThrows('CHAT_NOT_FOUND')
+  })
+  it('rejects changes to an archived chat other than unarchiving', () => {
+    chat.given([created, archived]).when({ type: 'RenameChat', title: 'x' }).thenThrows('CHAT_ARCHIVED')
+    chat.given([created, archived]).when({ type: 'ChangeModel', modelId: 'gpt' }).thenThrows('CHAT_ARCHIVED')
+    chat.given([created, archived]).when({ type: 'RequestCompaction', requestedBy: OWNER }).thenThrows('CHAT_ARCHIVED')
+  })
+  it('changes the model, rejecting an empty id', () => {
+    chat.given([created]).when({ type: 'ChangeModel', modelId: 'gpt' }).then([{ type: 'ChatModelChanged', data: { modelId: 'gpt' } }])
+    chat.given([created]).when({ type: 'ChangeModel', modelId: 'claude' }).then([])
+    chat.given([created]).when({ type: 'ChangeModel', modelId: ' ' }).thenThrows('INVALID_INPUT')
+  })
+  it('sets plan mode only when it changes', () => {
+    chat.given([created]).when({ type: 'SetPlanMode', planMode: true }).then([{ type: 'PlanModeChanged', data: { planMode: true } }])
+    chat.given([created]).when({ type: 'SetPlanMode', planMode: false }).then([])
+  })
+  it('requests compaction once until it happens', () => {
+    const requested: ChatEvent = { type: 'CompactionRequested', data: { requestedBy: OWNER } }
+    chat.given([created]).when({ type: 'RequestCompaction', requestedBy: OWNER }).then([requested])
+    chat.given([created, requested]).when({ type: 'RequestCompaction', requestedBy: OWNER }).then([])
+    const compacted: ChatEvent = { type: 'ContextCompacted', data: { summary: 's', throughRevision: 0, tokensBefore: 9, tokensAfter: 1, manual: true } }
+    chat.given([created, requested, compacted]).when({ type: 'RequestCompaction', requestedBy: OWNER }).then([requested])
+  })
+})
+
+describe('chat decider: questions', () => {
+  const asked: ChatEvent = { type: 'QuestionAsked', data: { questionId: 'q1', question: 'Which branch?', options: ['main', 'dev'] } }
+  const waitingForAnswer = [...running, asked, { type: 'TurnCompleted', data: { turnId: 't1' } } as ChatEvent]
+  const answer = (answerText: string, questionId = 'q1'): ChatCommand => ({ type: 'AnswerQuestion', questionId, answer: answerText, answeredBy: OWNER })
+
+  it('requires action once the turn that asked ends', () =>
+    expect(waitingForAnswer.reduce(evolveChat, initialChatState()).status).toBe('requires_action'))
+  it('answers the pending question and wants a turn', () => {
+    chat.given(waitingForAnswer).when(answer('main')).then([{ type: 'QuestionAnswered', data: { questionId: 'q1', answer: 'main', answeredBy: OWNER } }])
+    const after = evolveChat(waitingForAnswer.reduce(evolveChat, initialChatState()), {
+      type: 'QuestionAnswered',
+      data: { questionId: 'q1', answer: 'main', answeredBy: OWNER },
+    })
+    expect(after.status).toBe('pending')
+  })
+  it('rejects an answer to another question', () => chat.given(waitingForAnswer).when(answer('main', 'q9')).thenThrows('NO_PENDING_QUESTION'))
+  it('rejects an empty or oversized answer', () => {
+    chat.given(waitingForAnswer).when(answer('  ')).thenThrows('INVALID_INPUT')
+    chat.given(waitingForAnswer).when(answer('x'.repeat(LIMITS.answerLength + 1))).thenThrows('INVALID_INPUT')
+  })
+  it('a posted message replaces the answer', () => {
+    chat.given(waitingForAnswer).when(post('m2')).then([posted('m2', 'more')])
+    chat.given([...waitingForAnswer, posted('m2')]).when(answer('main')).thenThrows('NO_PENDING_QUESTION')
+  })
+})
+
+describe('chat status', () => {
+  const statusAfter = (events: ChatEvent[]) => events.reduce(evolveChat, initialChatState()).status
+  it('follows a turn from pending to waiting', () => {
+    expect(statusAfter([created])).toBe('waiting')
+    expect(statusAfter([created, posted('m1')])).toBe('pending')
+    expect(statusAfter(running)).toBe('running')
+    expect(statusAfter([...running, { type: 'InterruptRequested', data: { requestedBy: OWNER } }])).toBe('interrupting')
+    expect(statusAfter([...running, { type: 'InterruptRequested', data: { requestedBy: OWNER } }, { type: 'TurnInterrupted', data: { turnId: 't1' } }])).toBe('waiting')
+    expect(statusAfter([...running, { type: 'TurnFailed', data: { turnId: 't1', errorKind: 'x', message: 'm' } }])).toBe('error')
+  })
+  it('interrupting only applies to a running chat', () => expect(chatStatusAfter('pending', { type: 'InterruptRequested', data: { requestedBy: OWNER } }, false)).toBe('pending'))
+})
+
+describe('forks', () => {
+  const source = [created, posted('m1'), turnStarted, step, toolStarted('c1'), toolDone('c1'), toolStarted('c2'), { type: 'TurnCompleted', data: { turnId: 't1' } } as ChatEvent]
+  const atCut = (revision: number) => source.slice(0, revision + 1).reduce(evolveChat, initialChatState())
+  const fork = (atRevision: number, title?: string) => decideFork({ chatId: FORK, ownerId: OWNER, organizationId: ORG, atRevision, ...(title === undefined ? {} : { title }) }, atCut(Math.min(Math.max(atRevision, 0), source.length - 1)), source.length - 1)
+  const rejection = (f: () => unknown) => {
+    try {
+      f()
+    } catch (err) {
+      return err as CommandError
+    }
+    throw new Error('expected a rejection')
+  }
+
+  it('forks at a settled revision with no open tool calls and the settings at the cut', () =>
+    expect(fork(5)).toEqual([
+      {
+        type: 'ChatForked',
+        data: { chatId: FORK, sourceChatId: CHAT, atRevision: 5, ownerId: OWNER, organizationId: ORG, title: 'Fix the build (fork)', closedToolCallIds: [], modelId: 'claude', workspaceId: null, planMode: false },
+      },
+    ]))
+  it('closes the tool calls a mid-turn cut leaves open', () => {
+    const [forked] = fork(6, 'Try again')
+    expect(forked!.type === 'ChatForked' && forked!.data).toMatchObject({ closedToolCallIds: ['c2'], title: 'Try again', atRevision: 6 })
+  })
+  it('starts a fork cut mid-turn waiting, with an empty queue', () => {
+    const state = [...source.slice(0, 7), queued('q1'), ...fork(6)].reduce(evolveChat, initialChatState())
+    expect(state).toMatchObject({ id: FORK, status: 'waiting', queue: [], openToolCalls: {}, currentTurnId: null, userMessages: 1 })
+  })
+  it('rejects a revision past the end, a negative one and a fraction', () => {
+    const past = rejection(() => fork(8))
+    expect(past.code).toBe('FORK_REVISION_OUT_OF_RANGE')
+    expect(past.message).toBe(`chat ${CHAT} has 8 events; revision 8 does not exist`)
+    expect(rejection(() => fork(-1)).code).toBe('FORK_REVISION_OUT_OF_RANGE')
+    expect(rejection(() => fork(1.5)).code).toBe('FORK_REVISION_OUT_OF_RANGE')
+  })
+  it('rejects forking a chat that does not exist', () =>
+    expect(rejection(() => decideFork({ chatId: FORK, ownerId: OWNER, organizationId: ORG, atRevision: 0 }, initialChatState(), -1)).code).toBe('CHAT_NOT_FOUND'))
+  it('rejects an oversized fork title', () => expect(rejection(() => fork(5, 'x'.repeat(LIMITS.titleLength + 1))).code).toBe('INVALID_INPUT'))
+})

@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
+    // Test files share a worker process: PGlite's WASM compiles once per process, not once per file.
+    isolate: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -1,10 +1,12 @@
 // `npm run bench` runs every benchmark listed here. Adding a bench is one line in `benches`.
 import { benchEventStore } from './eventstore.ts'
+import { benchFanout } from './fanout.ts'
 
 export type Bench = (print: (line: string) => void) => Promise<void>
 
 export const benches: Record<string, Bench> = {
   eventstore: benchEventStore,
+  fanout: benchFanout,
 }
 
 /** Runs the named benches (all when `only` is empty), printing each one's report lines. */

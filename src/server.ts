@@ -1,8 +1,16 @@
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import { AgentRunner } from './agent/runner.ts'
+import { ToolRegistry } from './agent/tools/registry.ts'
+import { apiPlugin } from './api/index.ts'
+import { ephemeralFor } from './api/ephemeral.ts'
+import { attachmentLoader } from './attachments/blobs.ts'
+import { loadSecretKey, SecretStore } from './config/secrets.ts'
+import { ConfigService, configureFromEnvironment } from './config/service.ts'
 import type { CairnEnv } from './config/env.ts'
 import { openDatabase, type Database } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
+import { bootstrapAdmin } from './identity/index.ts'
 import { createSqlEventStore } from './eventstore/postgres/index.ts'
 import type { EventStore } from './eventstore/types.ts'
 import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
@@ -20,6 +28,12 @@ export interface ServerContext {
   engine: ProjectionEngine
   projections: Projection[]
   appends: AppendCounter
+  /** Providers, models, system prompt and tool policy (the `config` stream). */
+  config: ConfigService
+  /** The tools the agent may call; workspace and platform tools register here. */
+  tools: ToolRegistry
+  /** Drives chats that need a turn; started by startServer. */
+  runner: AgentRunner
   log: Log
 }
 
@@ -44,6 +58,18 @@ export async function openContext(opts: { env: CairnEnv; projections: Projection
     const appends = new AppendCounter()
     const store = appends.wrap(createSqlEventStore(db))
     const engine = createProjectionEngine({ db, store, projections, log })
+    const config = new ConfigService(store, new SecretStore(db, loadSecretKey(env.dataDir)))
+    const tools = new ToolRegistry()
+    const ephemeral = ephemeralFor(db)
+    const runner = new AgentRunner({
+      db,
+      store,
+      config,
+      tools,
+      publish: (chatId, item) => void ephemeral.publishEphemeral(chatId, item).catch(() => {}),
+      loadAttachment: attachmentLoader(db, env.dataDir),
+      log,
+    })
     return {
       env,
       db,
@@ -51,8 +77,12 @@ export async function openContext(opts: { env: CairnEnv; projections: Projection
       engine,
       projections,
       appends,
+      config,
+      tools,
+      runner,
       log,
       async close() {
+        await runner.stop()
         await engine.stop()
         await store.close()
         await db.close()
@@ -88,6 +118,7 @@ export const operationsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = asyn
 export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   await app.register(operationsRoutes, { ctx })
+  await app.register(apiPlugin, { ctx })
   return app
 }
 
@@ -97,6 +128,10 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
   let app: FastifyInstance | undefined
   try {
     await ctx.engine.start()
+    await bootstrapAdmin(ctx)
+    await configureFromEnvironment(ctx.config, process.env, ctx.log)
+    ctx.engine.onApplied((projection) => projection === 'chats' && ctx.runner.wake())
+    ctx.runner.start()
     app = await buildApp(ctx)
     const address = await app.listen({ port: ctx.env.port, host: ctx.env.host })
     ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)

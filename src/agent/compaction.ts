@@ -10,14 +10,14 @@ Answer with the summary only.`
 
 type Chat = StoredEvent & ChatEvent
 
-/** Context size of the newest step: every input token the model read. */
+/** Context size of the newest step: every input token the model read (cached ones included). */
 function lastContextTokens(events: readonly StoredEvent[]): { tokens: number; revision: bigint } | null {
   for (let i = events.length - 1; i >= 0; i--) {
     const e = events[i] as Chat
     if (e.type === 'ContextCompacted') return null
     if (e.type === 'AssistantStepCompleted') {
       const u = e.data.usage
-      return { tokens: u.inputTokens + u.cacheReadTokens + u.cacheWriteTokens, revision: e.revision }
+      return { tokens: u.inputTokens, revision: e.revision }
     }
   }
   return null

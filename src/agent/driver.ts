@@ -34,9 +34,11 @@ type Chat = StoredEvent & ChatEvent
 const emptyUsage = (): TokenUsage => ({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 })
 
 export function costOf(usage: Usage, model: ResolvedModel['model']): number {
+  // inputTokens includes the cached parts (see src/providers/types.ts); each part has its own price.
   const p = model.pricing
+  const uncached = Math.max(0, usage.inputTokens - usage.cacheReadTokens - usage.cacheWriteTokens)
   const usd =
-    (usage.inputTokens * p.input + usage.outputTokens * p.output + usage.cacheReadTokens * p.cacheRead + usage.cacheWriteTokens * p.cacheWrite) /
+    (uncached * p.input + usage.outputTokens * p.output + usage.cacheReadTokens * p.cacheRead + usage.cacheWriteTokens * p.cacheWrite) /
     1_000_000
   return Math.round(usd * 1_000_000) / 1_000_000
 }
@@ -227,7 +229,6 @@ export class ChatDriver {
         const began = Date.now()
         const result = started.has(call.id) ? await this.#recoverTool(call) : await this.#runTool(call)
         if (this.#stopped) return
-        this.opts.publish(this.chatId, { type: 'tool_result', callId: call.id, isError: result.isError })
         await this.session.append([
           {
             type: 'ToolCallCompleted',
@@ -293,7 +294,15 @@ export class ChatDriver {
         const backoff = Math.min(this.opts.retryBaseMs * 2 ** (attempt - 1), this.opts.retryMaxMs)
         const delayMs = Math.min(Math.max(backoff, err.retryAfterMs ?? 0), this.opts.retryMaxMs)
         await this.session.append([{ type: 'RetryScheduled', data: { turnId, attempt, delayMs, errorKind: err.kind, message: err.message } }])
-        this.opts.publish(this.chatId, { type: 'retry', attempt, delayMs, errorKind: err.kind })
+        this.opts.publish(this.chatId, {
+          kind: 'RetryCountdown',
+          turnId,
+          attempt,
+          delayMs,
+          retryAt: new Date(Date.now() + delayMs).toISOString(),
+          errorKind: err.kind,
+          message: err.message,
+        })
         await sleep(delayMs, this.#interrupt.signal)
         if (this.#interrupt.signal.aborted) return { parts: [], toolCalls: [], usage: emptyUsage(), finishReason: 'interrupted', interrupted: true }
       }
@@ -335,23 +344,23 @@ export class ChatDriver {
         switch (ev.type) {
           case 'text_delta':
             text().text += ev.text
-            this.opts.publish(this.chatId, { type: 'text_delta', turnId, text: ev.text })
+            this.opts.publish(this.chatId, { kind: 'TextDelta', turnId, delta: ev.text })
             break
           case 'text_signature':
             text().signature = ev.signature
             break
           case 'reasoning_delta':
             reasoning().text += ev.text
-            this.opts.publish(this.chatId, { type: 'reasoning_delta', turnId, text: ev.text })
+            this.opts.publish(this.chatId, { kind: 'ReasoningDelta', turnId, delta: ev.text })
             break
           case 'reasoning_signature':
             reasoning().signature = ev.signature
             break
           case 'tool_call_start':
-            this.opts.publish(this.chatId, { type: 'tool_call_start', turnId, callId: ev.id, name: ev.name })
+            this.opts.publish(this.chatId, { kind: 'ToolCallArgumentsDelta', turnId, callId: ev.id, name: ev.name, delta: '' })
             break
           case 'tool_call_delta':
-            this.opts.publish(this.chatId, { type: 'tool_call_delta', turnId, callId: ev.id, argumentsDelta: ev.argumentsDelta })
+            this.opts.publish(this.chatId, { kind: 'ToolCallArgumentsDelta', turnId, callId: ev.id, delta: ev.argumentsDelta })
             break
           case 'tool_call_end': {
             const call: ToolCall = { id: ev.id, name: ev.name, arguments: ev.arguments, ...(ev.signature ? { signature: ev.signature } : {}) }

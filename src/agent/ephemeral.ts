@@ -1,14 +1,8 @@
+import type { EphemeralItem } from '../api/ephemeral.ts'
+
 /**
- * What the runner publishes while a step streams. These never enter the log: the
- * committed step that follows is the durable record. The API fans them out to
+ * Where the runner publishes what streams before it is committed (token and tool-argument
+ * deltas, retry countdowns). These never enter the log; the API fans them out to
  * `chatStream` subscribers on every server process.
  */
-export type RunnerDelta =
-  | { type: 'text_delta'; turnId: string; text: string }
-  | { type: 'reasoning_delta'; turnId: string; text: string }
-  | { type: 'tool_call_start'; turnId: string; callId: string; name: string }
-  | { type: 'tool_call_delta'; turnId: string; callId: string; argumentsDelta: string }
-  | { type: 'tool_result'; callId: string; isError: boolean }
-  | { type: 'retry'; attempt: number; delayMs: number; errorKind: string }
-
-export type EphemeralSink = (chatId: string, delta: RunnerDelta) => void
+export type EphemeralSink = (chatId: string, item: EphemeralItem) => void

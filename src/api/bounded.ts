@@ -1,12 +1,18 @@
 /**
- * A bounded buffer between a producer that pushes (the log tail, the ephemeral pubsub) and a
- * GraphQL subscription that pulls as fast as its socket drains. mercurius awaits each socket
- * write, so a client that stops reading stops pulling; without a cap the buffer would grow
- * with every event. When the cap is reached the subscription ends with SubscriberTooSlowError
- * and `onOverflow` closes that client's connection.
+ * A bounded buffer between producers and a GraphQL subscription that pulls as fast as its
+ * socket drains (mercurius awaits each socket write, so a client that stops reading stops
+ * pulling). Two kinds of producer:
+ * - the log tail can wait: it pauses at half the capacity (the store reads a page at a time
+ *   only when pulled, so a paused tail holds at most one page) — but a subscriber that takes
+ *   no item for `slowAfterMs` is too slow;
+ * - push-only sources (ephemeral deltas) cannot wait: they use the other half, and a full
+ *   buffer means the subscriber is too slow.
+ * Too slow: the subscription ends with SubscriberTooSlowError and `onOverflow` closes that
+ * client's connection. Memory per subscription is bounded by `capacity` items (+ one page).
  */
 
 export const DEFAULT_SUBSCRIPTION_BUFFER = 1000
+export const DEFAULT_SLOW_SUBSCRIBER_MS = 10_000
 
 export class SubscriberTooSlowError extends Error {
   readonly code = 'SUBSCRIBER_TOO_SLOW'
@@ -29,6 +35,8 @@ export const subscriptionBufferStats = {
 export interface BoundedSource<T> {
   /** Returns false once the subscription is closed (or has just overflowed). */
   push(item: T): boolean
+  /** Waits while the buffer is half full; overflows when no room appears within `slowAfterMs`. */
+  pushWhenRoom(item: T): Promise<boolean>
   /** Ends the subscription with an error (e.g. the log tail failed). */
   fail(err: unknown): void
   /** Ends the subscription normally. */
@@ -37,6 +45,7 @@ export interface BoundedSource<T> {
 
 export interface BoundedOptions<T> {
   capacity: number
+  slowAfterMs?: number
   /** Starts producing; returns how to stop. Called once, right away. */
   start(source: BoundedSource<T>): () => void
   onOverflow?: () => void
@@ -48,12 +57,28 @@ export function boundedIterator<T>(opts: BoundedOptions<T>): AsyncIterableIterat
   let closed = false
   let error: unknown = null
   let stop: (() => void) | null = null
+  let roomWaiters: (() => void)[] = []
+  const halfFull = Math.max(1, Math.ceil(opts.capacity / 2))
   subscriptionBufferStats.open++
+
+  function overflow() {
+    subscriptionBufferStats.overflows++
+    buffer.length = 0 // the client will never get these; free them now
+    finish(new SubscriberTooSlowError(opts.capacity))
+    opts.onOverflow?.()
+  }
+
+  function wakeRoomWaiters() {
+    const waiters = roomWaiters
+    roomWaiters = []
+    for (const w of waiters) w()
+  }
 
   function finish(err: unknown) {
     if (closed) return
     closed = true
     subscriptionBufferStats.open--
+    wakeRoomWaiters()
     if (err) error = err
     const s = stop
     stop = null
@@ -83,15 +108,27 @@ export function boundedIterator<T>(opts: BoundedOptions<T>): AsyncIterableIterat
         return true
       }
       if (buffer.length >= opts.capacity) {
-        subscriptionBufferStats.overflows++
-        buffer.length = 0 // the client will never get these; free them now
-        finish(new SubscriberTooSlowError(opts.capacity))
-        opts.onOverflow?.()
+        overflow()
         return false
       }
       buffer.push(item)
       if (buffer.length > subscriptionBufferStats.highWater) subscriptionBufferStats.highWater = buffer.length
       return true
+    },
+    async pushWhenRoom(item) {
+      if (!closed && buffer.length >= halfFull) {
+        let timer: NodeJS.Timeout | undefined
+        const roomed = await new Promise<boolean>((resolve) => {
+          roomWaiters.push(() => resolve(true))
+          timer = setTimeout(() => resolve(false), opts.slowAfterMs ?? DEFAULT_SLOW_SUBSCRIBER_MS)
+        })
+        clearTimeout(timer)
+        if (!roomed && !closed && buffer.length >= halfFull) {
+          overflow()
+          return false
+        }
+      }
+      return source.push(item)
     },
     fail: (err) => finish(err ?? new Error('subscription failed')),
     end: () => finish(null),
@@ -99,7 +136,11 @@ export function boundedIterator<T>(opts: BoundedOptions<T>): AsyncIterableIterat
 
   const iterator: AsyncIterableIterator<T> = {
     next() {
-      if (buffer.length) return Promise.resolve({ value: buffer.shift()!, done: false })
+      if (buffer.length) {
+        const value = buffer.shift()!
+        if (buffer.length < halfFull) wakeRoomWaiters()
+        return Promise.resolve({ value, done: false })
+      }
       if (error) {
         const e = error
         error = null
@@ -145,7 +186,7 @@ export function pump<T, U>(
       for await (const item of iterable) {
         if (stopped) break
         const mapped = map(item)
-        if (mapped !== null && !source.push(mapped)) break
+        if (mapped !== null && !(await source.pushWhenRoom(mapped))) break
       }
       if (!stopped && onEnd === 'end') source.end()
     } catch (err) {

@@ -3,10 +3,15 @@
  * taking `first` or `limit` multiplies the cost of what it selects by that page size
  * (its default when not given). A query over MAX_COMPLEXITY is rejected before it runs.
  */
-import { GraphQLError, Kind, type ASTVisitor, type FieldNode, type SelectionSetNode, type ValidationContext, type ValueNode } from 'graphql'
+import { createRequire } from 'node:module'
+import type { ASTVisitor, DocumentNode, FieldNode, GraphQLSchema, SelectionSetNode, ValidationContext, ValueNode } from 'graphql'
+
+// mercurius loads graphql's CommonJS build; values we hand it must come from the same copy.
+const graphql = createRequire(import.meta.url)('graphql') as typeof import('graphql')
+const { GraphQLError, Kind } = graphql
 
 export const MAX_QUERY_DEPTH = 8
-export const MAX_COMPLEXITY = 20_000
+export const MAX_COMPLEXITY = 10_000
 const DEFAULT_PAGE = 50
 
 function pageArgument(field: FieldNode, variables: Record<string, unknown>): number | null {
@@ -60,4 +65,10 @@ export function complexityRule(variables: Record<string, unknown> = {}) {
       },
     }
   }
+}
+
+/** The complexity check on a parsed document (for subscriptions, which mercurius does not validate). */
+export function checkComplexity(schema: GraphQLSchema, document: DocumentNode): void {
+  const errors = graphql.validate(schema, document, [complexityRule()])
+  if (errors.length) throw errors[0]
 }

@@ -15,6 +15,8 @@ export interface ApiServices {
   chatChanges: ChatChangeFeed
   /** Most items one subscription may buffer before its client is disconnected. */
   subscriptionBuffer: number
+  /** How long a subscriber may take no item while its buffer is half full before it is disconnected. */
+  slowSubscriberMs: number
   /** How long a mutation waits for the read models to include its own write. */
   readYourWriteTimeoutMs: number
 }

@@ -15,9 +15,9 @@ import type { Database } from '../db/database.ts'
 import type { EventStore } from '../eventstore/types.ts'
 import { authenticateToken, bearerToken, type Principal } from '../identity/index.ts'
 import type { Projection, ProjectionEngine } from '../projections/types.ts'
-import { DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooSlowError } from './bounded.ts'
+import { DEFAULT_SLOW_SUBSCRIBER_MS, DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooSlowError } from './bounded.ts'
 import { createChatChangeFeed } from './chat-changes.ts'
-import { complexityRule, MAX_QUERY_DEPTH } from './complexity.ts'
+import { checkComplexity, complexityRule, MAX_QUERY_DEPTH } from './complexity.ts'
 import type { ApiContext, ApiServices } from './context.ts'
 import { ephemeralFor } from './ephemeral.ts'
 import { mutationResolvers } from './mutations.ts'
@@ -36,6 +36,8 @@ export interface ApiPluginOptions {
   }
   /** Most items one subscription may buffer before its client is disconnected (default 1000). */
   subscriptionBuffer?: number
+  /** How long a subscriber with a half-full buffer may take nothing before it is disconnected (default 10 s). */
+  slowSubscriberMs?: number
   readYourWriteTimeoutMs?: number
 }
 
@@ -104,6 +106,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     ephemeral: ephemeralFor(ctx.db),
     chatChanges: createChatChangeFeed({ db: ctx.db, store: ctx.store, engine: ctx.engine, chatsProjection }),
     subscriptionBuffer: opts.subscriptionBuffer ?? DEFAULT_SUBSCRIPTION_BUFFER,
+    slowSubscriberMs: opts.slowSubscriberMs ?? DEFAULT_SLOW_SUBSCRIBER_MS,
     readYourWriteTimeoutMs: opts.readYourWriteTimeoutMs ?? 10_000,
   }
   app.addHook('onClose', async () => {
@@ -145,11 +148,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   })
 
   // Complexity for subscriptions too (mercurius validates only queries and mutations).
-  app.graphql.addHook('preSubscriptionExecution', async (schema, document) => {
-    const { validate } = await import('graphql')
-    const errors = validate(schema, document, [complexityRule()])
-    if (errors.length) throw errors[0]
-  })
+  app.graphql.addHook('preSubscriptionExecution', async (schema, document) => checkComplexity(schema, document))
 
   await app.register(attachmentRoutes, { db: ctx.db, dataDir: ctx.env.dataDir })
 }

@@ -33,7 +33,7 @@ async function readableChatFrom(ctx: ApiContext, args: { chatId: string; fromRev
 }
 
 function bounded<T>(ctx: ApiContext, start: (source: BoundedSource<T>) => () => void) {
-  return boundedIterator<T>({ capacity: ctx.api.subscriptionBuffer, start, onOverflow: () => closeSlowClient(ctx) })
+  return boundedIterator<T>({ capacity: ctx.api.subscriptionBuffer, slowAfterMs: ctx.api.slowSubscriberMs, start, onOverflow: () => closeSlowClient(ctx) })
 }
 
 function ephemeralView(item: EphemeralItem) {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Sql } from '../db/database.ts'
 
@@ -136,4 +136,17 @@ export async function chatsReferencing(db: Sql, attachmentId: string): Promise<{
     [attachmentId],
   )
   return rows.map((r) => ({ ownerId: r.owner_id, organizationId: r.organization_id }))
+}
+
+/** The runner's view of attachments: an image's bytes as base64, for the model's context. */
+export function attachmentLoader(db: Sql, dataDir: string) {
+  return async (attachmentId: string): Promise<{ mimeType: string; data: string } | null> => {
+    const [row] = await loadAttachments(db, [attachmentId])
+    if (!row) return null
+    try {
+      return { mimeType: row.mimeType, data: (await readFile(blobPath(dataDir, row.sha256))).toString('base64') }
+    } catch {
+      return null
+    }
+  }
 }

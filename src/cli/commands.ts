@@ -6,6 +6,7 @@ import { loadEnv, type CairnEnv } from '../config/env.ts'
 import { migrate } from '../db/migrate.ts'
 import { closeOnSignals, openContext, openDatabaseFor, startServer } from '../server.ts'
 import { formatTable } from './table.ts'
+import { runIdentityCommand } from '../identity/cli.ts'
 
 export interface CliIo {
   env: Record<string, string | undefined>
@@ -78,6 +79,32 @@ const commands: Record<string, Command> = {
     },
   },
 
+  users: {
+    usage: 'users create --email E --role R',
+    summary: "create a user (admin, auditor or member) and print their API token once",
+    async run(args, io) {
+      const ctx = await openContext({ env: loadEnv(io.env), projections, log: () => {} })
+      try {
+        return await runIdentityCommand('users', args, ctx.store, io)
+      } finally {
+        await ctx.close()
+      }
+    },
+  },
+
+  tokens: {
+    usage: 'tokens create --email E',
+    summary: "issue another API token for a user and print it once",
+    async run(args, io) {
+      const ctx = await openContext({ env: loadEnv(io.env), projections, log: () => {} })
+      try {
+        return await runIdentityCommand('tokens', args, ctx.store, io)
+      } finally {
+        await ctx.close()
+      }
+    },
+  },
+
   bench: {
     usage: 'bench [name…]',
     summary: 'run the benchmarks in bench/ (all, or the named ones)',
@@ -110,6 +137,8 @@ export function usage(): string {
 
 /** Runs one `cairn` invocation. */
 export async function runCli(argv: string[], io: CliIo): Promise<number | undefined> {
+  // These take their own --flags; the global parse below would reject them.
+  if (argv[0] === 'users' || argv[0] === 'tokens') return commands[argv[0]]!.run(argv.slice(1), io)
   let parsed
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })

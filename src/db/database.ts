@@ -23,6 +23,8 @@ export interface Database extends Sql {
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>
   notify(channel: string, payload: string): Promise<void>
   close(): Promise<void>
+  /** PGlite only: an image of the whole database, for `pgliteImage`. */
+  dumpImage?(): Promise<Blob>
 }
 
 export interface DatabaseOptions {
@@ -30,6 +32,8 @@ export interface DatabaseOptions {
   url?: string
   /** PGlite data directory; omit for an in-memory database. */
   dataDir?: string
+  /** PGlite only: start from this `dumpDataDir()` image instead of running initdb (tests use it). */
+  pgliteImage?: Blob
 }
 
 function sqlOn(kysely: Kysely<any> | Transaction<any>): Sql {
@@ -56,7 +60,7 @@ function withTransactions(kind: Database['kind'], kysely: Kysely<any>) {
 }
 
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
-  return options.url ? openPostgres(options.url) : openPGlite(options.dataDir)
+  return options.url ? openPostgres(options.url) : openPGlite(options.dataDir, options.pgliteImage)
 }
 
 async function openPostgres(url: string): Promise<Database> {
@@ -100,14 +104,15 @@ async function openPostgres(url: string): Promise<Database> {
   }
 }
 
-async function openPGlite(dataDir?: string): Promise<Database> {
+async function openPGlite(dataDir?: string, image?: Blob): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true })
   // int8 as strings, as `pg` returns them, so both backends look the same to callers.
-  const pglite = await PGlite.create({ dataDir, parsers: { [pgliteTypes.INT8]: (v: string) => v } })
+  const pglite = await PGlite.create({ dataDir, loadDataDir: image, parsers: { [pgliteTypes.INT8]: (v: string) => v } })
   const mutex = new Mutex()
   const kysely = new Kysely<any>({ dialect: new PGliteDialect(pglite, mutex) })
   return {
     ...withTransactions('pglite', kysely),
+    dumpImage: () => mutex.run(() => pglite.dumpDataDir('none')),
     async listen(channel, onPayload) {
       const unlisten = await mutex.run(() => pglite.listen(channel, onPayload))
       return () => mutex.run(() => unlisten())

@@ -17,6 +17,10 @@ const DEFAULT_WAIT_MS = 10_000
 const DEFAULT_CHANNEL = 'cairn_events'
 const RETRY_MIN_MS = 200
 const RETRY_MAX_MS = 10_000
+// A wake-up can arrive before its events are visible to log readers (an older transaction
+// elsewhere on the server holds the horizon back): then look again soon for a little while.
+const EAGER_POLL_MS = 50
+const EAGER_POLLS = 20
 /** `status()` counts at most this many unapplied events per projection. */
 export const LAG_COUNT_CAP = 10_000
 
@@ -169,6 +173,7 @@ class ProjectionRunner {
   #exclusive: Promise<unknown> = Promise.resolve()
   #stopped = false
   #woken = false
+  #eagerPolls = 0
   #interrupt: (() => void) | null = null
 
   constructor(
@@ -188,7 +193,11 @@ class ProjectionRunner {
       try {
         const moved = await this.step()
         retryMs = RETRY_MIN_MS
-        if (!moved) await this.#sleep(this.deps.pollMs, true)
+        if (!moved) {
+          const eager = this.#eagerPolls > 0 || this.#waiters.size > 0
+          if (this.#eagerPolls > 0) this.#eagerPolls--
+          await this.#sleep(eager ? Math.min(EAGER_POLL_MS, this.deps.pollMs) : this.deps.pollMs, true)
+        }
       } catch (err) {
         await this.#recordError(err)
         await this.#sleep(retryMs, false)
@@ -205,6 +214,7 @@ class ProjectionRunner {
   /** A notification or a waiter: look for events now instead of at the next poll. */
   wake() {
     this.#woken = true
+    this.#eagerPolls = EAGER_POLLS
     this.#interrupt?.()
   }
 

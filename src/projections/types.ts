@@ -12,8 +12,12 @@ export interface Projection {
   eventTypes: readonly string[]
   /** Its read-model tables, truncated on rebuild. */
   tables: readonly string[]
-  /** Applies one event inside the batch transaction. Use `tx`, never the outer database. */
-  handle(tx: Sql, event: LoggedEvent): Promise<void>
+  /**
+   * Applies one event inside the batch transaction. Use `tx`, never the outer database. The
+   * engine passes a `LoggedEvent` (it carries its checkpoint); the type stays `StoredEvent` so
+   * handlers can be called with events read from a stream.
+   */
+  handle(tx: Sql, event: StoredEvent): Promise<void>
 }
 
 export interface ProjectionStatus {

@@ -146,8 +146,13 @@ export class TunnelClient {
     const msg = decodeMessage(buf.toString('utf8'))
     if (!msg) return
     if (msg.type === 'request') {
-      const ex = new LocalExchange(msg.id, socket, this.opts.localSocket, msg.method, msg.path, msg.headers, () => exchanges.delete(msg.id))
-      exchanges.set(msg.id, ex)
+      try {
+        const ex = new LocalExchange(msg.id, socket, this.opts.localSocket, msg.method, msg.path, msg.headers, () => exchanges.delete(msg.id))
+        exchanges.set(msg.id, ex)
+      } catch (err) {
+        // http.request throws synchronously on a malformed path or header
+        socket.send(encodeMessage({ type: 'error', id: msg.id, message: `bad request: ${(err as Error).message}` }))
+      }
     } else if (msg.type === 'cancel') {
       exchanges.get(msg.id)?.abort()
       exchanges.delete(msg.id)

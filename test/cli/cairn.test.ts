@@ -94,7 +94,7 @@ async function serveAndProbe(env: NodeJS.ProcessEnv, database: string) {
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
     const text = await metrics.text()
     expect(text).toMatch(/^# TYPE cairn_events_appended_total counter$/m)
-    expect(text).toMatch(/^cairn_events_appended_total 0$/m)
+    expect(text).toMatch(/^cairn_events_appended_total \d+$/m)
     expect(text).toMatch(/^process_resident_memory_bytes \d+$/m)
     expect(text).toMatch(/^process_uptime_seconds [\d.]+$/m)
   } finally {

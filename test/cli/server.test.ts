@@ -80,7 +80,7 @@ describe('the HTTP app', { timeout: 120_000 }, () => {
     const ctx = await context()
     const app = await buildApp(ctx)
     await ctx.store.appendToStream('tick-1', [tick(1), tick(2)])
-    await ctx.store.appendToStream('tick-2', [tick(3)])
+    const last = await ctx.store.appendToStream('tick-2', [tick(3)])
 
     const before = (await app.inject({ method: 'GET', url: '/metrics' })).body
     expect(before).toMatch(/^cairn_projection_lag_events\{projection="recorder_ticks"\} 3$/m)
@@ -88,7 +88,7 @@ describe('the HTTP app', { timeout: 120_000 }, () => {
     expect(before).toMatch(/^cairn_events_appended_total 3$/m)
 
     await ctx.engine.start()
-    await ctx.engine.waitForAll(await ctx.store.headCheckpoint())
+    await ctx.engine.waitForAll(last.checkpoint)
     const after = await app.inject({ method: 'GET', url: '/metrics' })
     expect(after.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/)
     expect(after.body).toMatch(/^cairn_projection_lag_events\{projection="recorder_ticks"\} 0$/m)

@@ -46,7 +46,7 @@ const step: ChatEvent = {
 const running = [created, posted('m1'), turnStarted]
 const archived: ChatEvent = { type: 'ChatArchived', data: {} }
 
-const post = (id: string, busyBehavior: 'QUEUE' | 'INTERRUPT' = 'QUEUE', t = 'more'): ChatCommand => ({
+const post = (id: string, busyBehavior: 'QUEUE' | 'INTERRUPT' = 'QUEUE', t = 'more'): Extract<ChatCommand, { type: 'PostMessage' }> => ({
   type: 'PostMessage',
   messageId: id,
   authorId: OWNER,
@@ -55,7 +55,7 @@ const post = (id: string, busyBehavior: 'QUEUE' | 'INTERRUPT' = 'QUEUE', t = 'mo
 })
 
 describe('chat decider: create', () => {
-  const create: ChatCommand = {
+  const create: Extract<ChatCommand, { type: 'CreateChat' }> = {
     type: 'CreateChat',
     chatId: CHAT,
     ownerId: OWNER,

@@ -125,7 +125,8 @@ describe('reading streams', () => {
     await store.appendToStream('s', events(5))
     expect(revisions(await store.readStream('s', { direction: 'backwards', maxCount: 2 }))).toEqual([4n, 3n])
     expect(revisions(await store.readStream('s', { fromRevision: 1n, maxCount: 2 }))).toEqual([1n, 2n])
-    expect(revisions(await store.readStream('s', { fromRevision: 'end' }))).toEqual([4n])
+    expect(await store.readStream('s', { fromRevision: 'end' })).toEqual([])
+    expect(revisions(await store.readStream('s', { fromRevision: 'end', direction: 'backwards', maxCount: 1 }))).toEqual([4n])
   })
 })
 
@@ -179,7 +180,11 @@ describe('forks', () => {
 
   it('refuses a cut past the parent’s end, a missing parent and an existing stream', async () => {
     await expect(store.appendToStream('c', events(1), { forkOf: { stream: 'parent', revision: 5n } })).rejects.toBeInstanceOf(ForkRevisionOutOfRangeError)
-    await expect(store.appendToStream('c', events(1), { forkOf: { stream: 'ghost', revision: 0n } })).rejects.toBeInstanceOf(StreamNotFoundError)
+    await expect(store.appendToStream('c', events(1), { forkOf: { stream: 'ghost', revision: 0n } })).rejects.toMatchObject({
+      code: 'FORK_REVISION_OUT_OF_RANGE',
+      lastRevision: -1n,
+    })
+    expect(await store.streamInfo('c')).toBeNull()
     await store.appendToStream('plain', events(1))
     const error = await conflictOf(store.appendToStream('plain', events(1), { forkOf: { stream: 'parent', revision: 0n } }))
     expect(error.actual).toBe(0n)

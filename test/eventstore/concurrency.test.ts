@@ -92,7 +92,7 @@ describe.skipIf(!postgres.available)('SQL event store under concurrent writers (
     expect(tailed).toEqual([])
 
     commit()
-    const a = await transactionA
+    const a = (await transactionA).result
     expect(a.position).toBeLessThan(b.position)
     await tailing
     const afterCommit = await store.readAll({ after: whileOpen.checkpoint, filter: { streamPrefix: 'gap-' } })

@@ -163,6 +163,8 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(retried.nextExpectedRevision).toBe(first.nextExpectedRevision)
         expect(retried.position).toBe(first.position)
         expect(compareCheckpoints(retried.checkpoint, first.checkpoint)).toBe(0)
+        const retriedAny = await store.appendToStream(stream, batch)
+        expect(retriedAny.position).toBe(first.position)
         const more = await store.appendToStream(stream, events(1), { expectedRevision: 2n })
         const retriedAfterMore = await store.appendToStream(stream, batch, { expectedRevision: 'no_stream' })
         expect(retriedAfterMore.nextExpectedRevision).toBe(2n)

@@ -14,6 +14,7 @@ import {
   recorderProjection,
   tick,
   ticksInLogOrder,
+  waitUntilVisible,
 } from './recorder.ts'
 
 for (const backend of backends) {
@@ -88,6 +89,7 @@ for (const backend of backends) {
       const engine = engineFor(db, store, { projections: [failing] })
       await engine.start()
       const appended = await appendTicks(store, 1)
+      await waitUntil(async () => (await engine.status())[0]?.error !== undefined)
       const error = await engine.waitForPosition('recorder_ticks', appended.checkpoint, 600).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(ProjectionTimeoutError)
       expect((error as Error).message).toMatch(/projection recorder_ticks did not reach checkpoint .* within 600 ms/)
@@ -116,7 +118,7 @@ for (const backend of backends) {
 
     it('rebuild works without a running engine (the CLI path)', async () => {
       const { db, store } = await setup()
-      await appendTicks(store, 7)
+      await waitUntilVisible(store, (await appendTicks(store, 7)).checkpoint)
       const engine = engineFor(db, store, { batchSize: 2 })
       await engine.rebuild()
       expect((await recordedRows(db, 'ticks')).map((r) => r.i)).toEqual([0, 1, 2, 3, 4, 5, 6])
@@ -125,7 +127,9 @@ for (const backend of backends) {
 
     it('a handler that throws mid-batch leaves read model and checkpoint as before the batch', async () => {
       const { db, store } = await setup()
-      await appendTicks(store, 12)
+      const last = await appendTicks(store, 12)
+      // All twelve visible before the engine starts, so its batches are 5, 5, 2.
+      await waitUntilVisible(store, last.checkpoint)
       let failOn: number | null = 6 // the 7th event: the second event of the second batch
       let seen = 0
       const failing = recorderProjection('ticks', {
@@ -152,7 +156,7 @@ for (const backend of backends) {
       failOn = null
       const second = engineFor(db, store, { projections: [failing], batchSize: 5 })
       await second.start()
-      await second.waitForAll(await store.headCheckpoint())
+      await second.waitForAll(last.checkpoint)
       const all = await recordedRows(db, 'ticks')
       expect(all.map((r) => r.event_id)).toEqual(log.map((e) => e.id))
       expect(new Set(all.map((r) => r.event_id)).size).toBe(12)

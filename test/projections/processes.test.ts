@@ -5,7 +5,15 @@ import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
 import { createProjectionEngine } from '../../src/projections/engine.ts'
 import { backends } from '../support/databases.ts'
-import { appendTicks, checkpointRow, createRecorderTable, recordedRows, recorderProjection, ticksInLogOrder } from './recorder.ts'
+import {
+  appendTicks,
+  checkpointRow,
+  createRecorderTable,
+  recordedRows,
+  recorderProjection,
+  ticksInLogOrder,
+  waitUntilVisible,
+} from './recorder.ts'
 
 const postgres = backends.find((b) => b.name === 'postgres')!
 
@@ -29,7 +37,8 @@ describe.skipIf(!postgres.available)('projection engine across processes on post
 
   it('a process killed mid-batch leaves no partial batch, and a new engine applies each event once', async () => {
     const { db, store, url } = await setup()
-    await appendTicks(store, 50, { streams: 5 })
+    const last = await appendTicks(store, 50, { streams: 5 })
+    await waitUntilVisible(store, last.checkpoint)
 
     const child = spawn(process.execPath, ['--import', 'tsx/esm', 'test/projections/fixtures/slow-recorder.ts'], {
       env: { ...process.env, FIXTURE_DATABASE_URL: url },
@@ -72,7 +81,7 @@ describe.skipIf(!postgres.available)('projection engine across processes on post
     const engine = createProjectionEngine({ db, store, projections: [recorderProjection('ticks')], batchSize: 10 })
     cleanups.push(() => engine.stop())
     await engine.start()
-    await engine.waitForAll(await store.headCheckpoint(), 20_000)
+    await engine.waitForAll(last.checkpoint, 20_000)
     const all = await recordedRows(db, 'ticks')
     expect(all.map((r) => r.event_id)).toEqual(log.map((e) => e.id))
   })
@@ -99,11 +108,12 @@ describe.skipIf(!postgres.available)('projection engine across processes on post
     await Promise.all(engines.map((e) => e.start()))
 
     // Append from both sides while both engines run.
-    await Promise.all([
+    const lasts = await Promise.all([
       appendTicks(store, 60, { streams: 6, from: 0 }),
       appendTicks(otherStore, 60, { streams: 6, from: 60 }),
     ])
-    const head = await store.headCheckpoint()
+    // What each appender would wait for to read its own write; the later one covers both.
+    const head = lasts.map((l) => l.checkpoint).sort().at(-1)!
     await Promise.all(engines.map((e) => e.waitForAll(head, 20_000)))
 
     const log = await ticksInLogOrder(store)

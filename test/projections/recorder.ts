@@ -80,3 +80,16 @@ export async function checkpointRow(db: Database, name: string): Promise<string 
   const rows = await db.query<{ checkpoint: string }>('select checkpoint from projection_checkpoints where name = $1', [name])
   return rows[0]?.checkpoint
 }
+
+/**
+ * Waits until a reader of the whole log can see `checkpoint`. On a shared PostgreSQL server a
+ * transaction running in another database holds the visible head back (the xid horizon is
+ * cluster-wide), so tests that count on batch boundaries wait for this first.
+ */
+export async function waitUntilVisible(store: EventStore, checkpoint: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while ((await store.headCheckpoint()) < checkpoint) {
+    if (Date.now() > deadline) throw new Error(`checkpoint ${checkpoint} not visible to log readers within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

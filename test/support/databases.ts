@@ -47,6 +47,19 @@ export async function createFreshPostgresDatabase(): Promise<{ url: string; drop
   }
 }
 
+let pgliteImage: Promise<Blob> | null = null
+/** initdb and the migrations run once per test process; each PGlite test database starts from their image. */
+function migratedPGliteImage(): Promise<Blob> {
+  pgliteImage ??= (async () => {
+    const db = await openDatabase({})
+    await migrate(db)
+    const image = await db.dumpImage!()
+    await db.close()
+    return image
+  })()
+  return pgliteImage
+}
+
 export interface TestBackend {
   name: 'pglite' | 'postgres'
   available: boolean
@@ -59,7 +72,7 @@ export const backends: TestBackend[] = [
     name: 'pglite',
     available: true,
     async open() {
-      const db = await openDatabase({})
+      const db = await openDatabase({ pgliteImage: await migratedPGliteImage() })
       await migrate(db)
       return { db, close: () => db.close() }
     },

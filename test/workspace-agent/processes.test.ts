@@ -152,6 +152,12 @@ describe('processes through the tunnel', () => {
     expect(missing).toMatchObject({ status: 404, code: 'NOT_FOUND' })
   })
 
+  it('answers a malformed request path with an error instead of dying', async () => {
+    const bad = await call('GET', '/files/download?path=has space').catch((e: unknown) => e)
+    expect(bad).toMatchObject({ code: 'AGENT_ERROR', status: 502 })
+    expect(await call('GET', '/info')).toMatchObject({ pid: daemon.child.pid })
+  })
+
   it('rejects a missing working directory and an unknown process', async () => {
     const bad = await exec({ command: 'true', workdir: 'no/such/dir' }).catch((e: unknown) => e)
     expect(bad).toMatchObject({ status: 400, code: 'INVALID_WORKDIR' })

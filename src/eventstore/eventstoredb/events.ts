@@ -20,7 +20,9 @@ export function toEventData(event: NewEvent, hash: string): JSONEventData {
 
 /**
  * An ESDB record as one of our events. `offset` maps the ESDB revision to ours: 0 for a plain
- * stream, `cut + 1` for a fork's own events. `position` is the commit position.
+ * stream, `cut + 1` for a fork's own events. `position` is the commit position (on 20+ servers an
+ * appended event's commit position is its own log position); checkpoints carry commit and
+ * prepare both, so they order exactly as `$all` does either way.
  */
 export function toStoredEvent(record: RecordedEvent, offset: bigint, fallbackCommit?: bigint): StoredEvent {
   const commit = record.position?.commit ?? fallbackCommit

@@ -6,15 +6,11 @@ import {
   START,
   StreamNotFoundError as EsdbStreamNotFoundError,
   WrongExpectedVersionError,
-  eventTypeFilter,
-  excludeSystemEvents,
-  streamNameFilter,
 } from '@eventstore/db-client'
 import type {
   AllStreamRecordedEvent,
   AppendExpectedRevision,
   Direction,
-  Filter,
   ReadStreamOptions as EsdbReadStreamOptions,
   RecordedEvent,
   ResolvedEvent,
@@ -41,6 +37,7 @@ import {
 } from '../types.ts'
 import type { EsdbClientLike } from './client.ts'
 import { isSystemRecord, positionOfRecord, toEventData, toStoredEvent } from './events.ts'
+import { matches, serverFilter, type LogFilter } from './log-filter.ts'
 import { forkMetadata, forkOriginIn, forkSegments, sameOrigin, type ForkOrigin, type Segment } from './forks.ts'
 import { BEGINNING, checkpointOf, comparePositions, positionOf } from './positions.ts'
 import { clientSubscription } from './subscription.ts'
@@ -63,8 +60,6 @@ interface StreamHead {
   lastHash: string
   lastId?: string
 }
-
-type LogFilter = ReadAllOptions['filter']
 
 export class EventStoreDbStore implements EventStore {
   /** Fork origins are immutable once written; `null` = a stream seen with events and no fork. */
@@ -113,8 +108,9 @@ export class EventStoreDbStore implements EventStore {
     if (from === 'end' || maxCount === 0n) {
       const info = await this.streamInfo(stream)
       if (!info) throw new StreamNotFoundError(stream)
-      if (maxCount === 0n) return []
-      return this.readLineage(stream, info.revision, direction, maxCount)
+      // Forwards from the end there is nothing yet, as in ESDB.
+      if (maxCount === 0n || (from === 'end' && direction === 'forwards')) return []
+      return this.readLineage(stream, from === 'end' ? info.revision : from === 'start' ? 0n : from, direction, maxCount)
     }
     return this.readLineage(stream, from === 'start' ? 0n : from, direction, maxCount)
   }
@@ -251,11 +247,9 @@ export class EventStoreDbStore implements EventStore {
 
   /** Writes the fork's metadata, fenced on the metastream not existing (see forks.ts). */
   private async claimFork(stream: string, origin: ForkOrigin, expected: ExpectedRevision): Promise<StreamHead> {
-    const parent = await this.streamInfo(origin.stream)
-    if (!parent) throw new StreamNotFoundError(origin.stream)
-    if (origin.revision < 0n || origin.revision > parent.revision) {
-      throw new ForkRevisionOutOfRangeError(origin.stream, origin.revision, parent.revision)
-    }
+    // A missing source has no revision to cut at: out of range, with -1n as its last revision.
+    const last = (await this.streamInfo(origin.stream))?.revision ?? -1n
+    if (origin.revision < 0n || origin.revision > last) throw new ForkRevisionOutOfRangeError(origin.stream, origin.revision, last)
     const cut = await this.eventAt(origin.stream, origin.revision)
     try {
       await this.client.setStreamMetadata(stream, forkMetadata(origin), { expectedRevision: NO_STREAM })
@@ -426,24 +420,6 @@ function actualRevision(error: WrongExpectedVersionError, target: StreamHead): b
 function resultOf(record: RecordedEvent, offset: bigint): AppendResult {
   const position = positionOfRecord(record)
   return { nextExpectedRevision: offset + record.revision, position: position.commit, checkpoint: checkpointOf(position) }
-}
-
-function matches(record: RecordedEvent, filter: LogFilter): boolean {
-  if (filter?.streamPrefix !== undefined && !record.streamId.startsWith(filter.streamPrefix)) return false
-  if (filter?.eventTypes !== undefined && !filter.eventTypes.includes(record.type)) return false
-  return true
-}
-
-function serverFilter(filter: LogFilter): Filter {
-  if (filter?.streamPrefix !== undefined) return streamNameFilter({ prefixes: [filter.streamPrefix] })
-  if (filter?.eventTypes !== undefined) {
-    return eventTypeFilter({ regex: `^(?:${filter.eventTypes.map(escapeRegExp).join('|')})$` })
-  }
-  return excludeSystemEvents()
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 async function collect<E>(read: StreamingRead<E>): Promise<E[]> {

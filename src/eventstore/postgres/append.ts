@@ -11,23 +11,24 @@ import {
 import { formatCheckpoint } from './checkpoint.ts'
 import { chainSql } from './read.ts'
 
-/** The channel appends notify on. The payload is the stream name: a wake-up, never the data. */
-export const EVENTS_CHANNEL = 'cairn_events'
-// NOTIFY payloads must stay under 8000 bytes; an empty payload wakes every reader.
-const MAX_PAYLOAD_BYTES = 7000
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-interface PreparedEvent {
+export interface PreparedEvent {
   id: string
   type: string
   data: unknown
   metadata: unknown
 }
 
-interface StreamState {
+export interface StreamState {
   revision: bigint
   hash: string
+}
+
+/** An append's result and the stream's head after it. */
+export interface Appended {
+  result: AppendResult
+  head: StreamState
 }
 
 /** Validates and normalizes events before the transaction: ids lower-case, data as JSON gives it back. */
@@ -48,10 +49,6 @@ export function prepareEvents(stream: string, events: NewEvent[]): PreparedEvent
   })
 }
 
-export function notifyPayload(stream: string): string {
-  return Buffer.byteLength(stream) > MAX_PAYLOAD_BYTES ? '' : stream
-}
-
 /**
  * Appends inside `tx`. The stream row is locked (or created with insert … on conflict) before
  * any check, so expected revisions, idempotent retries and forks are decided atomically.
@@ -61,7 +58,7 @@ export async function appendInTransaction(
   stream: string,
   events: PreparedEvent[],
   options: AppendOptions,
-): Promise<AppendResult> {
+): Promise<Appended> {
   const expected: ExpectedRevision = options.expectedRevision ?? 'any'
   const ids = JSON.stringify(events.map((e) => e.id))
 
@@ -78,7 +75,7 @@ export async function appendInTransaction(
   }
 
   if (locked.alreadyStored > 0) {
-    if (locked.alreadyStored === events.length) return originalResult(tx, stream, ids)
+    if (locked.alreadyStored === events.length) return { result: await originalResult(tx, stream, ids), head: locked }
     throw new WrongExpectedRevisionError(stream, expected, locked.revision)
   }
   if (options.forkOf) throw new WrongExpectedRevisionError(stream, 'no_stream', locked.revision)
@@ -139,14 +136,19 @@ async function hashAt(tx: Sql, stream: string, revision: bigint): Promise<string
   return rows[0].hash
 }
 
-async function insertEvents(tx: Sql, stream: string, state: StreamState, events: PreparedEvent[]): Promise<AppendResult> {
+/** Revisions and the hash chain for events appended after `state`. */
+function chain(stream: string, state: StreamState, events: PreparedEvent[]) {
   let previous = state.hash
   const rows = events.map((event, i) => {
     const revision = state.revision + 1n + BigInt(i)
     previous = eventHash(previous, { ...event, revision, stream })
     return { ...event, revision: revision.toString(), hash: previous }
   })
-  const last = rows[rows.length - 1]!
+  return { rows: JSON.stringify(rows), head: { revision: state.revision + BigInt(events.length), hash: previous } }
+}
+
+async function insertEvents(tx: Sql, stream: string, state: StreamState, events: PreparedEvent[]): Promise<Appended> {
+  const { rows, head } = chain(stream, state, events)
   const result = await tx.query<{ revision: string; position: string; xid: string }>(
     `with inserted as (
        insert into events (stream, revision, id, type, data, metadata, hash)
@@ -156,15 +158,66 @@ async function insertEvents(tx: Sql, stream: string, state: StreamState, events:
        returning revision, position, xid
      ), moved as (
        update streams set revision = $3, hash = $4 where stream = $1
-     ), woken as (
-       select pg_notify($5, $6)
      )
      select i.revision::text as revision, i.position::text as position, i.xid::text as xid
-     from inserted i cross join woken
+     from inserted i
      order by i.revision desc limit 1`,
-    [stream, JSON.stringify(rows), last.revision, last.hash, EVENTS_CHANNEL, notifyPayload(stream)],
+    [stream, rows, head.revision.toString(), head.hash],
   )
-  return toResult(result[0]!)
+  return { result: toResult(result[0]!), head }
+}
+
+/**
+ * The append as one statement, for when this process knows the stream's head (it appended last,
+ * or the stream is new): lock, check, insert, move the head and notify without BEGIN and COMMIT
+ * round trips. Returns null when the stream is not as assumed; the caller then takes the full path.
+ */
+export async function appendInOneStatement(
+  sql: Sql,
+  stream: string,
+  events: PreparedEvent[],
+  assumed: StreamState | 'new',
+): Promise<Appended | null> {
+  const { rows, head } = chain(stream, assumed === 'new' ? { revision: -1n, hash: '' } : assumed, events)
+  const ids = JSON.stringify(events.map((e) => e.id))
+  const decided =
+    assumed === 'new'
+      ? `created as (
+           insert into streams (stream, revision, hash) values ($1, $3, $4) on conflict (stream) do nothing returning stream
+         ), ok as (select 1 from created)`
+      : `head as (
+           select revision, hash from streams where stream = $1 for update
+         ), ok as (
+           select 1 from head where revision = $5::bigint and hash = $6
+             and not exists (select 1 from events e where e.stream = $1
+               and e.id in (select value::uuid from jsonb_array_elements_text($7::jsonb)))
+         )`
+  const params: unknown[] = [stream, rows, head.revision.toString(), head.hash]
+  if (assumed !== 'new') params.push(assumed.revision.toString(), assumed.hash, ids)
+  try {
+    const result = await sql.query<{ revision: string; position: string; xid: string }>(
+      `with ${decided}, inserted as (
+         insert into events (stream, revision, id, type, data, metadata, hash)
+         select $1, (e->>'revision')::bigint, (e->>'id')::uuid, e->>'type', e->'data', e->'metadata', e->>'hash'
+         from jsonb_array_elements($2::jsonb) with ordinality as t(e, n)
+         where exists (select 1 from ok)
+         order by n
+         returning revision, position, xid
+       ), moved as (
+         -- A new stream's row is inserted with its head above; this moves an existing one.
+         update streams set revision = $3, hash = $4 where stream = $1 and exists (select 1 from ok)
+       )
+       select i.revision::text as revision, i.position::text as position, i.xid::text as xid
+       from inserted i
+       order by i.revision desc limit 1`,
+      params,
+    )
+    return result[0] ? { result: toResult(result[0]), head } : null
+  } catch (error) {
+    // A unique violation means the assumption was stale in a way the check missed: decide again.
+    if ((error as { code?: string }).code === '23505') return null
+    throw error
+  }
 }
 
 async function originalResult(tx: Sql, stream: string, ids: string): Promise<AppendResult> {

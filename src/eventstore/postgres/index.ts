@@ -10,7 +10,14 @@ import {
   type StoredEvent,
   type VerifyResult,
 } from '../types.ts'
-import { appendInTransaction, EVENTS_CHANNEL, prepareEvents } from './append.ts'
+import {
+  appendInOneStatement,
+  appendInTransaction,
+  prepareEvents,
+  type Appended,
+  type StreamState,
+} from './append.ts'
+import { CommitNotifier, EVENTS_CHANNEL, streamsInPayload } from './notify.ts'
 import { headCheckpoint, readAll, readStream, streamInfo } from './read.ts'
 import { PagedSubscription, Wakeups } from './subscription.ts'
 
@@ -22,6 +29,26 @@ export interface SqlEventStoreOptions {
 }
 
 const VERIFY_PAGE = 1000
+const REMEMBERED_HEADS = 10_000
+
+/**
+ * The last revision and hash of streams this store appended to, so the next append to them can
+ * be one statement. Only a guess: the statement checks it under the row lock.
+ */
+class StreamHeads {
+  readonly #heads = new Map<string, StreamState>()
+  get(stream: string): StreamState | undefined {
+    return this.#heads.get(stream)
+  }
+  remember(stream: string, head: StreamState): void {
+    this.#heads.delete(stream)
+    this.#heads.set(stream, { revision: head.revision, hash: head.hash })
+    if (this.#heads.size > REMEMBERED_HEADS) this.#heads.delete(this.#heads.keys().next().value!)
+  }
+  delete(stream: string): void {
+    this.#heads.delete(stream)
+  }
+}
 
 /**
  * The event store on PostgreSQL (a `pg` pool) or PGlite: the same SQL on both. The store does not
@@ -31,13 +58,17 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   const pollIntervalMs = options.pollIntervalMs ?? 1000
   const pageSize = options.pageSize ?? 500
   const wakeups = new Wakeups()
+  const heads = new StreamHeads()
+  const notifier = new CommitNotifier(db)
   const subscriptions = new Set<PagedSubscription<unknown>>()
   let listening: Promise<(() => Promise<void>) | null> | null = null
   let closed = false
 
   function listen(): Promise<unknown> {
     // Without a listener (say, a pooler that drops LISTEN) polling still delivers.
-    listening ??= db.listen(EVENTS_CHANNEL, (payload) => wakeups.wake(payload)).catch(() => null)
+    listening ??= db.listen(EVENTS_CHANNEL, (payload) => {
+      for (const stream of streamsInPayload(payload)) wakeups.wake(stream)
+    }).catch(() => null)
     return listening
   }
 
@@ -58,9 +89,26 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   return {
     async appendToStream(stream: string, events: NewEvent[], appendOptions: AppendOptions = {}) {
       const prepared = prepareEvents(stream, events)
-      const result = await db.transaction((tx) => appendInTransaction(tx, stream, prepared, appendOptions))
+      const expected = appendOptions.expectedRevision ?? 'any'
+      let appended: Appended | null = null
+      if (!appendOptions.forkOf) {
+        const known = heads.get(stream)
+        if (!known && (expected === 'no_stream' || expected === -1n)) {
+          appended = await appendInOneStatement(db, stream, prepared, 'new')
+        } else if (known && (expected === 'any' || expected === 'exists' || expected === known.revision)) {
+          appended = await appendInOneStatement(db, stream, prepared, known)
+        }
+      }
+      try {
+        appended ??= await db.transaction((tx) => appendInTransaction(tx, stream, prepared, appendOptions))
+      } catch (error) {
+        heads.delete(stream)
+        throw error
+      }
+      heads.remember(stream, appended.head)
       wakeups.wake(stream)
-      return result
+      notifier.announce(stream)
+      return appended.result
     },
 
     readStream: (stream, readOptions) => readStream(db, stream, readOptions),
@@ -123,6 +171,7 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
     async close() {
       closed = true
       await Promise.all([...subscriptions].map((s) => s.close()))
+      await notifier.settled()
       const unlisten = await listening
       listening = null
       await unlisten?.()

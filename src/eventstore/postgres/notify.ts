@@ -1,0 +1,44 @@
+import type { Database } from '../../db/database.ts'
+
+/** The channel the store notifies on after appends. The payload names streams: a wake-up, never data. */
+export const EVENTS_CHANNEL = 'cairn_events'
+// NOTIFY payloads must stay under 8000 bytes; an empty payload wakes every reader.
+const MAX_PAYLOAD_BYTES = 7000
+
+/** The streams a payload names; [''] (wake everyone) for an empty or unreadable one. */
+export function streamsInPayload(payload: string): string[] {
+  return payload ? payload.split('\n') : ['']
+}
+
+/**
+ * Sends NOTIFY after appends commit, at most one at a time, coalescing the streams appended
+ * meanwhile into the next one. Not inside the append: a notifying transaction holds a global
+ * lock through its commit flush, which serializes every concurrent append on the server.
+ * A lost NOTIFY (a crash right after commit) only delays readers until their next poll.
+ */
+export class CommitNotifier {
+  readonly #pending = new Set<string>()
+  #flushing: Promise<void> | null = null
+
+  constructor(private readonly db: Database) {}
+
+  announce(stream: string): void {
+    this.#pending.add(stream.includes('\n') ? '' : stream)
+    this.#flushing ??= this.#flush().finally(() => (this.#flushing = null))
+  }
+
+  /** Resolves once every announced append has been notified. */
+  async settled(): Promise<void> {
+    while (this.#flushing) await this.#flushing
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pending.size) {
+      const streams = [...this.#pending]
+      this.#pending.clear()
+      const joined = streams.join('\n')
+      const payload = streams.includes('') || Buffer.byteLength(joined) > MAX_PAYLOAD_BYTES ? '' : joined
+      await this.db.notify(EVENTS_CHANNEL, payload).catch(() => {})
+    }
+  }
+}

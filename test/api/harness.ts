@@ -1,0 +1,183 @@
+// A real Cairn API server on a real port, for the API acceptance tests: HTTP through fetch,
+// subscriptions through the graphql-ws client over a real WebSocket.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { createClient, type Client } from 'graphql-ws'
+import WebSocket from 'ws'
+import { projections } from '../../projections/index.ts'
+import { apiPlugin } from '../../src/api/index.ts'
+import type { Database } from '../../src/db/database.ts'
+import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
+import type { EventStore } from '../../src/eventstore/types.ts'
+import { bootstrapAdmin, createUser } from '../../src/identity/index.ts'
+import type { Role } from '../../src/events/user.ts'
+import { AppendCounter } from '../../src/metrics.ts'
+import { createProjectionEngine } from '../../src/projections/engine.ts'
+import type { ProjectionEngine } from '../../src/projections/types.ts'
+import { buildApp, type ServerContext } from '../../src/server.ts'
+
+export interface GqlResult<T = any> {
+  status: number
+  text: string
+  body: { data?: T; errors?: { message: string; extensions?: { code?: string } }[] }
+}
+
+export interface ApiServer {
+  url: string
+  wsUrl: string
+  db: Database
+  store: EventStore
+  engine: ProjectionEngine
+  app: FastifyInstance
+  dataDir: string
+  adminToken: string
+  /** Creates a user (events through userDecider) and returns their token once the read models have it. */
+  user(email: string, role: Role): Promise<{ token: string; userId: string }>
+  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResult<T>>
+  ws(token?: string | null): Client
+  close(): Promise<void>
+}
+
+export async function startApiServer(db: Database, options: { subscriptionBuffer?: number; slowSubscriberMs?: number } = {}): Promise<ApiServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cairn-api-'))
+  const appends = new AppendCounter()
+  const store = appends.wrap(createSqlEventStore(db, { pollIntervalMs: 200 }))
+  const engine = createProjectionEngine({ db, store, projections, pollIntervalMs: 200 })
+  const ctx: ServerContext = {
+    env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1' },
+    db,
+    store,
+    engine,
+    projections,
+    appends,
+    log: () => {},
+  }
+  await engine.start()
+  let adminToken = ''
+  const bootstrapLog: string[] = []
+  adminToken = (await bootstrapAdmin({ ...ctx, log: (l) => bootstrapLog.push(l) })) ?? ''
+  let app: FastifyInstance
+  if (options.subscriptionBuffer) {
+    app = Fastify({ logger: false })
+    await app.register(apiPlugin, { ctx, subscriptionBuffer: options.subscriptionBuffer, slowSubscriberMs: options.slowSubscriberMs ?? 500 })
+  } else app = await buildApp(ctx)
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const clients: Client[] = []
+  return {
+    url,
+    wsUrl: url.replace(/^http/, 'ws') + '/graphql',
+    db,
+    store,
+    engine,
+    app,
+    dataDir,
+    adminToken,
+    async user(email, role) {
+      const issued = await createUser(store, { email, role })
+      await engine.waitForAll(issued.checkpoint)
+      return { token: issued.token, userId: issued.userId }
+    },
+    async gql(query, variables = {}, token = adminToken) {
+      const res = await fetch(url + '/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      })
+      const text = await res.text()
+      return { status: res.status, text, body: JSON.parse(text) }
+    },
+    ws(token = adminToken) {
+      const client = createClient({
+        url: url.replace(/^http/, 'ws') + '/graphql',
+        webSocketImpl: WebSocket,
+        connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+        retryAttempts: 0,
+        lazy: true,
+      })
+      clients.push(client)
+      return client
+    },
+    async close() {
+      for (const c of clients) await c.dispose()
+      await app.close()
+      await engine.stop()
+      await store.close()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Subscribes and collects results until `until` says stop; rejects on an error or a close. */
+export function collect<T>(client: Client, query: string, variables: Record<string, unknown>, until: (items: T[]) => boolean, timeoutMs = 20_000) {
+  const items: T[] = []
+  let unsubscribe = () => {}
+  const done = new Promise<T[]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out with ${items.length} items: ${JSON.stringify(items).slice(0, 500)}`)), timeoutMs)
+    unsubscribe = client.subscribe<T>(
+      { query, variables },
+      {
+        next: (value) => {
+          if (value.errors) {
+            clearTimeout(timer)
+            reject(Object.assign(new Error(value.errors[0]!.message), { errors: value.errors }))
+            return
+          }
+          items.push(value.data as T)
+          if (until(items)) {
+            clearTimeout(timer)
+            resolve(items)
+          }
+        },
+        error: (err) => {
+          clearTimeout(timer)
+          reject(err)
+        },
+        complete: () => {
+          clearTimeout(timer)
+          if (until(items)) resolve(items)
+          else reject(new Error(`completed after ${items.length} items`))
+        },
+      },
+    )
+  })
+  return { items, done: done.finally(() => unsubscribe()), stop: () => unsubscribe() }
+}
+
+/** What the server answered a subscription with: its items, or the error / close it ended with. */
+export function firstOutcome(client: Client, query: string, variables: Record<string, unknown>, timeoutMs = 10_000) {
+  return new Promise<{ kind: 'data'; data: unknown } | { kind: 'error'; error: unknown }>((resolve) => {
+    const timer = setTimeout(() => resolve({ kind: 'error', error: new Error('timeout') }), timeoutMs)
+    const stop = client.subscribe(
+      { query, variables },
+      {
+        next: (value) => {
+          clearTimeout(timer)
+          stop()
+          resolve(value.errors ? { kind: 'error', error: value.errors } : { kind: 'data', data: value.data })
+        },
+        error: (error) => {
+          clearTimeout(timer)
+          resolve({ kind: 'error', error })
+        },
+        complete: () => {},
+      },
+    )
+  })
+}
+
+export const CHAT_FIELDS = 'id title status archived modelId planMode ownerId queueLength revision forkOf { chatId revision } queue { queueId position }'
+
+export async function countEvents(store: EventStore): Promise<number> {
+  let total = 0
+  let after: string | undefined
+  for (;;) {
+    const page = await store.readAll({ ...(after ? { after } : {}), maxCount: 1000 })
+    total += page.events.length
+    if (page.events.length < 1000) return total
+    after = page.checkpoint
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -16,7 +16,7 @@ import { createSqlEventStore } from '../src/eventstore/postgres/index.ts'
 import { bootstrapAdmin } from '../src/identity/index.ts'
 import { AppendCounter } from '../src/metrics.ts'
 import { createProjectionEngine } from '../src/projections/engine.ts'
-import { buildApp, type ServerContext } from '../src/server.ts'
+import { buildApp, createContext, type ServerContext } from '../src/server.ts'
 
 const SIZES = [10, 100, 1000]
 const EVENTS = 20
@@ -37,10 +37,8 @@ export async function benchFanout(print: (line: string) => void): Promise<void> 
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-bench-fanout-'))
   const db = await openDatabase(process.env.DATABASE_URL ? { url: process.env.DATABASE_URL } : {})
   await migrate(db)
-  const appends = new AppendCounter()
-  const store = appends.wrap(createSqlEventStore(db))
-  const engine = createProjectionEngine({ db, store, projections })
-  const ctx: ServerContext = { env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1' }, db, store, engine, projections, appends, log: () => {} }
+  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1' }, db, projections, log: () => {} })
+  const { engine, store } = ctx
   await engine.start()
   const token = (await bootstrapAdmin(ctx)) ?? ''
   const app = await buildApp(ctx)

@@ -49,48 +49,68 @@ export function openDatabaseFor(env: CairnEnv): Promise<Database> {
   return env.databaseUrl ? openDatabase({ url: env.databaseUrl }) : openDatabase({ dataDir: join(env.dataDir, 'pgdata') })
 }
 
-/** Opens and migrates the database and creates the store and engine; the engine is not started. */
+/** Opens and migrates the database and creates the context on it; nothing is started. */
 export async function openContext(opts: { env: CairnEnv; projections: Projection[]; log: Log }): Promise<ServerContext & { close(): Promise<void> }> {
-  const { env, projections, log } = opts
-  const db = await openDatabaseFor(env)
+  const db = await openDatabaseFor(opts.env)
   try {
-    await migrate(db, log)
-    const appends = new AppendCounter()
-    const store = appends.wrap(createSqlEventStore(db))
-    const engine = createProjectionEngine({ db, store, projections, log })
-    const config = new ConfigService(store, new SecretStore(db, loadSecretKey(env.dataDir)))
-    const tools = new ToolRegistry()
-    const ephemeral = ephemeralFor(db)
-    const runner = new AgentRunner({
-      db,
-      store,
-      config,
-      tools,
-      publish: (chatId, item) => void ephemeral.publishEphemeral(chatId, item).catch(() => {}),
-      loadAttachment: attachmentLoader(db, env.dataDir),
-      log,
-    })
+    await migrate(db, opts.log)
+    const ctx = createContext({ ...opts, db })
     return {
-      env,
-      db,
-      store,
-      engine,
-      projections,
-      appends,
-      config,
-      tools,
-      runner,
-      log,
+      ...ctx,
       async close() {
-        await runner.stop()
-        await engine.stop()
-        await store.close()
+        await ctx.close()
         await db.close()
       },
     }
   } catch (err) {
     await db.close().catch(() => {})
     throw err
+  }
+}
+
+/**
+ * The store, projection engine, config, tools and runner on an open, migrated database.
+ * Nothing is started; `close` stops them and leaves the database open (its owner closes it).
+ */
+export function createContext(opts: {
+  env: CairnEnv
+  db: Database
+  projections: Projection[]
+  log: Log
+  pollIntervalMs?: number
+}): ServerContext & { close(): Promise<void> } {
+  const { env, db, projections, log } = opts
+  const appends = new AppendCounter()
+  const store = appends.wrap(createSqlEventStore(db, { pollIntervalMs: opts.pollIntervalMs }))
+  const engine = createProjectionEngine({ db, store, projections, log, pollIntervalMs: opts.pollIntervalMs })
+  const config = new ConfigService(store, new SecretStore(db, loadSecretKey(env.dataDir)))
+  const tools = new ToolRegistry()
+  const ephemeral = ephemeralFor(db)
+  const runner = new AgentRunner({
+    db,
+    store,
+    config,
+    tools,
+    publish: (chatId, item) => void ephemeral.publishEphemeral(chatId, item).catch(() => {}),
+    loadAttachment: attachmentLoader(db, env.dataDir),
+    log,
+  })
+  return {
+    env,
+    db,
+    store,
+    engine,
+    projections,
+    appends,
+    config,
+    tools,
+    runner,
+    log,
+    async close() {
+      await runner.stop()
+      await engine.stop()
+      await store.close()
+    },
   }
 }
 

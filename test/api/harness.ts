@@ -16,7 +16,7 @@ import type { Role } from '../../src/events/user.ts'
 import { AppendCounter } from '../../src/metrics.ts'
 import { createProjectionEngine } from '../../src/projections/engine.ts'
 import type { ProjectionEngine } from '../../src/projections/types.ts'
-import { buildApp, type ServerContext } from '../../src/server.ts'
+import { buildApp, createContext, type ServerContext } from '../../src/server.ts'
 
 export interface GqlResult<T = any> {
   status: number
@@ -42,18 +42,8 @@ export interface ApiServer {
 
 export async function startApiServer(db: Database, options: { subscriptionBuffer?: number; slowSubscriberMs?: number } = {}): Promise<ApiServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-api-'))
-  const appends = new AppendCounter()
-  const store = appends.wrap(createSqlEventStore(db, { pollIntervalMs: 200 }))
-  const engine = createProjectionEngine({ db, store, projections, pollIntervalMs: 200 })
-  const ctx: ServerContext = {
-    env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1' },
-    db,
-    store,
-    engine,
-    projections,
-    appends,
-    log: () => {},
-  }
+  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1' }, db, projections, log: () => {}, pollIntervalMs: 200 })
+  const { store, engine } = ctx
   await engine.start()
   let adminToken = ''
   const bootstrapLog: string[] = []

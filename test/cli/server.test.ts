@@ -1,9 +1,12 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadEnv } from '../../src/config/env.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import { AppendCounter, renderMetrics } from '../../src/metrics.ts'
 import { createProjectionEngine } from '../../src/projections/engine.ts'
-import { buildApp, type ServerContext } from '../../src/server.ts'
+import { buildApp, createContext, type ServerContext } from '../../src/server.ts'
 import { backends } from '../support/databases.ts'
 import { createRecorderTable, recorderProjection, tick } from '../projections/recorder.ts'
 
@@ -50,16 +53,12 @@ describe('the HTTP app', { timeout: 120_000 }, () => {
   async function context(): Promise<ServerContext> {
     const { db, close } = await pglite.open()
     await createRecorderTable(db, 'ticks')
-    const appends = new AppendCounter()
-    const store = appends.wrap(createSqlEventStore(db))
-    const projections = [recorderProjection('ticks')]
-    const engine = createProjectionEngine({ db, store, projections })
+    const ctx = createContext({ env: loadEnv({ CAIRN_DATA_DIR: mkdtempSync(join(tmpdir(), 'cairn-ctx-')) }), db, projections: [recorderProjection('ticks')], log: () => {} })
     cleanups.push(async () => {
-      await engine.stop()
-      await store.close()
+      await ctx.close()
       await close().catch(() => {})
     })
-    return { env: loadEnv({}), db, store, engine, projections, appends, log: () => {} }
+    return ctx
   }
 
   it('GET /healthz answers 200 while the database answers and 503 once it does not', async () => {

@@ -37,7 +37,7 @@ export async function benchFanout(print: (line: string) => void): Promise<void> 
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-bench-fanout-'))
   const db = await openDatabase(process.env.DATABASE_URL ? { url: process.env.DATABASE_URL } : {})
   await migrate(db)
-  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1' }, db, projections, log: () => {} })
+  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1', runner: false }, db, projections, log: () => {} })
   const { engine, store } = ctx
   await engine.start()
   const token = (await bootstrapAdmin(ctx)) ?? ''

@@ -1,10 +1,24 @@
 import type { StoredEvent } from '../src/eventstore/types.ts'
-import { CHAT_EVENT_TYPES, CONFIG_EVENT_TYPES, upcast, USER_EVENT_TYPES, type CairnEvent } from '../src/events/index.ts'
+import {
+  CHAT_EVENT_TYPES,
+  CONFIG_EVENT_TYPES,
+  TEMPLATE_EVENT_TYPES,
+  upcast,
+  USER_EVENT_TYPES,
+  WORKSPACE_EVENT_TYPES,
+  type CairnEvent,
+} from '../src/events/index.ts'
 import type { Projection } from '../src/projections/types.ts'
 import { readModels } from './read-models.ts'
 
 /** Every event type the audit log records: all of the catalogue. Add a new stream kind's types here. */
-export const AUDITED_EVENT_TYPES: readonly string[] = [...CHAT_EVENT_TYPES, ...USER_EVENT_TYPES, ...CONFIG_EVENT_TYPES]
+export const AUDITED_EVENT_TYPES: readonly string[] = [
+  ...CHAT_EVENT_TYPES,
+  ...USER_EVENT_TYPES,
+  ...CONFIG_EVENT_TYPES,
+  ...TEMPLATE_EVENT_TYPES,
+  ...WORKSPACE_EVENT_TYPES,
+]
 
 const KNOWN_TYPES = new Set(AUDITED_EVENT_TYPES)
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -168,6 +182,30 @@ export function summaryOf(event: CairnEvent): string {
       return `set the system prompt (${count(event.data.prompt.length, 'character')})`
     case 'ToolPolicySet':
       return `set the tool policy (${count(event.data.disabledTools.length, 'tool')} disabled)`
+    case 'TemplateCreated':
+      return `created template "${snippet(event.data.name, 60)}" (${event.data.provisioner.kind})`
+    case 'TemplateUpdated':
+      return `updated template "${snippet(event.data.name, 60)}"`
+    case 'TemplateArchived':
+      return 'archived the template'
+    case 'WorkspaceCreated':
+      return `created workspace "${snippet(event.data.name, 60)}" from template ${event.data.templateId}`
+    case 'WorkspaceBuildStarted':
+      return `started a ${event.data.transition} build`
+    case 'WorkspaceBuildSucceeded':
+      return 'build succeeded'
+    case 'WorkspaceBuildFailed':
+      return 'build failed'
+    case 'WorkspaceStarted':
+      return 'workspace started'
+    case 'WorkspaceStopped':
+      return 'workspace stopped'
+    case 'WorkspaceDeleted':
+      return 'workspace deleted'
+    case 'WorkspaceAgentConnected':
+      return `workspace agent ${snippet(event.data.version, 30)} connected (${snippet(event.data.os, 30)})`
+    case 'WorkspaceAgentDisconnected':
+      return 'workspace agent disconnected'
     default:
       return unreachable(event)
   }

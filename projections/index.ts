@@ -2,11 +2,12 @@ import type { Projection } from '../src/projections/types.ts'
 import { auditLogProjection } from './audit-log.ts'
 import { chatsProjection } from './chats.ts'
 import { usersProjection } from './users.ts'
+import { workspacesProjection } from './workspaces.ts'
 
 /**
  * Every read model the server keeps up to date, one file per projection in this folder.
  * Add a projection here and `cairn serve` runs it; `cairn projections rebuild <name>` rebuilds it.
  */
-export const projections: Projection[] = [usersProjection, chatsProjection, auditLogProjection]
+export const projections: Projection[] = [usersProjection, chatsProjection, workspacesProjection, auditLogProjection]
 
-export { auditLogProjection, chatsProjection, usersProjection }
+export { auditLogProjection, chatsProjection, usersProjection, workspacesProjection }

@@ -150,8 +150,10 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     await ctx.engine.start()
     await bootstrapAdmin(ctx)
     await configureFromEnvironment(ctx.config, process.env, ctx.log)
-    ctx.engine.onApplied((projection) => projection === 'chats' && ctx.runner.wake())
-    ctx.runner.start()
+    if (ctx.env.runner) {
+      ctx.engine.onApplied((projection) => projection === 'chats' && ctx.runner.wake())
+      ctx.runner.start()
+    }
     app = await buildApp(ctx)
     const address = await app.listen({ port: ctx.env.port, host: ctx.env.host })
     ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)

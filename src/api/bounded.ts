@@ -2,9 +2,11 @@
  * A bounded buffer between producers and a GraphQL subscription that pulls as fast as its
  * socket drains (mercurius awaits each socket write, so a client that stops reading stops
  * pulling). Two kinds of producer:
- * - the log tail can wait: it pauses at half the capacity (the store reads a page at a time
- *   only when pulled, so a paused tail holds at most one page) — but a subscriber that takes
- *   no item for `slowAfterMs` is too slow;
+ * - the log can wait: it pauses at half the capacity (the store reads a page at a time
+ *   only when pulled, so a paused reader holds at most one page) — but a subscriber that takes
+ *   no item for `slowAfterMs` is too slow. The shared chat tail (chat-tail.ts) never waits: it
+ *   offers with `pushIfRoom`, and a subscriber that is half full goes back to reading the
+ *   store on its own, so one slow subscriber does not hold up the others;
  * - push-only sources (ephemeral deltas) cannot wait: they use the other half, and a full
  *   buffer means the subscriber is too slow.
  * Too slow: the subscription ends with SubscriberTooSlowError and `onOverflow` closes that
@@ -37,6 +39,9 @@ export interface BoundedSource<T> {
   push(item: T): boolean
   /** Waits while the buffer is half full; overflows when no room appears within `slowAfterMs`. */
   pushWhenRoom(item: T): Promise<boolean>
+  /** Never waits: 'full' (nothing pushed, no overflow) while the buffer is half full, for a
+   *  producer that can come back later for the item — a shared log tail whose subscriber lags. */
+  pushIfRoom(item: T): 'pushed' | 'full' | 'closed'
   /** Ends the subscription with an error (e.g. the log tail failed). */
   fail(err: unknown): void
   /** Ends the subscription normally. */
@@ -129,6 +134,11 @@ export function boundedIterator<T>(opts: BoundedOptions<T>): AsyncIterableIterat
         }
       }
       return source.push(item)
+    },
+    pushIfRoom(item) {
+      if (closed) return 'closed'
+      if (buffer.length >= halfFull) return 'full'
+      return source.push(item) ? 'pushed' : 'closed'
     },
     fail: (err) => finish(err ?? new Error('subscription failed')),
     end: () => finish(null),

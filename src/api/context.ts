@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws'
+import type { ConfigService } from '../config/service.ts'
 import type { Database } from '../db/database.ts'
 import type { EventMetadata, EventStore } from '../eventstore/types.ts'
 import type { Principal } from '../identity/permissions.ts'
@@ -13,6 +14,8 @@ export interface ApiServices {
   engine: ProjectionEngine
   ephemeral: EphemeralPubSub
   chatChanges: ChatChangeFeed
+  /** Absent only in servers built without the agent (some tests). */
+  config?: ConfigService
   /** Most items one subscription may buffer before its client is disconnected. */
   subscriptionBuffer: number
   /** How long a subscriber may take no item while its buffer is half full before it is disconnected. */

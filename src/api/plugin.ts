@@ -11,6 +11,8 @@ import mercurius from 'mercurius'
 import type { WebSocket } from 'ws'
 import { CommandError } from '../../commands/errors.ts'
 import { attachmentRoutes } from '../attachments/routes.ts'
+import type { ConfigService } from '../config/service.ts'
+import { configMutationResolvers, configQueryResolvers } from './config.ts'
 import type { Database } from '../db/database.ts'
 import type { EventStore } from '../eventstore/types.ts'
 import { authenticateToken, bearerToken, type Principal } from '../identity/index.ts'
@@ -33,6 +35,7 @@ export interface ApiPluginOptions {
     engine: ProjectionEngine
     projections: Projection[]
     env: { dataDir: string }
+    config?: ConfigService
   }
   /** Most items one subscription may buffer before its client is disconnected (default 1000). */
   subscriptionBuffer?: number
@@ -104,6 +107,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     store: ctx.store,
     engine: ctx.engine,
     ephemeral: ephemeralFor(ctx.db),
+    config: ctx.config,
     chatChanges: createChatChangeFeed({ db: ctx.db, store: ctx.store, engine: ctx.engine, chatsProjection }),
     subscriptionBuffer: opts.subscriptionBuffer ?? DEFAULT_SUBSCRIPTION_BUFFER,
     slowSubscriberMs: opts.slowSubscriberMs ?? DEFAULT_SLOW_SUBSCRIBER_MS,
@@ -119,8 +123,8 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
-      Query: guardAll(queryResolvers as Record<string, Resolver>),
-      Mutation: guardAll(mutationResolvers as Record<string, Resolver>),
+      Query: guardAll({ ...queryResolvers, ...configQueryResolvers } as Record<string, Resolver>),
+      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers } as Record<string, Resolver>),
       Subscription: subscriptions,
       Chat: guardAll(chatFieldResolvers as Record<string, Resolver>),
     } as never,

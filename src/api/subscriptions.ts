@@ -1,17 +1,17 @@
 /**
- * Subscriptions. Each one is a bounded buffer fed by this process's own tail of the log
- * (`store.subscribeToStream`: stored events from the revision, then live ones, no gap or
- * duplicate at the seam) and, for chatStream, by the ephemeral pubsub.
+ * Subscriptions. Each one is a bounded buffer fed by the chat's shared tail of the log
+ * (chat-tail.ts: stored events from the revision, then live ones, no gap or duplicate at the
+ * seam; one store read per append however many subscribe) and, for chatStream, by the
+ * ephemeral pubsub.
  */
 import { invalidInput } from '../../commands/errors.ts'
-import { chatStream } from '../events/chat.ts'
-import type { StoredEvent } from '../eventstore/types.ts'
 import { requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
-import { boundedIterator, pump, type BoundedSource } from './bounded.ts'
+import { boundedIterator, type BoundedSource } from './bounded.ts'
+import { followChat } from './chat-tail.ts'
 import type { ChatChange } from './chat-changes.ts'
 import type { ApiContext } from './context.ts'
 import type { EphemeralItem } from './ephemeral.ts'
-import { chatOwnership, eventView } from './read-models.ts'
+import { chatOwnership } from './read-models.ts'
 
 /** Close code for a subscriber whose buffer overflowed (4000–4999 are the application's). */
 export const SLOW_SUBSCRIBER_CLOSE_CODE = 4008
@@ -47,9 +47,7 @@ export const subscriptionResolvers = {
   chatEvents: {
     async subscribe(_root: unknown, args: { chatId: string; fromRevision?: number | null }, ctx: ApiContext) {
       const fromRevision = await readableChatFrom(ctx, args)
-      return bounded(ctx, (source) =>
-        pump(ctx.api.store.subscribeToStream(chatStream(args.chatId), { fromRevision }), source, (e: StoredEvent) => eventView(e)),
-      )
+      return bounded(ctx, (source) => followChat(ctx.api.store, args.chatId, fromRevision, source, (e) => e.view))
     },
     resolve: identity,
   },
@@ -59,10 +57,7 @@ export const subscriptionResolvers = {
       const fromRevision = await readableChatFrom(ctx, args)
       return bounded<object>(ctx, (source) => {
         const stopEphemeral = ctx.api.ephemeral.listenEphemeral(args.chatId, (item) => void source.push(ephemeralView(item)))
-        const stopLog = pump(ctx.api.store.subscribeToStream(chatStream(args.chatId), { fromRevision }), source, (e: StoredEvent) => ({
-          __typename: 'ChatEventItem',
-          event: eventView(e),
-        }))
+        const stopLog = followChat<object>(ctx.api.store, args.chatId, fromRevision, source, (e) => e.item)
         return () => {
           stopEphemeral()
           stopLog()

@@ -6,6 +6,7 @@ import { loadEnv, type CairnEnv } from '../config/env.ts'
 import { migrate } from '../db/migrate.ts'
 import { closeOnSignals, openContext, openDatabaseFor, startServer } from '../server.ts'
 import { formatTable } from './table.ts'
+import { chatCommand } from './chat.ts'
 import { runIdentityCommand } from '../identity/cli.ts'
 
 export interface CliIo {
@@ -105,6 +106,8 @@ const commands: Record<string, Command> = {
     },
   },
 
+  chat: chatCommand,
+
   bench: {
     usage: 'bench [name…]',
     summary: 'run the benchmarks in bench/ (all, or the named ones)',
@@ -138,7 +141,7 @@ export function usage(): string {
 /** Runs one `cairn` invocation. */
 export async function runCli(argv: string[], io: CliIo): Promise<number | undefined> {
   // These take their own --flags; the global parse below would reject them.
-  if (argv[0] === 'users' || argv[0] === 'tokens') return commands[argv[0]]!.run(argv.slice(1), io)
+  if (argv[0] === 'users' || argv[0] === 'tokens' || argv[0] === 'chat') return commands[argv[0]]!.run(argv.slice(1), io)
   let parsed
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })

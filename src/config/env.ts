@@ -8,6 +8,8 @@ export interface CairnEnv {
   dataDir: string
   port: number
   host: string
+  /** CAIRN_RUNNER=off makes an API-only process: it serves GraphQL but runs no turns. */
+  runner: boolean
 }
 
 export class InvalidEnvError extends Error {
@@ -33,5 +35,6 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     dataDir: resolve(source.CAIRN_DATA_DIR?.trim() || './.cairn'),
     port,
     host: source.HOST?.trim() || '0.0.0.0',
+    runner: source.CAIRN_RUNNER?.trim().toLowerCase() !== 'off',
   }
 }

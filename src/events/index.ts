@@ -6,12 +6,16 @@ import type { StoredEvent } from '../eventstore/types.ts'
 import type { ChatEvent } from './chat.ts'
 import type { UserEvent } from './user.ts'
 import type { ConfigEvent } from './config.ts'
+import type { TemplateEvent } from './template.ts'
+import type { WorkspaceEvent } from './workspace.ts'
 
 export * from './chat.ts'
 export * from './user.ts'
 export * from './config.ts'
+export * from './template.ts'
+export * from './workspace.ts'
 
-export type CairnEvent = ChatEvent | UserEvent | ConfigEvent
+export type CairnEvent = ChatEvent | UserEvent | ConfigEvent | TemplateEvent | WorkspaceEvent
 export type CairnEventType = CairnEvent['type']
 
 /** A stored event narrowed to one of our unions. */

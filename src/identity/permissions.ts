@@ -49,6 +49,11 @@ export function canCreateChats(p: Principal): boolean {
   return p.role !== 'auditor'
 }
 
+/** Providers, models, keys, system prompt and tool policy. */
+export function canConfigure(p: Principal): boolean {
+  return p.role === 'admin'
+}
+
 export function canReadAuditLog(p: Principal): boolean {
   return p.role === 'admin' || p.role === 'auditor'
 }

@@ -42,7 +42,7 @@ export interface ApiServer {
 
 export async function startApiServer(db: Database, options: { subscriptionBuffer?: number; slowSubscriberMs?: number } = {}): Promise<ApiServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-api-'))
-  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1' }, db, projections, log: () => {}, pollIntervalMs: 200 })
+  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1', runner: false }, db, projections, log: () => {}, pollIntervalMs: 200 })
   const { store, engine } = ctx
   await engine.start()
   let adminToken = ''

@@ -1,0 +1,144 @@
+/** GraphQL resolvers for the `config` stream: admins configure; members see enabled models only. */
+import { randomUUID } from 'node:crypto'
+import type { ConfigState } from '../../commands/config/decide.ts'
+import { CommandError, invalidInput } from '../../commands/errors.ts'
+import type { ModelSettings } from '../events/config.ts'
+import { canConfigure, requirePrincipal } from '../identity/permissions.ts'
+import type { ProviderKind } from '../providers/types.ts'
+import { eventMetadata, type ApiContext } from './context.ts'
+
+const toGraphKind = (k: ProviderKind) => k.replace(/-/g, '_')
+const fromGraphKind = (k: string) => k.replace(/_/g, '-') as ProviderKind
+
+function requireAdmin(ctx: ApiContext) {
+  const principal = requirePrincipal(ctx.principal)
+  if (!canConfigure(principal)) throw new CommandError('FORBIDDEN', 'only admins change the configuration')
+  return principal
+}
+
+function configService(ctx: ApiContext) {
+  if (!ctx.api.config) throw new CommandError('NOT_FOUND', 'configuration is not available on this server')
+  return ctx.api.config
+}
+
+function providerView(state: ConfigState, id: string) {
+  const p = state.providers[id]!
+  return { ...p, id: p.providerId, kind: toGraphKind(p.kind), apiKeySet: p.keyFingerprint !== null, keyFingerprint: p.keyFingerprint }
+}
+
+function modelView(m: ModelSettings, admin: boolean) {
+  return { ...m, id: m.modelId, providerId: admin ? m.providerId : null, modelName: admin ? m.modelName : null }
+}
+
+type Resolver<A> = (root: unknown, args: A, ctx: ApiContext) => Promise<unknown>
+
+export const configQueryResolvers: Record<string, Resolver<any>> = {
+  async models(_root, _args, ctx) {
+    const principal = requirePrincipal(ctx.principal)
+    const admin = canConfigure(principal)
+    const state = await configService(ctx).current()
+    return Object.values(state.models)
+      .filter((m) => admin || m.enabled)
+      .map((m) => modelView(m, admin))
+  },
+  async providers(_root, _args, ctx) {
+    requireAdmin(ctx)
+    const state = await configService(ctx).current()
+    return Object.keys(state.providers).map((id) => providerView(state, id))
+  },
+  async systemPrompt(_root, _args, ctx) {
+    requireAdmin(ctx)
+    return configService(ctx).systemPrompt()
+  },
+  async disabledTools(_root, _args, ctx) {
+    requirePrincipal(ctx.principal)
+    return (await configService(ctx).current()).disabledTools
+  },
+}
+
+interface ProviderInput {
+  id: string
+  kind: string
+  displayName?: string | null
+  baseUrl?: string | null
+  apiKey?: string | null
+  apiVersion?: string | null
+  deployment?: string | null
+  region?: string | null
+}
+
+interface ModelInput {
+  id: string
+  providerId: string
+  modelName: string
+  displayName?: string | null
+  enabled: boolean
+  isDefault: boolean
+  contextWindow: number
+  compactionThresholdPercent: number
+  maxOutputTokens: number
+  pricing?: { input: number; output: number; cacheRead: number; cacheWrite: number } | null
+  api?: string | null
+}
+
+export const configMutationResolvers: Record<string, Resolver<any>> = {
+  async configureProvider(_root, { input }: { input: ProviderInput }, ctx) {
+    const principal = requireAdmin(ctx)
+    const config = configService(ctx)
+    const metadata = eventMetadata(ctx, principal, randomUUID())
+    await config.execute(
+      {
+        type: 'ConfigureProvider',
+        settings: {
+          providerId: input.id,
+          kind: fromGraphKind(input.kind),
+          displayName: input.displayName ?? input.id,
+          baseUrl: input.baseUrl ?? null,
+          apiVersion: input.apiVersion ?? null,
+          deployment: input.deployment ?? null,
+          region: input.region ?? null,
+        },
+      },
+      metadata,
+    )
+    // The key goes to the encrypted secret store; the log records only its fingerprint.
+    if (input.apiKey != null) await config.setProviderApiKey(input.id, input.apiKey, metadata)
+    return providerView(await config.current(), input.id)
+  },
+  async configureModel(_root, { input }: { input: ModelInput }, ctx) {
+    const principal = requireAdmin(ctx)
+    const config = configService(ctx)
+    const api = input.api == null ? null : input.api.toLowerCase()
+    if (api !== null && api !== 'chat' && api !== 'responses') throw invalidInput('api must be CHAT or RESPONSES')
+    const state = await config.execute(
+      {
+        type: 'ConfigureModel',
+        settings: {
+          modelId: input.id,
+          providerId: input.providerId,
+          modelName: input.modelName,
+          displayName: input.displayName ?? input.id,
+          enabled: input.enabled,
+          isDefault: input.isDefault,
+          contextWindow: input.contextWindow,
+          compactionThresholdPercent: input.compactionThresholdPercent,
+          maxOutputTokens: input.maxOutputTokens,
+          pricing: input.pricing ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+          api,
+        },
+      },
+      eventMetadata(ctx, principal, randomUUID()),
+    )
+    return modelView(state.models[input.id]!, true)
+  },
+  async setSystemPrompt(_root, { prompt }: { prompt: string }, ctx) {
+    const principal = requireAdmin(ctx)
+    const state = await configService(ctx).execute({ type: 'SetSystemPrompt', prompt }, eventMetadata(ctx, principal, randomUUID()))
+    return state.systemPrompt
+  },
+  async setDisabledTools(_root, { tools }: { tools: string[] }, ctx) {
+    const principal = requireAdmin(ctx)
+    const state = await configService(ctx).execute({ type: 'SetDisabledTools', disabledTools: tools }, eventMetadata(ctx, principal, randomUUID()))
+    return state.disabledTools
+  },
+}

@@ -137,7 +137,7 @@ export class WorkspaceService {
 
   async actorFor(userId: string): Promise<Actor | null> {
     const rows = await this.deps.db.query<{ role: Role; organization_id: string }>(`select role, organization_id from users where id = $1`, [userId])
-    const row = rows.rows[0]
+    const row = rows[0]
     return row ? { userId, role: row.role, organizationId: row.organization_id } : null
   }
 
@@ -161,7 +161,7 @@ export class WorkspaceService {
   /** Registers the `local` template when the organization has none, so a new user can work at once. */
   async ensureDefaultTemplate(organizationId = DEFAULT_ORGANIZATION_ID): Promise<void> {
     const rows = await this.deps.db.query(`select 1 from templates where organization_id = $1 limit 1`, [organizationId])
-    if (rows.rows.length) return
+    if (rows.length) return
     const templateId = randomUUID()
     await this.#templateCommand(
       templateId,
@@ -177,7 +177,7 @@ export class WorkspaceService {
       `select * from templates where organization_id = $1 and not archived order by workspace_count desc, created_at asc, id`,
       [actor.organizationId],
     )
-    const all = rows.rows.map(templateRow)
+    const all: TemplateRow[] = rows.map(templateRow)
     return opts.usableOnly === false && (actor.role === 'admin' || actor.role === 'auditor') ? all : all.filter((t) => canUseTemplate(actor, t))
   }
 
@@ -185,7 +185,7 @@ export class WorkspaceService {
   async getTemplate(actor: Actor, templateId: string): Promise<TemplateRow | null> {
     if (!isUuid(templateId)) return null
     const rows = await this.deps.db.query<Record<string, unknown>>(`select * from templates where id = $1`, [templateId])
-    const t = rows.rows[0] ? templateRow(rows.rows[0]) : null
+    const t = rows[0] ? templateRow(rows[0]) : null
     if (!t || t.organizationId !== actor.organizationId) return null
     return canUseTemplate(actor, t) || actor.role === 'admin' || actor.role === 'auditor' ? t : null
   }
@@ -198,14 +198,14 @@ export class WorkspaceService {
       `select * from workspaces where organization_id = $1 and status <> 'deleted' ${all ? '' : 'and owner_id = $2'} order by created_at desc, id`,
       all ? [actor.organizationId] : [actor.organizationId, actor.userId],
     )
-    return rows.rows.map(workspaceRow)
+    return rows.map(workspaceRow)
   }
 
   /** A workspace the actor may read; a foreign one answers exactly like a missing one (null). */
   async getWorkspace(actor: Actor, workspaceId: string): Promise<WorkspaceRow | null> {
     if (!isUuid(workspaceId)) return null
     const rows = await this.deps.db.query<Record<string, unknown>>(`select * from workspaces where id = $1`, [workspaceId])
-    const w = rows.rows[0] ? workspaceRow(rows.rows[0]) : null
+    const w = rows[0] ? workspaceRow(rows[0]) : null
     return w && w.status !== 'deleted' && canReadWorkspace(actor, w) ? w : null
   }
 
@@ -303,7 +303,7 @@ export class WorkspaceService {
     const rows = await this.deps.db.query<{ id: string; owner_id: string; organization_id: string; provisioner: ProvisionerSpec | string }>(
       `select w.id, w.owner_id, w.organization_id, t.provisioner from workspaces w join templates t on t.id = w.template_id where w.status = 'started'`,
     )
-    for (const row of rows.rows) {
+    for (const row of rows) {
       const spec = typeof row.provisioner === 'string' ? (JSON.parse(row.provisioner) as ProvisionerSpec) : row.provisioner
       if (spec.kind !== 'local') continue
       const token = await this.#rotateAgentToken(row.id)
@@ -317,7 +317,7 @@ export class WorkspaceService {
 
   async authenticate(token: string): Promise<{ workspaceId: string } | null> {
     const rows = await this.deps.db.query<{ workspace_id: string }>(`select workspace_id from workspace_agent_tokens where token_hash = $1`, [hashAgentToken(token)])
-    return rows.rows[0] ? { workspaceId: rows.rows[0].workspace_id } : null
+    return rows[0] ? { workspaceId: rows[0].workspace_id } : null
   }
 
   /** One live token per workspace: a new start makes the old one useless. */
@@ -354,7 +354,7 @@ export class WorkspaceService {
 
   async #templateById(templateId: string): Promise<TemplateRow | null> {
     const rows = await this.deps.db.query<Record<string, unknown>>(`select * from templates where id = $1`, [templateId])
-    return rows.rows[0] ? templateRow(rows.rows[0]) : null
+    return rows[0] ? templateRow(rows[0]) : null
   }
 
   #meta(actor: Actor): EventMetadata {

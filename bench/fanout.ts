@@ -1,6 +1,9 @@
 // Fan-out: N graphql-ws subscribers on one chat while events are appended, against a raw `ws`
 // broadcast of the same payloads to N plain sockets in the same run. Reports delivery latency
 // (append start → client receives) p50/p99 and the ratio graphql/raw.
+// Database: DATABASE_URL when set; else a fresh PostgreSQL database on the test server
+// (TEST_DATABASE_URL or 127.0.0.1:5432), dropped afterwards, when it is reachable; else PGlite.
+// BENCH_PGLITE=1 forces PGlite.
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -33,9 +36,30 @@ async function inBatches<T>(n: number, fn: (i: number) => Promise<T>, batch = 50
   return out
 }
 
+/** Where the bench runs, and how to clean up after it. */
+async function benchDatabase(): Promise<{ url?: string; label: string; drop(): Promise<void> }> {
+  const none = async () => {}
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, label: `DATABASE_URL ${withoutPassword(process.env.DATABASE_URL)}`, drop: none }
+  if (process.env.BENCH_PGLITE !== '1') {
+    const { postgresAvailable, createFreshPostgresDatabase } = await import('../test/support/databases.ts')
+    if (postgresAvailable) {
+      const fresh = await createFreshPostgresDatabase()
+      return { url: fresh.url, label: `fresh database ${withoutPassword(fresh.url)} (dropped afterwards)`, drop: fresh.drop }
+    }
+  }
+  return { label: 'in-process PGlite', drop: none }
+}
+
+function withoutPassword(url: string): string {
+  const u = new URL(url)
+  if (u.password) u.password = '***'
+  return u.toString()
+}
+
 export async function benchFanout(print: (line: string) => void): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-bench-fanout-'))
-  const db = await openDatabase(process.env.DATABASE_URL ? { url: process.env.DATABASE_URL } : {})
+  const where = await benchDatabase()
+  const db = await openDatabase(where.url ? { url: where.url } : {})
   await migrate(db)
   const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1', runner: false }, db, projections, log: () => {} })
   const { engine, store } = ctx
@@ -46,7 +70,7 @@ export async function benchFanout(print: (line: string) => void): Promise<void> 
   const raw = new WebSocketServer({ port: 0, host: '127.0.0.1' })
   await new Promise((r) => raw.once('listening', r))
   const rawPort = (raw.address() as { port: number }).port
-  print(`database: ${db.kind}; ${EVENTS} events per size; latency = append start → client receives`)
+  print(`database: ${db.kind} — ${where.label}; ${EVENTS} events per size; latency = append start → client receives`)
 
   try {
     const res = await fetch(url + '/graphql', {
@@ -145,6 +169,7 @@ export async function benchFanout(print: (line: string) => void): Promise<void> 
     await engine.stop()
     await store.close()
     await db.close()
+    await where.drop()
     rmSync(dataDir, { recursive: true, force: true })
   }
 }

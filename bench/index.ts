@@ -1,12 +1,14 @@
 // `npm run bench` runs every benchmark listed here. Adding a bench is one line in `benches`.
 import { benchEventStore } from './eventstore.ts'
 import { benchFanout } from './fanout.ts'
+import { benchLoop } from './loop.ts'
 
 export type Bench = (print: (line: string) => void) => Promise<void>
 
 export const benches: Record<string, Bench> = {
   eventstore: benchEventStore,
   fanout: benchFanout,
+  loop: benchLoop,
 }
 
 /** Runs the named benches (all when `only` is empty), printing each one's report lines. */

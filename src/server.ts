@@ -15,6 +15,8 @@ import { createSqlEventStore } from './eventstore/postgres/index.ts'
 import type { EventStore } from './eventstore/types.ts'
 import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
 import { createProjectionEngine } from './projections/engine.ts'
+import { WorkspaceService } from './workspaces/service.ts'
+import { registerWorkspaceTools } from './workspaces/tools.ts'
 import type { Projection, ProjectionEngine } from './projections/types.ts'
 
 type Log = (line: string) => void
@@ -34,6 +36,8 @@ export interface ServerContext {
   tools: ToolRegistry
   /** Drives chats that need a turn; started by startServer. */
   runner: AgentRunner
+  /** Templates, workspaces, provisioners and the workspace tunnel. */
+  workspaces: WorkspaceService
   log: Log
 }
 
@@ -95,6 +99,8 @@ export function createContext(opts: {
     loadAttachment: attachmentLoader(db, env.dataDir),
     log,
   })
+  const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
+  registerWorkspaceTools({ tools }, { db, store, dataDir: env.dataDir, workspaces })
   return {
     env,
     db,
@@ -105,9 +111,11 @@ export function createContext(opts: {
     config,
     tools,
     runner,
+    workspaces,
     log,
     async close() {
       await runner.stop()
+      await workspaces.close()
       await engine.stop()
       await store.close()
     },
@@ -139,6 +147,7 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   await app.register(operationsRoutes, { ctx })
   await app.register(apiPlugin, { ctx })
+  await app.register(ctx.workspaces.tunnels.plugin)
   return app
 }
 
@@ -157,6 +166,9 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     app = await buildApp(ctx)
     const address = await app.listen({ port: ctx.env.port, host: ctx.env.host })
     ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)
+    ctx.workspaces.setControlPlaneUrl(address.replace('//0.0.0.0', '//127.0.0.1').replace('//[::]', '//127.0.0.1'))
+    await ctx.workspaces.ensureDefaultTemplate()
+    await ctx.workspaces.resumeStartedWorkspaces()
     const listening = app
     let closing: Promise<void> | null = null
     return {

@@ -129,28 +129,30 @@ async function sendFromScript(api: ChatApi, io: CliIo, opts: { text: string; cha
   const renderer = new ChatRenderer({ write, verbose: false })
   let ours: string | null = null
   let ourTurnStarted = false
+  // Our message's event can arrive before sendMessage answers with its id: hold items until then.
+  const early: ChatStreamItem[] = []
   const ended = new Promise<TurnEnd>((resolveEnd, rejectEnd) => {
-    const stream = openStream(
-      api,
-      chat,
-      (item) => {
-        if (item.__typename === 'ChatEventItem' && item.event.type === 'UserMessagePosted') {
-          const d = item.event.data
-          if (ours && (d['messageId'] === ours || d['fromQueueId'] === ours)) ourTurnStarted = true
-        }
-        // Another message's turn may still be running in --chat; show only ours.
-        if (!ourTurnStarted) return
-        const end = renderer.render(item)
-        if (end) {
-          stream.stop()
-          resolveEnd(end)
-        }
-      },
-      rejectEnd,
-    )
-    stream.ready.then(async () => {
-      ours = (await api.sendMessage(chat.id, opts.text)).messageId
-    }).catch(rejectEnd)
+    const onItem = (item: ChatStreamItem) => {
+      if (ours === null) return void early.push(item)
+      if (item.__typename === 'ChatEventItem' && item.event.type === 'UserMessagePosted') {
+        const d = item.event.data
+        if (d['messageId'] === ours || d['fromQueueId'] === ours) ourTurnStarted = true
+      }
+      // Another message's turn may still be running in --chat; show only ours.
+      if (!ourTurnStarted) return
+      const end = renderer.render(item)
+      if (end) {
+        stream.stop()
+        resolveEnd(end)
+      }
+    }
+    const stream = openStream(api, chat, onItem, rejectEnd)
+    stream.ready
+      .then(async () => {
+        ours = (await api.sendMessage(chat.id, opts.text)).messageId
+        for (const item of early.splice(0)) onItem(item)
+      })
+      .catch(rejectEnd)
   })
   const end = await ended
   if (end.kind === 'completed') return 0

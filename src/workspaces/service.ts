@@ -377,7 +377,8 @@ export class WorkspaceService {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const isUuid = (s: string) => UUID.test(s)
 
-const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T))
+/** jsonb comes back parsed on both backends; a JSON string value ("everyone") stays a string. */
+const json = <T>(v: unknown): T => v as T
 
 function templateRow(r: Record<string, unknown>): TemplateRow {
   return {

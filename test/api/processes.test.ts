@@ -68,7 +68,7 @@ describe.skipIf(!postgresAvailable)('two server processes on one PostgreSQL data
   const envFor = () => {
     const dir = mkdtempSync(join(tmpdir(), 'cairn-proc-'))
     dirs.push(dir)
-    return cairnEnv({ DATABASE_URL: fresh.url, CAIRN_DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1' })
+    return cairnEnv({ DATABASE_URL: fresh.url, CAIRN_DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', CAIRN_RUNNER: 'off' })
   }
 
   it('bootstraps one admin, creates users from the CLI, and fans events out across processes', async () => {

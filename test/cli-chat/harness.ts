@@ -25,7 +25,7 @@ export interface ChatServer {
 
 export async function startChatServer(db: Database, fake: FakeProvider, tools: Tool[]): Promise<ChatServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-cli-chat-'))
-  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1' }, db, projections, log: () => {}, pollIntervalMs: 200 })
+  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1', runner: true }, db, projections, log: () => {}, pollIntervalMs: 200 })
   ctx.tools.register(...tools)
   await ctx.engine.start()
   const adminToken = (await bootstrapAdmin({ ...ctx, log: () => {} })) ?? ''

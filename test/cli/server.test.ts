@@ -13,15 +13,16 @@ import { createRecorderTable, recorderProjection, tick } from '../projections/re
 describe('loadEnv', () => {
   it('applies the defaults', () => {
     const env = loadEnv({})
-    expect(env).toEqual({ databaseUrl: undefined, dataDir: expect.stringMatching(/\/\.cairn$/), port: 8080, host: '0.0.0.0' })
+    expect(env).toEqual({ databaseUrl: undefined, dataDir: expect.stringMatching(/\/\.cairn$/), port: 8080, host: '0.0.0.0', runner: true })
   })
 
   it('reads every variable and rejects a bad PORT or DATABASE_URL with a message to act on', () => {
-    expect(loadEnv({ DATABASE_URL: 'postgres://u@h/db', CAIRN_DATA_DIR: '/var/cairn', PORT: '9000', HOST: '127.0.0.1' })).toEqual({
+    expect(loadEnv({ DATABASE_URL: 'postgres://u@h/db', CAIRN_DATA_DIR: '/var/cairn', PORT: '9000', HOST: '127.0.0.1', CAIRN_RUNNER: 'off' })).toEqual({
       databaseUrl: 'postgres://u@h/db',
       dataDir: '/var/cairn',
       port: 9000,
       host: '127.0.0.1',
+      runner: false,
     })
     expect(() => loadEnv({ PORT: 'eighty' })).toThrow(/PORT must be an integer from 0 to 65535; got "eighty"/)
     expect(() => loadEnv({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL must start with postgres:\/\//)

@@ -1,0 +1,405 @@
+// The agent's workspace tools (through the daemon) and platform tools (templates, workspaces).
+// Every tool acts as the chat's owner: it sees only that user's workspaces and usable templates.
+import { createHash, randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { foldStream } from '../../commands/handler.ts'
+import { chatDecider } from '../../commands/chat/decide.ts'
+import { blobPath } from '../attachments/blobs.ts'
+import type { Tool, ToolContext, ToolResult } from '../agent/tools/registry.ts'
+import type { Database } from '../db/database.ts'
+import { chatStream, SCHEMA_VERSION, type ChatEvent } from '../events/index.ts'
+import type { EventMetadata, EventStore } from '../eventstore/types.ts'
+import { WorkspaceNotConnectedError } from './tunnel.ts'
+import type { Actor, WorkspaceService } from './service.ts'
+
+const CONNECT_TIMEOUT_MS = 90_000
+const RECONNECT_GRACE_MS = 10_000
+const MAX_ATTACH_BYTES = 10 * 1024 * 1024
+
+/** A tool failure the model can act on: its message becomes the tool result. */
+class ToolFailure extends Error {}
+
+export interface WorkspaceToolServices {
+  db: Database
+  store: EventStore
+  dataDir: string
+  workspaces: WorkspaceService
+}
+
+const rootOnly = (chat: { parentChatId: string | null }) => chat.parentChatId === null
+
+export function registerWorkspaceTools(ctx: { tools: { register(...t: Tool[]): unknown } }, services: WorkspaceToolServices): void {
+  ctx.tools.register(...workspaceTools(services))
+}
+
+export function workspaceTools(s: WorkspaceToolServices): Tool[] {
+  const ws = s.workspaces
+
+  async function actorOf(ctx: ToolContext): Promise<Actor> {
+    const actor = await ws.actorFor(ctx.userId)
+    if (!actor) throw new ToolFailure(`the user this chat belongs to (${ctx.userId}) no longer exists`)
+    return actor
+  }
+
+  async function boundWorkspaceId(ctx: ToolContext): Promise<string | null> {
+    // Read fresh: a tool earlier in this turn may have bound one.
+    const folded = await foldStream(s.store, chatStream(ctx.chatId), chatDecider)
+    return folded.state.workspaceId ?? ctx.chat.workspaceId
+  }
+
+  async function appendToChat(ctx: ToolContext, events: ChatEvent[]): Promise<void> {
+    const metadata: EventMetadata = {
+      actor: { kind: 'agent', id: `tool:${ctx.callId}`, onBehalfOf: ctx.userId },
+      organizationId: ctx.organizationId,
+      causationId: ctx.callId,
+      schemaVersion: SCHEMA_VERSION,
+    }
+    await s.store.appendToStream(
+      chatStream(ctx.chatId),
+      events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata })),
+      { expectedRevision: 'exists' },
+    )
+  }
+
+  /** Waits for the daemon of a created/started workspace, or says why it is not there. */
+  async function connected(workspaceId: string, build: Promise<{ ok: boolean; log: string; error?: string }>, signal: AbortSignal): Promise<void> {
+    const outcome = await build
+    if (!outcome.ok) throw new ToolFailure(`The workspace build failed: ${outcome.error}\nBuild log:\n${outcome.log}`)
+    try {
+      await ws.tunnels.waitForConnection(workspaceId, CONNECT_TIMEOUT_MS, signal)
+    } catch (err) {
+      throw new ToolFailure(`${(err as Error).message}\nBuild log:\n${outcome.log}`)
+    }
+  }
+
+  /** The chat's workspace, created from the default template and bound the first time one is needed. */
+  async function workspaceFor(ctx: ToolContext): Promise<string> {
+    const actor = await actorOf(ctx)
+    const bound = await boundWorkspaceId(ctx)
+    if (bound) {
+      const w = await ws.getWorkspace(actor, bound)
+      if (!w) throw new ToolFailure(`Workspace ${bound} not found. Call create_workspace to make a new one.`)
+      if (ws.tunnels.isConnected(w.id)) return w.id
+      if (w.status === 'started' || w.status === 'building') {
+        // The daemon may be restarting (the local provisioner brings it back): wait briefly, never hang.
+        try {
+          await ws.tunnels.waitForConnection(w.id, RECONNECT_GRACE_MS, ctx.signal)
+          return w.id
+        } catch {
+          // fall through to the message below
+        }
+      }
+      throw new ToolFailure(`Workspace ${w.name} (${w.id}) is ${w.status === 'started' ? 'not reachable' : w.status}. Call start_workspace to start it, then retry.`)
+    }
+    const [template] = await ws.listTemplates(actor)
+    if (!template) throw new ToolFailure('This chat has no workspace and you may use no template to create one. Ask an admin for a workspace template.')
+    const created = await ws.createWorkspace(actor, { templateId: template.id })
+    await appendToChat(ctx, [{ type: 'WorkspaceBound', data: { workspaceId: created.workspace.id } }])
+    await connected(created.workspace.id, created.build, ctx.signal)
+    return created.workspace.id
+  }
+
+  const request = async <T>(ctx: ToolContext, req: { method: string; path: string; body?: unknown; timeoutMs?: number }): Promise<T> => {
+    const workspaceId = await workspaceFor(ctx)
+    return ws.tunnels.requestJson<T>(workspaceId, { ...req, signal: ctx.signal })
+  }
+
+  const tool = (t: Omit<Tool, 'run' | 'recover'> & { run(args: any, ctx: ToolContext): Promise<string | ToolResult>; recover?: Tool['recover'] }): Tool => ({
+    ...t,
+    async run(args, ctx) {
+      try {
+        const out = await t.run(args ?? {}, ctx)
+        return typeof out === 'string' ? { content: out, isError: false } : out
+      } catch (err) {
+        return { content: toolErrorText(err), isError: true }
+      }
+    },
+  })
+
+  const str = (description: string) => ({ type: 'string', description })
+  const int = (description: string) => ({ type: 'integer', description })
+
+  function processText(p: { id: string; status: string; exitCode: number | null; signal: string | null; timedOut: boolean; output: string; outputTruncated: boolean; outputBytes: number }): string {
+    const head =
+      p.status === 'running'
+        ? `process ${p.id} is still running`
+        : p.timedOut
+          ? `process ${p.id} timed out and was killed`
+          : `process ${p.id} exited with ${p.signal ? `signal ${p.signal}` : `code ${p.exitCode}`}`
+    return `${head}${p.outputTruncated ? ` (output: last part of ${p.outputBytes} bytes)` : ''}\n${p.output}`
+  }
+
+  type ProcessAnswer = Parameters<typeof processText>[0] & { background?: boolean; replayed?: boolean }
+
+  async function waitForProcess(ctx: ToolContext, workspaceId: string, id: string): Promise<ProcessAnswer> {
+    for (;;) {
+      const p = await ws.tunnels.requestJson<ProcessAnswer>(workspaceId, { method: 'GET', path: `/processes/${encodeURIComponent(id)}/output?waitMs=60000`, timeoutMs: 90_000, signal: ctx.signal })
+      if (p.status !== 'running') return p
+    }
+  }
+
+  const execute = tool({
+    name: 'execute',
+    description:
+      'Runs a shell command in the workspace (bash -c) and returns its exit code and output. Set run_in_background for servers and long jobs; then read them with process_output.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        command: str('The shell command.'),
+        timeout: int('Seconds before the command is killed (default 120, at most 3600).'),
+        workdir: str('Working directory, relative to the workspace folder.'),
+        run_in_background: { type: 'boolean', description: 'Start it and return its process id at once.' },
+      },
+      required: ['command'],
+    },
+    async run(args: { command: string; timeout?: number; workdir?: string; run_in_background?: boolean }, ctx) {
+      if (typeof args.command !== 'string' || !args.command.trim()) throw new ToolFailure('command is required')
+      const timeoutMs = Math.min(Math.max(1, args.timeout ?? 120), 3600) * 1000
+      const background = args.run_in_background === true
+      const p = await request<ProcessAnswer>(ctx, {
+        method: 'POST',
+        path: '/processes',
+        body: { command: args.command, workdir: args.workdir, timeoutMs: background ? undefined : timeoutMs, background, idempotencyKey: ctx.callId },
+        timeoutMs: background ? 60_000 : timeoutMs + 30_000,
+      })
+      if (background && p.status === 'running') return `started background process ${p.id}; read its output with process_output {"process_id": "${p.id}"}`
+      return { content: processText(p), isError: p.status !== 'running' && p.exitCode !== 0 }
+    },
+    async recover(rawArgs, ctx) {
+      // The call started before a crash: find the run by its idempotency key instead of running it again.
+      const args = (rawArgs ?? {}) as { run_in_background?: boolean }
+      const workspaceId = await workspaceFor(ctx)
+      let p: ProcessAnswer
+      try {
+        p = await ws.tunnels.requestJson<ProcessAnswer>(workspaceId, { method: 'GET', path: `/processes/by-key/${encodeURIComponent(ctx.callId)}`, signal: ctx.signal })
+      } catch (err) {
+        if ((err as { status?: number }).status === 404) return null // never reached the daemon: the runner reports it unknown
+        throw err
+      }
+      if (args.run_in_background) return { content: `background process ${p.id} (started before a restart) is ${p.status}`, isError: false }
+      if (p.status === 'running') p = await waitForProcess(ctx, workspaceId, p.id)
+      return { content: processText(p), isError: p.exitCode !== 0 }
+    },
+  })
+
+  const tools: Tool[] = [
+    tool({
+      name: 'read_file',
+      description: 'Reads a text file of the workspace with line numbers (like cat -n). Use offset and limit for long files.',
+      inputSchema: {
+        type: 'object',
+        properties: { path: str('Path, relative to the workspace folder or absolute inside it.'), offset: int('First line, 1-based.'), limit: int('How many lines.') },
+        required: ['path'],
+      },
+      async run(args: { path: string; offset?: number; limit?: number }, ctx) {
+        const r = await request<{ content: string; startLine: number; endLine: number; totalLines: number; truncated: boolean }>(ctx, {
+          method: 'POST',
+          path: '/files/read',
+          body: { path: args.path, offset: args.offset, limit: args.limit },
+        })
+        return `${r.content}${r.truncated ? `\n(lines ${r.startLine}-${r.endLine} of ${r.totalLines}; read on with offset ${r.endLine + 1})` : ''}`
+      },
+    }),
+    tool({
+      name: 'write_file',
+      description: 'Writes a file in the workspace, replacing it and creating parent folders.',
+      inputSchema: { type: 'object', properties: { path: str('Path of the file.'), content: str('The whole new content.') }, required: ['path', 'content'] },
+      async run(args: { path: string; content: string }, ctx) {
+        const r = await request<{ path: string; bytes: number }>(ctx, { method: 'POST', path: '/files/write', body: { path: args.path, content: args.content } })
+        return `wrote ${r.bytes} bytes to ${r.path}`
+      },
+    }),
+    tool({
+      name: 'edit_files',
+      description: 'Replaces exact text in one or more files, atomically: either every edit applies or none does. old_text must match once unless replace_all.',
+      inputSchema: {
+        type: 'object',
+        properties: {
+          edits: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: { path: str('File.'), old_text: str('Exact text to replace.'), new_text: str('Replacement.'), replace_all: { type: 'boolean' } },
+              required: ['path', 'old_text', 'new_text'],
+            },
+          },
+        },
+        required: ['edits'],
+      },
+      async run(args: { edits: unknown[] }, ctx) {
+        const r = await request<{ files: { path: string; replacements: number }[] }>(ctx, { method: 'POST', path: '/files/edit', body: { edits: args.edits } })
+        return r.files.map((f) => `${f.path}: ${f.replacements} replacement${f.replacements === 1 ? '' : 's'}`).join('\n')
+      },
+    }),
+    execute,
+    tool({
+      name: 'process_output',
+      description: 'Output and status of a process started by execute (background or not), waiting up to wait_timeout seconds for it to exit.',
+      inputSchema: { type: 'object', properties: { process_id: str('The process id.'), wait_timeout: int('Seconds to wait for it to exit (default 0, at most 600).') }, required: ['process_id'] },
+      async run(args: { process_id: string; wait_timeout?: number }, ctx) {
+        const waitMs = Math.min(Math.max(0, args.wait_timeout ?? 0), 600) * 1000
+        const p = await request<ProcessAnswer>(ctx, {
+          method: 'GET',
+          path: `/processes/${encodeURIComponent(args.process_id)}/output?waitMs=${waitMs}`,
+          timeoutMs: waitMs + 30_000,
+        })
+        return processText(p)
+      },
+    }),
+    tool({
+      name: 'process_list',
+      description: 'Processes started in the workspace, with status.',
+      inputSchema: { type: 'object', properties: {} },
+      async run(_args, ctx) {
+        const list = await request<{ id: string; command: string; status: string; exitCode: number | null; background: boolean }[]>(ctx, { method: 'GET', path: '/processes' })
+        if (!list.length) return 'no processes'
+        return list.map((p) => `${p.id}\t${p.status}${p.exitCode !== null ? ` (${p.exitCode})` : ''}\t${p.background ? 'background\t' : ''}${p.command.slice(0, 200)}`).join('\n')
+      },
+    }),
+    tool({
+      name: 'process_signal',
+      description: 'Stops a process: terminate (SIGTERM) or kill (SIGKILL).',
+      inputSchema: { type: 'object', properties: { process_id: str('The process id.'), signal: { type: 'string', enum: ['terminate', 'kill'] } }, required: ['process_id', 'signal'] },
+      async run(args: { process_id: string; signal: 'terminate' | 'kill' }, ctx) {
+        const p = await request<{ id: string; status: string }>(ctx, { method: 'POST', path: `/processes/${encodeURIComponent(args.process_id)}/signal`, body: { signal: args.signal } })
+        return `sent ${args.signal} to process ${p.id}; it is ${p.status}`
+      },
+    }),
+    tool({
+      name: 'attach_file',
+      description: 'Attaches a file of the workspace to the chat so the user can download it.',
+      inputSchema: { type: 'object', properties: { path: str('Path of the file.'), name: str('Name shown to the user (default: the file name).') }, required: ['path'] },
+      async run(args: { path: string; name?: string }, ctx) {
+        const workspaceId = await workspaceFor(ctx)
+        const res = await ws.tunnels.request(workspaceId, { method: 'GET', path: `/files/download?path=${encodeURIComponent(args.path)}`, signal: ctx.signal })
+        if (res.status !== 200) throw new ToolFailure(`could not download ${args.path}: ${res.body.toString('utf8').slice(0, 500)}`)
+        if (res.body.length > MAX_ATTACH_BYTES) throw new ToolFailure(`${args.path} is ${res.body.length} bytes; attachments are at most ${MAX_ATTACH_BYTES} bytes`)
+        const name = (args.name?.trim() || path.basename(args.path)).replace(/[\\/\x00-\x1f]/g, '_').slice(0, 200) || 'file'
+        const saved = await saveWorkspaceAttachment(s, { bytes: res.body, name, uploadedBy: ctx.userId, organizationId: ctx.organizationId })
+        await appendToChat(ctx, [{ type: 'AttachmentAdded', data: { ...saved, source: 'workspace' } }])
+        return `attached ${name} (${saved.size} bytes) as attachment ${saved.attachmentId}`
+      },
+    }),
+    tool({
+      name: 'read_skill',
+      description: 'Reads a skill of the workspace (.agents/skills/<name>/SKILL.md) and lists its files.',
+      inputSchema: { type: 'object', properties: { name: str('Skill name.') }, required: ['name'] },
+      async run(args: { name: string }, ctx) {
+        const r = await request<{ name: string; description: string; body: string; files: string[] }>(ctx, { method: 'GET', path: `/skills/${encodeURIComponent(args.name)}` })
+        return `# ${r.name}\n${r.description}\n\n${r.body}\n\nFiles: ${r.files.join(', ') || 'none'}`
+      },
+    }),
+    tool({
+      name: 'read_skill_file',
+      description: 'Reads one file of a workspace skill.',
+      inputSchema: { type: 'object', properties: { name: str('Skill name.'), path: str('Path inside the skill folder.') }, required: ['name', 'path'] },
+      async run(args: { name: string; path: string }, ctx) {
+        const r = await request<{ content: string }>(ctx, { method: 'GET', path: `/skills/${encodeURIComponent(args.name)}/file?path=${encodeURIComponent(args.path)}` })
+        return r.content
+      },
+    }),
+    // ---- platform tools: root chats only
+    tool({
+      name: 'list_templates',
+      description: 'Workspace templates you may use, most used first. Read a description to choose; the first one is the default.',
+      inputSchema: { type: 'object', properties: {} },
+      availability: rootOnly,
+      async run(_args, ctx) {
+        const list = await ws.listTemplates(await actorOf(ctx))
+        if (!list.length) return 'You may use no workspace template.'
+        return JSON.stringify(
+          list.map((t) => ({ template_id: t.id, name: t.name, description: t.description, parameters: t.parameters.map((p) => p.name), workspaces: t.workspaceCount })),
+          null,
+          2,
+        )
+      },
+    }),
+    tool({
+      name: 'read_template',
+      description: 'A workspace template in full: description and parameters with types and defaults.',
+      inputSchema: { type: 'object', properties: { template_id: str('The template id.') }, required: ['template_id'] },
+      availability: rootOnly,
+      async run(args: { template_id: string }, ctx) {
+        const actor = await actorOf(ctx)
+        const t = await ws.getTemplate(actor, args.template_id)
+        if (!t) throw new ToolFailure(`template ${args.template_id} not found; call list_templates`)
+        return JSON.stringify({ template_id: t.id, name: t.name, description: t.description, parameters: t.parameters, provisioner: t.provisioner.kind }, null, 2)
+      },
+    }),
+    tool({
+      name: 'create_workspace',
+      description: 'Creates a workspace from a template, waits until it is ready and binds it to this chat. Returns the build log if it fails.',
+      inputSchema: {
+        type: 'object',
+        properties: { template_id: str('The template id.'), name: str('A short name.'), parameters: { type: 'object', description: 'Template parameter values.' } },
+        required: ['template_id'],
+      },
+      availability: rootOnly,
+      async run(args: { template_id: string; name?: string; parameters?: Record<string, unknown> }, ctx) {
+        const actor = await actorOf(ctx)
+        const created = await ws.createWorkspace(actor, { templateId: args.template_id, name: args.name, parameters: args.parameters })
+        await appendToChat(ctx, [{ type: 'WorkspaceBound', data: { workspaceId: created.workspace.id } }])
+        await connected(created.workspace.id, created.build, ctx.signal)
+        const hello = ws.tunnels.helloOf(created.workspace.id)
+        return `created workspace ${created.workspace.name} (${created.workspace.id}) and bound it to this chat; working directory ${hello?.workdir ?? '?'} (${hello?.os ?? '?'})`
+      },
+    }),
+    tool({
+      name: 'start_workspace',
+      description: "Starts this chat's workspace (or the given one) and waits until it is ready. Does nothing to a running workspace.",
+      inputSchema: { type: 'object', properties: { workspace_id: str('Default: the workspace bound to this chat.') } },
+      availability: rootOnly,
+      async run(args: { workspace_id?: string }, ctx) {
+        const actor = await actorOf(ctx)
+        const id = args.workspace_id ?? (await boundWorkspaceId(ctx))
+        if (!id) throw new ToolFailure('this chat has no workspace; call create_workspace')
+        const w = await ws.getWorkspace(actor, id)
+        if (!w) throw new ToolFailure(`Workspace ${id} not found.`)
+        if (ws.tunnels.isConnected(w.id)) return `workspace ${w.name} is running`
+        const started = await ws.startWorkspace(actor, w.id)
+        await connected(w.id, started.build, ctx.signal)
+        if (!args.workspace_id || args.workspace_id !== (await boundWorkspaceId(ctx)))
+          if (!(await boundWorkspaceId(ctx))) await appendToChat(ctx, [{ type: 'WorkspaceBound', data: { workspaceId: w.id } }])
+        return `workspace ${w.name} (${w.id}) is running`
+      },
+    }),
+  ]
+  return tools
+}
+
+function toolErrorText(err: unknown): string {
+  if (err instanceof ToolFailure) return err.message
+  if (err instanceof WorkspaceNotConnectedError) return err.message
+  const e = err as { message?: string; code?: string }
+  return e.code ? `${e.code}: ${e.message}` : String(e.message ?? err)
+}
+
+const MIME_BY_EXTENSION: Record<string, string> = {
+  '.txt': 'text/plain', '.md': 'text/markdown', '.js': 'text/javascript', '.ts': 'text/plain', '.json': 'application/json',
+  '.html': 'text/html', '.css': 'text/css', '.csv': 'text/csv', '.sh': 'text/x-shellscript', '.py': 'text/x-python',
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.pdf': 'application/pdf',
+}
+
+/** Stores any file (not only images) content-addressed beside the uploads and records it in `attachments`. */
+async function saveWorkspaceAttachment(
+  s: WorkspaceToolServices,
+  input: { bytes: Buffer; name: string; uploadedBy: string; organizationId: string },
+): Promise<{ attachmentId: string; sha256: string; mimeType: string; name: string; size: number }> {
+  const sha256 = createHash('sha256').update(input.bytes).digest('hex')
+  const file = blobPath(s.dataDir, sha256)
+  if (!existsSync(file)) {
+    await mkdir(path.dirname(file), { recursive: true })
+    const tmp = `${file}.${randomUUID()}.tmp`
+    await writeFile(tmp, input.bytes, { mode: 0o600 })
+    await rename(tmp, file)
+  }
+  const mimeType = MIME_BY_EXTENSION[path.extname(input.name).toLowerCase()] ?? 'application/octet-stream'
+  const attachmentId = randomUUID()
+  await s.db.query(
+    `insert into attachments (id, organization_id, uploaded_by, sha256, mime_type, name, size, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [attachmentId, input.organizationId, input.uploadedBy, sha256, mimeType, input.name, input.bytes.length, new Date()],
+  )
+  return { attachmentId, sha256, mimeType, name: input.name, size: input.bytes.length }
+}

@@ -165,10 +165,11 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     }
     app = await buildApp(ctx)
     const address = await app.listen({ port: ctx.env.port, host: ctx.env.host })
-    ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)
     ctx.workspaces.setControlPlaneUrl(address.replace('//0.0.0.0', '//127.0.0.1').replace('//[::]', '//127.0.0.1'))
     await ctx.workspaces.ensureDefaultTemplate()
     await ctx.workspaces.resumeStartedWorkspaces()
+    // Last: scripts and tests take this line to mean the server is fully up.
+    ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)
     const listening = app
     let closing: Promise<void> | null = null
     return {

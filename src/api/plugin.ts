@@ -25,6 +25,8 @@ import { ephemeralFor } from './ephemeral.ts'
 import { mutationResolvers } from './mutations.ts'
 import { chatFieldResolvers, queryResolvers } from './queries.ts'
 import { subscriptionResolvers } from './subscriptions.ts'
+import { workspaceApiResolvers } from './workspaces.ts'
+import type { WorkspaceService } from '../workspaces/service.ts'
 
 export const SCHEMA_PATH = new URL('../../schema.graphql', import.meta.url)
 
@@ -36,6 +38,8 @@ export interface ApiPluginOptions {
     projections: Projection[]
     env: { dataDir: string }
     config?: ConfigService
+    /** Templates and workspaces; without it the workspace fields have no resolvers. */
+    workspaces?: WorkspaceService
   }
   /** Most items one subscription may buffer before its client is disconnected (default 1000). */
   subscriptionBuffer?: number
@@ -119,14 +123,17 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
 
   const subscriptions: Record<string, { subscribe: Resolver; resolve: (p: unknown) => unknown }> = {}
   for (const [name, s] of Object.entries(subscriptionResolvers)) subscriptions[name] = { subscribe: guard(s.subscribe as Resolver), resolve: s.resolve }
+  const ws = ctx.workspaces ? workspaceApiResolvers(ctx.workspaces) : null
+  if (ws) for (const [name, s] of Object.entries(ws.Subscription)) subscriptions[name] = { subscribe: guard(s.subscribe as Resolver), resolve: s.resolve }
 
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
-      Query: guardAll({ ...queryResolvers, ...configQueryResolvers } as Record<string, Resolver>),
-      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers } as Record<string, Resolver>),
+      Query: guardAll({ ...queryResolvers, ...configQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
+      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
       Subscription: subscriptions,
       Chat: guardAll(chatFieldResolvers as Record<string, Resolver>),
+      ...(ws ? { Workspace: guardAll(ws.Workspace as Record<string, Resolver>) } : {}),
     } as never,
     path: '/graphql',
     graphiql: true,

@@ -167,3 +167,46 @@ function describeSocketError(err: unknown, baseUrl: string): Error {
   }
   return new Error(String(err))
 }
+
+/**
+ * Subscribes to the chat and resolves once the subscription is live: it starts at the chat's
+ * last stored event, so that event's arrival proves the server is listening (and its
+ * ephemeral deltas reach us) before we post anything.
+ */
+export function openStream(api: ChatApi, chat: ChatSummary, onItem: (item: ChatStreamItem) => void, onEnd: (err: Error) => void) {
+  let live = false
+  let stopped = false
+  let stopStream = () => {}
+  const ready = new Promise<void>((resolveReady, rejectReady) => {
+    const stop = api.stream(chat.id, chat.revision, {
+      item(item) {
+        if (!live) {
+          if (item.__typename !== 'ChatEventItem') return
+          live = true
+          resolveReady()
+          if (item.event.revision <= chat.revision) return // the event we started at is history
+        }
+        onItem(item)
+      },
+      error(err) {
+        if (stopped) return
+        if (!live) rejectReady(err)
+        else onEnd(err)
+      },
+      closed() {
+        if (stopped) return
+        const err = new Error('the server ended the chat stream')
+        if (!live) rejectReady(err)
+        else onEnd(err)
+      },
+    })
+    stopStream = stop
+  })
+  return {
+    ready,
+    stop() {
+      stopped = true
+      stopStream()
+    },
+  }
+}

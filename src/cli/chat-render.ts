@@ -2,6 +2,9 @@
 // their results from the committed events, status changes and queue notices.
 import type { ChatStatus, ChatStreamItem, StreamedEvent } from './chat-client.ts'
 
+/** Raw text to the terminal; streamed tokens have no newline of their own. */
+export const write = (text: string) => void process.stdout.write(text)
+
 const RESULT_LINES = 3
 const ARGS_CHARS = 80
 
@@ -41,6 +44,8 @@ export function firstLines(text: string, n = RESULT_LINES): string[] {
 export class ChatRenderer {
   /** The chat's status as far as the stream has told us. */
   status: ChatStatus = 'WAITING'
+  /** Messages waiting in the chat's queue: another turn follows this one while there are any. */
+  queued = 0
   #atLineStart = true
   /** Whether any TextDelta arrived since the last committed step (else the step's text is printed whole). */
   #streamedText = false
@@ -77,11 +82,16 @@ export class ChatRenderer {
     const d = e.data
     switch (e.type) {
       case 'UserMessagePosted':
+        if (d['fromQueueId']) this.queued = Math.max(0, this.queued - 1)
         if (this.opts.verbose && d['fromQueueId']) this.#line(`> ${textOf(d['parts'])}   (from the queue)`)
         this.status = 'PENDING'
         return null
       case 'MessageQueued':
+        this.queued++
         if (this.opts.verbose) this.#line(`(queued: ${textOf(d['parts'])})`)
+        return null
+      case 'QueuedMessageRemoved':
+        this.queued = Math.max(0, this.queued - 1)
         return null
       case 'TurnStarted':
         this.status = 'RUNNING'

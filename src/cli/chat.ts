@@ -2,10 +2,10 @@
 // Interactive by default; `--send TEXT [--chat ID] [--wait]` for scripts.
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { createInterface, type Interface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { ApiError, connectChatApi, type ChatApi, type ChatStreamItem, type ChatSummary } from './chat-client.ts'
-import { ChatRenderer, type TurnEnd } from './chat-render.ts'
+import { ApiError, connectChatApi, openStream, type ChatApi, type ChatStreamItem } from './chat-client.ts'
+import { converse } from './chat-interactive.ts'
+import { ChatRenderer, write, type TurnEnd } from './chat-render.ts'
 import type { CliIo } from './commands.ts'
 
 const USAGE = `usage: cairn chat [--url URL] [--token TOKEN] [--chat ID] [--send TEXT [--wait]]
@@ -18,8 +18,6 @@ const USAGE = `usage: cairn chat [--url URL] [--token TOKEN] [--chat ID] [--send
 
 Interactively: pick a chat, then type messages. Messages typed while a turn runs are queued.
 Ctrl-C during a turn interrupts it; Ctrl-C twice when idle (or Ctrl-D) exits.`
-
-const RECENT_CHATS = 10
 
 export const chatCommand = {
   usage: 'chat [--send TEXT [--wait]] [--chat ID]',
@@ -81,44 +79,6 @@ function readAdminToken(env: Record<string, string | undefined>): string | undef
   }
 }
 
-const write = (text: string) => void process.stdout.write(text)
-
-/**
- * Subscribes to the chat and resolves once the subscription is live: it starts at the chat's
- * last stored event, so that event's arrival proves the server is listening (and its
- * ephemeral deltas reach us) before we post anything.
- */
-function openStream(api: ChatApi, chat: ChatSummary, onItem: (item: ChatStreamItem) => void, onEnd: (err: Error) => void) {
-  let live = false
-  let markLive = () => {}
-  let stopStream = () => {}
-  const ready = new Promise<void>((resolveReady, rejectReady) => {
-    markLive = resolveReady
-    const stop = api.stream(chat.id, chat.revision, {
-      item(item) {
-        if (!live) {
-          if (item.__typename !== 'ChatEventItem' || item.event.revision < chat.revision) return
-          live = true
-          markLive()
-          return // the event we started at is history
-        }
-        onItem(item)
-      },
-      error(err) {
-        if (!live) rejectReady(err)
-        else onEnd(err)
-      },
-      closed() {
-        const err = new Error('the server ended the chat stream')
-        if (!live) rejectReady(err)
-        else onEnd(err)
-      },
-    })
-    stopStream = stop
-  })
-  return { ready, stop: () => stopStream() }
-}
-
 async function sendFromScript(api: ChatApi, io: CliIo, opts: { text: string; chatId: string | undefined; wait: boolean }): Promise<number> {
   const chat = opts.chatId ? await api.chat(opts.chatId) : await api.createChat(titleFrom(opts.text))
   if (!opts.wait) {
@@ -167,130 +127,4 @@ async function sendFromScript(api: ChatApi, io: CliIo, opts: { text: string; cha
 function titleFrom(text: string): string {
   const line = text.trim().split('\n')[0] ?? ''
   return (line.length > 60 ? line.slice(0, 59) + '…' : line) || 'New chat'
-}
-
-/** The interactive session: resolves with the exit code when the user leaves. */
-async function converse(api: ChatApi, io: CliIo, url: string, chatId: string | undefined): Promise<number> {
-  const me = await api.me()
-  io.out(`connected to ${url} as ${me.email} (${me.role.toLowerCase()})`)
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY ?? false })
-  try {
-    const chat = chatId ? await api.chat(chatId) : await pickChat(api, io, rl)
-    if (!chat) return 0
-    return await talk(api, io, rl, chat)
-  } finally {
-    rl.close()
-  }
-}
-
-async function pickChat(api: ChatApi, io: CliIo, rl: Interface): Promise<ChatSummary | null> {
-  const recent = await api.recentChats(RECENT_CHATS)
-  if (recent.length) {
-    io.out('recent chats:')
-    recent.forEach((c, i) => io.out(`  ${String(i + 1).padStart(2)}) ${c.title}  [${c.status.toLowerCase()}${c.queueLength ? `, ${c.queueLength} queued` : ''}]  ${c.updatedAt}`))
-  }
-  for (;;) {
-    const answer = await ask(rl, recent.length ? `chat number, or Enter for a new chat: ` : `no chats yet; Enter for a new chat: `)
-    if (answer === null) return null
-    const choice = answer.trim()
-    if (!choice || choice === 'n' || choice === 'new') {
-      const chat = await api.createChat('New chat')
-      io.out(`new chat ${chat.id}`)
-      return chat
-    }
-    const n = Number(choice)
-    const picked = Number.isInteger(n) ? recent[n - 1] : undefined
-    if (picked) return picked
-    io.out(`${choice} is not one of 1–${recent.length}`)
-  }
-}
-
-/** Resolves with the line, or null when input ends or Ctrl-C is pressed. */
-function ask(rl: Interface, prompt: string): Promise<string | null> {
-  return new Promise((resolveAnswer) => {
-    const onClose = () => resolveAnswer(null)
-    const onSigint = () => {
-      rl.off('close', onClose)
-      resolveAnswer(null)
-    }
-    rl.once('close', onClose)
-    rl.once('SIGINT', onSigint)
-    rl.question(prompt, (answer) => {
-      rl.off('close', onClose)
-      rl.off('SIGINT', onSigint)
-      resolveAnswer(answer)
-    })
-  })
-}
-
-async function talk(api: ChatApi, io: CliIo, rl: Interface, chat: ChatSummary): Promise<number> {
-  const renderer = new ChatRenderer({ write, verbose: true })
-  renderer.status = chat.status
-  io.out(`chat "${chat.title}" (${chat.id}), ${chat.status.toLowerCase()}. Type a message; Ctrl-C interrupts a turn, twice when idle exits.`)
-  rl.setPrompt('> ')
-  let armedExit = false
-
-  return new Promise<number>((resolveExit) => {
-    let finished = false
-    const finish = (code: number) => {
-      if (finished) return
-      finished = true
-      stream.stop()
-      resolveExit(code)
-    }
-    const stream = openStream(
-      api,
-      chat,
-      (item) => {
-        const end = renderer.render(item)
-        if (end && !renderer.busy) rl.prompt()
-      },
-      (err) => {
-        io.err(`cairn chat: ${err.message}`)
-        finish(1)
-      },
-    )
-    stream.ready.then(
-      () => rl.prompt(),
-      (err: Error) => {
-        io.err(`cairn chat: cannot stream chat ${chat.id}: ${err.message}`)
-        finish(1)
-      },
-    )
-
-    rl.on('line', (line) => {
-      armedExit = false
-      const text = line.trim()
-      if (!text) {
-        if (!renderer.busy) rl.prompt()
-        return
-      }
-      if (text === '/quit' || text === '/exit') return finish(0)
-      const wasBusy = renderer.busy
-      if (!wasBusy) renderer.status = 'PENDING'
-      api.sendMessage(chat.id, text).then(
-        // The MessageQueued event prints the notice; say it now too in case the stream lags.
-        (sent) => sent.queued && !wasBusy && io.out('(queued behind the running turn)'),
-        (err: Error) => {
-          io.err(`not sent: ${err.message}`)
-          rl.prompt()
-        },
-      )
-    })
-    rl.on('SIGINT', () => {
-      if (renderer.busy) {
-        armedExit = false
-        write('\n')
-        io.out('(interrupting…)')
-        api.interruptChat(chat.id).catch((err: Error) => io.err(`interrupt failed: ${err.message}`))
-        return
-      }
-      if (armedExit) return finish(0)
-      armedExit = true
-      write('\n')
-      io.out('(Ctrl-C again to exit)')
-      rl.prompt()
-    })
-    rl.on('close', () => finish(0))
-  })
 }

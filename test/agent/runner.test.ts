@@ -11,6 +11,23 @@ type ChatMessage = { role: string; content?: unknown; tool_calls?: { id: string;
 const messagesOf = (body: unknown) => (body as { messages: ChatMessage[] }).messages
 const textOf = (m: ChatMessage) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))
 
+let slowToolAborted = false
+const slowTool: Tool = {
+  name: 'sleep',
+  description: 'Waits a long time.',
+  inputSchema: { type: 'object', properties: {} },
+  run(_args, ctx) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({ content: 'slept', isError: false }), 30_000)
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer)
+        slowToolAborted = true
+        resolve({ content: 'stopped early', isError: true })
+      })
+    })
+  },
+}
+
 let addRuns = 0
 const addTool: Tool = {
   name: 'add',
@@ -39,7 +56,7 @@ for (const backend of backends) {
     beforeEach(async () => {
       const opened = await backend.open()
       close = opened.close
-      h = await startHarness(opened.db, [addTool])
+      h = await startHarness(opened.db, [addTool, slowTool])
       fake.requests.length = 0
       await configureFakeModel(h.config, fake, 'openai-chat')
     })
@@ -158,6 +175,55 @@ for (const backend of backends) {
       expect(events.at(-1)).toMatchObject({ type: 'TurnFailed', data: { errorKind: 'step_limit' } })
       expect(types(events).filter((t) => t === 'AssistantStepCompleted')).toHaveLength(3)
       fake.setDefault(() => ({ text: 'default' }))
+    })
+
+    it('an interrupt during a tool call aborts the tool and ends the turn', async () => {
+      fake.enqueue({ toolCalls: [{ id: 'call_s', name: 'sleep', arguments: {} }] })
+      slowToolAborted = false
+      h.startRunner()
+      const chatId = await h.createChat('wait for a while')
+      await h.waitFor(chatId, (es) => es.some((e) => e.type === 'ToolCallStarted'))
+      await h.command(chatId, { type: 'InterruptChat', requestedBy: '11111111-1111-4111-8111-111111111111' })
+      const events = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnInterrupted'))
+      expect(slowToolAborted).toBe(true)
+      expect(events.find((e) => e.type === 'ToolCallCompleted')).toMatchObject({ data: { callId: 'call_s', isError: true } })
+      expect(types(events).slice(-2)).toEqual(['ToolCallCompleted', 'TurnInterrupted'])
+    })
+
+    it('a message sent with INTERRUPT stops the running turn and is delivered next', async () => {
+      fake.enqueue({ text: 'this answer is slow and will be cut short by the user', chunkDelayMs: 100 }, { text: 'answer to the interruption' })
+      h.startRunner()
+      const chatId = await h.createChat('first', { title: 'kept' })
+      await h.waitFor(chatId, () => h.deltas.some((d) => d.chatId === chatId && d.delta.kind === 'TextDelta'))
+      await h.command(chatId, {
+        type: 'PostMessage',
+        messageId: randomUUID(),
+        authorId: '11111111-1111-4111-8111-111111111111',
+        parts: [{ type: 'text', text: 'stop, do this instead' }],
+        busyBehavior: 'INTERRUPT',
+      })
+      const events = await h.waitFor(chatId, (es) => es.filter((e) => e.type === 'TurnStarted').length === 2 && es.at(-1)?.type === 'TurnCompleted')
+      const order = types(events)
+      expect(order.indexOf('TurnInterrupted')).toBeLessThan(order.lastIndexOf('UserMessagePosted'))
+      const last = fake.requests.at(-1)
+      expect(messagesOf(last).some((m) => m.role === 'user' && textOf(m).includes('stop, do this instead'))).toBe(true)
+    })
+
+    it('a context-window error triggers a compaction and one retry', async () => {
+      fake.enqueue(
+        { text: 'first answer' },
+        { fault: { status: 400, message: "This model's maximum context length is 1000 tokens. However, your messages resulted in 5000 tokens." } },
+        { text: 'SUMMARY: one question answered.' },
+        { text: 'second answer, after compaction' },
+      )
+      h.startRunner()
+      const chatId = await h.createChat('one', { title: 'kept' })
+      await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnCompleted'))
+      await h.command(chatId, { type: 'PostMessage', messageId: randomUUID(), authorId: '11111111-1111-4111-8111-111111111111', parts: [{ type: 'text', text: 'two' }], busyBehavior: 'QUEUE' })
+      const events = await h.waitFor(chatId, (es) => es.filter((e) => e.type === 'TurnCompleted').length === 2)
+      expect(types(events).filter((t) => t === 'ContextCompacted')).toHaveLength(1)
+      expect(types(events)).not.toContain('TurnFailed')
+      expect(textOf(messagesOf(fake.requests.at(-1)).filter((m) => m.role !== 'system')[0]!)).toContain('SUMMARY: one question answered.')
     })
 
     it('resumes a turn left mid-tool-call by a dead runner: asks the tool, and the model continues', async () => {

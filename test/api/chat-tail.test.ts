@@ -60,6 +60,22 @@ describe.each(backends)('shared chat tails on $name', (backend) => {
     for (const { from, sub } of subs) expect((await sub.done).map((i) => i.chatEvents.revision)).toEqual(range(from, TOTAL))
   })
 
+  it.skipIf(!backend.available)('joins a running tail from before, at and after its head without a gap or a duplicate', async () => {
+    const chatId = (await server.gql('mutation { createChat(input: { title: "seams" }) { id } }')).body.data.createChat.id
+    let head = 0
+    for (let i = 0; i < 5; i++) head = await append(server.store, chatId)
+    // A first subscriber starts the tail; once it has seen `head`, so has the tail.
+    const first = collect<Item>(server.ws(), EVENTS_QUERY, { id: chatId, from: head }, (items) => items.at(-1)?.chatEvents.revision === head + 2)
+    await append(server.store, chatId)
+    await expect.poll(() => first.items.length, { timeout: 10_000 }).toBe(2)
+    head += 1
+    const joiners = range(0, head + 1).map((from) => ({ from, sub: collect<Item>(server.ws(), EVENTS_QUERY, { id: chatId, from }, (items) => items.at(-1)?.chatEvents.revision === head + 1) }))
+    await expect.poll(() => tailsOf(chatId)[0]?.subscribers ?? 0, { timeout: 10_000 }).toBe(joiners.length + 1)
+    await append(server.store, chatId)
+    expect((await first.done).map((i) => i.chatEvents.revision)).toEqual(range(head - 1, head + 1))
+    for (const { from, sub } of joiners) expect((await sub.done).map((i) => i.chatEvents.revision)).toEqual(range(from, head + 1))
+  })
+
   it.skipIf(!backend.available)('feeds every subscriber of a chat from one tail, and stops it when the last one leaves', async () => {
     const chatId = (await server.gql('mutation { createChat(input: { title: "one tail" }) { id } }')).body.data.createChat.id
     const subs = Array.from({ length: 20 }, () => collect<Item>(server.ws(), EVENTS_QUERY, { id: chatId, from: 0 }, (items) => items.length >= 3))

@@ -2,22 +2,33 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
+import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 import { startWorkspaceServer, toolResults, type WorkspaceServer } from './harness.ts'
 
 const BUGGY = 'module.exports = (a, b) => a - b\n'
 const TEST = 'out=$(node -e "console.log(require(\'./sum.js\')(2, 3))")\n[ "$out" = "5" ] && echo PASS || { echo "FAIL: got $out"; exit 1; }\n'
 
-describe('a coding agent in a local workspace, end to end', () => {
+const backends = [
+  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
+  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
+]
+
+for (const backend of backends)
+describe.skipIf(!backend.available)(`a coding agent in a local workspace, end to end, on ${backend.name}`, () => {
   let fake: FakeProvider
   let h: WorkspaceServer
+  let drop = async () => {}
 
   beforeAll(async () => {
     fake = await startFakeProvider('openai-chat')
-    h = await startWorkspaceServer(fake)
+    const db = await backend.database()
+    drop = db.drop
+    h = await startWorkspaceServer(fake, { databaseUrl: db.url })
   })
   afterAll(async () => {
     await h?.close()
     await fake?.close()
+    await drop()
   })
 
   it('lists templates, creates a workspace, writes, tests, fixes, re-tests and attaches a file', async () => {

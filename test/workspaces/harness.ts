@@ -30,11 +30,11 @@ export interface WorkspaceServer {
   close(): Promise<void>
 }
 
-export async function startWorkspaceServer(fake: FakeProvider, opts: { dataDir?: string; keepDataDir?: boolean } = {}): Promise<WorkspaceServer> {
+export async function startWorkspaceServer(fake: FakeProvider, opts: { dataDir?: string; keepDataDir?: boolean; databaseUrl?: string } = {}): Promise<WorkspaceServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'cairn-ws-'))
   const logs: string[] = []
   const server = await startServer({
-    env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1', runner: true } as never,
+    env: { databaseUrl: opts.databaseUrl, dataDir, port: 0, host: '127.0.0.1', runner: true } as never,
     projections,
     log: (l) => logs.push(l),
   })

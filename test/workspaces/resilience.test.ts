@@ -148,4 +148,42 @@ describe('workspaces under failure, and their boundaries', () => {
     const bobActor = (await h.server.workspaces.actorFor(bob))!
     expect(await h.server.workspaces.getWorkspace(bobActor, theirs)).toBeNull()
   }, 90_000)
+
+  it('creates a workspace lazily on first need and binds it; a chat that needs none creates none', async () => {
+    const carol = (await h.user('carol@example.com', 'member')).userId
+    const carolActor = (await h.server.workspaces.actorFor(carol))!
+    h.script('just talk', [{ text: 'hello' }])
+    const talk = await h.createChat(carol, 'just talk')
+    await h.waitFor(talk, (es) => es.some((e) => e.type === 'TurnCompleted'))
+    expect(await h.server.workspaces.listWorkspaces(carolActor)).toEqual([])
+
+    h.script('lazy', [{ toolCalls: [{ id: 'w', name: 'write_file', arguments: { path: 'a.txt', content: 'hi' } }] }])
+    const chatId = await h.createChat(carol, 'lazy')
+    const events = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnCompleted'))
+    expect(toolResults(events).w!.isError, toolResults(events).w!.result).toBe(false)
+    const bound = events.find((e) => e.type === 'WorkspaceBound')
+    if (bound?.type !== 'WorkspaceBound') throw new Error('not bound')
+    const mine = await h.server.workspaces.listWorkspaces(carolActor)
+    expect(mine.map((w) => w.id)).toEqual([bound.data.workspaceId])
+    expect(readFileSync(join(h.server.workspaces.local.folderOf(bound.data.workspaceId), 'a.txt'), 'utf8')).toBe('hi')
+  }, 90_000)
+
+  it('a stopped workspace makes tools say to call start_workspace, which brings it back', async () => {
+    const workspaceId = await readyWorkspace(h, member)
+    const actor = (await h.server.workspaces.actorFor(member))!
+    await (await h.server.workspaces.stopWorkspace(actor, workspaceId)).build
+    h.script('after stop', [
+      { toolCalls: [{ id: 'e1', name: 'execute', arguments: { command: 'echo one' } }] },
+      { toolCalls: [{ id: 's', name: 'start_workspace', arguments: {} }] },
+      { toolCalls: [{ id: 'e2', name: 'execute', arguments: { command: 'echo two' } }] },
+    ])
+    const chatId = await h.createChat(member, 'after stop', { workspaceId })
+    const events = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnCompleted'))
+    const r = toolResults(events)
+    expect(r.e1!.isError).toBe(true)
+    expect(r.e1!.result).toContain('is stopped. Call start_workspace')
+    expect(r.s!.isError, r.s!.result).toBe(false)
+    expect(r.e2!.isError, r.e2!.result).toBe(false)
+    expect(r.e2!.result).toContain('two')
+  }, 90_000)
 })

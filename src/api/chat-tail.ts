@@ -169,7 +169,7 @@ export function followChat<T>(store: EventStore, chatId: string, fromRevision: b
       for (;;) {
         if (left) return
         // Synchronous with the tail's fan-out: every event after `head` reaches us through offer().
-        if (next >= tail.head) {
+        if (next > tail.head) {
           live = true
           return
         }

@@ -121,12 +121,6 @@ export function workspaceApiResolvers(service: WorkspaceService) {
     },
   }
 
-  const Template = {
-    async workspaceCount(t: TemplateRow) {
-      return t.workspaceCount
-    },
-  }
-
   const Workspace = {
     async template(w: WorkspaceRow, _args: unknown, ctx: ApiContext) {
       const t = await service.getTemplate(actor(ctx), w.templateId)
@@ -145,7 +139,7 @@ export function workspaceApiResolvers(service: WorkspaceService) {
     },
   }
 
-  return { Query, Mutation, Subscription, Template, Workspace }
+  return { Query, Mutation, Subscription, Workspace }
 }
 
 type BuildLogItem = { workspaceId: string; line: string | null; done: boolean; ok: boolean | null; error: string | null }

@@ -360,8 +360,7 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
         if (ws.tunnels.isConnected(w.id)) return `workspace ${w.name} is running`
         const started = await ws.startWorkspace(actor, w.id)
         await connected(w.id, started.build, ctx.signal)
-        if (!args.workspace_id || args.workspace_id !== (await boundWorkspaceId(ctx)))
-          if (!(await boundWorkspaceId(ctx))) await appendToChat(ctx, [{ type: 'WorkspaceBound', data: { workspaceId: w.id } }])
+        if (!(await boundWorkspaceId(ctx))) await appendToChat(ctx, [{ type: 'WorkspaceBound', data: { workspaceId: w.id } }])
         return `workspace ${w.name} (${w.id}) is running`
       },
     }),

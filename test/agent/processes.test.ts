@@ -1,7 +1,6 @@
 // The agent loop across real server processes on one PostgreSQL database: a chatStream
 // subscriber on an API-only process sees the deltas and events of a turn run by another
 // process; a runner killed with SIGKILL mid-turn is taken over; the provider key never leaks.
-import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,37 +11,13 @@ import WebSocket from 'ws'
 import { openDatabase, type Database } from '../../src/db/database.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
-import { cairnEnv, spawnCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 
 const API_KEY = 'sk-ant-cairn-test-9f8e7d6c5b4a39281716'
 const TOKEN = /cairn_[A-Za-z0-9_-]{43}/
 
-interface Served {
-  child: ChildProcessWithoutNullStreams
-  url: string
-  output: () => string
-}
-
-async function serve(env: NodeJS.ProcessEnv): Promise<Served> {
-  const child = spawnCairn(['serve'], env)
-  let output = ''
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cairn serve did not start:\n${output}`)), 60_000)
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString()
-      const match = /cairn listening on (http:\/\/\S+)/.exec(output)
-      if (match) {
-        clearTimeout(timer)
-        resolve(match[1]!)
-      }
-    })
-    child.on('exit', (code) => reject(new Error(`cairn serve exited with ${code}:\n${output}`)))
-  })
-  return { child, url, output: () => output }
-}
 
 const answers: string[] = []
 async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
@@ -70,7 +45,7 @@ describe.skipIf(!postgresAvailable)('the agent loop across server processes', { 
   let db: Database
   let store: EventStore
   const dirs: string[] = []
-  const servers: Served[] = []
+  const servers: ServedCairn[] = []
   const clients: Client[] = []
   let adminToken = ''
 
@@ -85,7 +60,7 @@ describe.skipIf(!postgresAvailable)('the agent loop across server processes', { 
     fresh = await createFreshPostgresDatabase()
     fake = await startFakeProvider('anthropic')
     fake.setDefault(() => ({ text: 'Default answer.' }))
-    const api = await serve(envFor({ CAIRN_RUNNER: 'off' }))
+    const api = await serveCairn(envFor({ CAIRN_RUNNER: 'off' }))
     servers.push(api)
     adminToken = TOKEN.exec(api.output())![0]
     db = await openDatabase({ url: fresh.url })
@@ -113,7 +88,7 @@ describe.skipIf(!postgresAvailable)('the agent loop across server processes', { 
       url: fake.baseUrl,
     })
     await gql(api.url, adminToken, `mutation { configureModel(input: { id: "sonnet", providerId: "claude", modelName: "claude-test", isDefault: true, pricing: { input: 3, output: 15 } }) { id } }`)
-    const runner = await serve(envFor())
+    const runner = await serveCairn(envFor())
     servers.push(runner)
 
     const chat = (await gql(api.url, adminToken, `mutation { createChat(input: { title: "streamed" }) { id } }`)).createChat
@@ -167,7 +142,7 @@ describe.skipIf(!postgresAvailable)('the agent loop across server processes', { 
     await new Promise((r) => doomed.child.once('close', r))
     const killedAt = Date.now()
 
-    const successor = await serve(envFor())
+    const successor = await serveCairn(envFor())
     servers.push(successor)
     let events = await store.readStream(stream)
     for (let i = 0; i < 400 && !events.some((e) => e.type === 'TurnCompleted'); i++) {

@@ -4,38 +4,13 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createClient } from 'graphql-ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { cairnEnv, runCairn, spawnCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, runCairn, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 import { collect } from './harness.ts'
 
-interface Served {
-  child: ChildProcessWithoutNullStreams
-  url: string
-  output: () => string
-}
-
-async function serve(env: NodeJS.ProcessEnv): Promise<Served> {
-  const child = spawnCairn(['serve'], env)
-  let output = ''
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cairn serve did not start:\n${output}`)), 60_000)
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString()
-      const match = /cairn listening on (http:\/\/\S+)/.exec(output)
-      if (match) {
-        clearTimeout(timer)
-        resolve(match[1]!)
-      }
-    })
-    child.on('exit', (code) => reject(new Error(`cairn serve exited with ${code}:\n${output}`)))
-  })
-  return { child, url, output: () => output }
-}
 
 async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
   const res = await fetch(url + '/graphql', {
@@ -51,7 +26,7 @@ const TOKEN = /cairn_[A-Za-z0-9_-]{43}/
 describe.skipIf(!postgresAvailable)('two server processes on one PostgreSQL database', { timeout: 180_000 }, () => {
   let fresh: { url: string; drop(): Promise<void> }
   const dirs: string[] = []
-  const servers: Served[] = []
+  const servers: ServedCairn[] = []
 
   beforeAll(async () => {
     fresh = await createFreshPostgresDatabase()
@@ -73,7 +48,7 @@ describe.skipIf(!postgresAvailable)('two server processes on one PostgreSQL data
 
   it('bootstraps one admin, creates users from the CLI, and fans events out across processes', async () => {
     const envA = envFor()
-    const a = await serve(envA)
+    const a = await serveCairn(envA)
     servers.push(a)
     // The first start printed the admin token once and wrote it, readable only by its owner.
     const adminToken = TOKEN.exec(a.output())![0]
@@ -82,7 +57,7 @@ describe.skipIf(!postgresAvailable)('two server processes on one PostgreSQL data
     expect(statSync(file).mode & 0o777).toBe(0o600)
     expect((await gql(a.url, adminToken, '{ me { email role } }')).data.me).toEqual({ email: 'admin@cairn.local', role: 'ADMIN' })
 
-    const b = await serve(envFor())
+    const b = await serveCairn(envFor())
     servers.push(b)
     expect(TOKEN.test(b.output())).toBe(false) // users exist: no second admin
 

@@ -23,3 +23,30 @@ export async function runCairn(args: string[], env: NodeJS.ProcessEnv): Promise<
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
   return { code, stdout, stderr }
 }
+
+export interface ServedCairn {
+  child: ChildProcessWithoutNullStreams
+  url: string
+  /** Everything it printed so far, stdout and stderr. */
+  output: () => string
+}
+
+/** Starts `cairn serve` and resolves once it prints the address it listens on. */
+export async function serveCairn(env: NodeJS.ProcessEnv): Promise<ServedCairn> {
+  const child = spawnCairn(['serve'], env)
+  let output = ''
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`cairn serve did not start:\n${output}`)), 60_000)
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString()
+      const match = /cairn listening on (http:\/\/\S+)/.exec(output)
+      if (match) {
+        clearTimeout(timer)
+        resolve(match[1]!)
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`cairn serve exited with ${code}:\n${output}`)))
+  })
+  return { child, url, output: () => output }
+}

@@ -269,7 +269,8 @@ async function benchLoad(print: (line: string) => void, cairn: Cairn, fake: Fake
   let previous: LoadResult | null = null
   for (const size of LOAD_SIZES) {
     let n = size
-    if (previous) {
+    // Only the largest size is scaled: the smaller ones are latency-bound, so their rate says little.
+    if (previous && size === LOAD_SIZES[LOAD_SIZES.length - 1]) {
       const predicted = (previous.wallMs / previous.n) * size
       if (predicted > LOAD_BUDGET_MS) {
         n = Math.max(previous.n, Math.floor((LOAD_BUDGET_MS / previous.wallMs) * previous.n))

@@ -182,29 +182,3 @@ export function boundedIterator<T>(opts: BoundedOptions<T>): AsyncIterableIterat
   else stop = stopper
   return iterator
 }
-
-/** Pumps an async iterable into a bounded source as fast as it yields. Returns how to stop it. */
-export function pump<T, U>(
-  iterable: AsyncIterable<T> & { close?(): Promise<void> },
-  source: BoundedSource<U>,
-  map: (item: T) => U | null,
-  onEnd: 'end' | 'ignore' = 'end',
-): () => void {
-  let stopped = false
-  void (async () => {
-    try {
-      for await (const item of iterable) {
-        if (stopped) break
-        const mapped = map(item)
-        if (mapped !== null && !(await source.pushWhenRoom(mapped))) break
-      }
-      if (!stopped && onEnd === 'end') source.end()
-    } catch (err) {
-      if (!stopped) source.fail(err)
-    }
-  })()
-  return () => {
-    stopped = true
-    void iterable.close?.().catch(() => {})
-  }
-}

@@ -18,6 +18,8 @@ export interface CliIo {
 interface Command {
   usage: string
   summary: string
+  /** It parses its own --flags (the global parse would reject them). */
+  takesFlags?: boolean
   /** Resolves to the exit code, or undefined when the command keeps the process running. */
   run(args: string[], io: CliIo): Promise<number | undefined>
 }
@@ -81,6 +83,7 @@ const commands: Record<string, Command> = {
   },
 
   users: {
+    takesFlags: true,
     usage: 'users create --email E --role R',
     summary: "create a user (admin, auditor or member) and print their API token once",
     async run(args, io) {
@@ -94,6 +97,7 @@ const commands: Record<string, Command> = {
   },
 
   tokens: {
+    takesFlags: true,
     usage: 'tokens create --email E',
     summary: "issue another API token for a user and print it once",
     async run(args, io) {
@@ -106,7 +110,18 @@ const commands: Record<string, Command> = {
     },
   },
 
-  chat: chatCommand,
+  chat: { ...chatCommand, takesFlags: true },
+
+  'workspace-agent': {
+    takesFlags: true,
+    usage: 'workspace-agent --url URL [--dir DIR]',
+    summary: 'run the workspace daemon: dials out to the control plane (token in CAIRN_AGENT_TOKEN)',
+    async run(args) {
+      const { main } = await import('../workspace-agent/main.ts')
+      await main(args)
+      return process.exitCode ? Number(process.exitCode) : undefined
+    },
+  },
 
   bench: {
     usage: 'bench [name…]',
@@ -141,7 +156,8 @@ export function usage(): string {
 /** Runs one `cairn` invocation. */
 export async function runCli(argv: string[], io: CliIo): Promise<number | undefined> {
   // These take their own --flags; the global parse below would reject them.
-  if (argv[0] === 'users' || argv[0] === 'tokens' || argv[0] === 'chat') return commands[argv[0]]!.run(argv.slice(1), io)
+  const direct = argv[0] === undefined ? undefined : commands[argv[0]]
+  if (direct?.takesFlags) return direct.run(argv.slice(1), io)
   let parsed
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } })

@@ -178,6 +178,9 @@ async function benchOverhead(print: (line: string) => void, cairn: Cairn, fake: 
   await bareTurn(fake) // warm the SDK and the fake
   const bare: number[] = []
   const through: number[] = []
+  /** ChatCreated → TurnStarted, and TurnStarted → TurnCompleted, by the events' createdAt. */
+  const pickup: number[] = []
+  const inLog: number[] = []
   for (let run = 0; run < OVERHEAD_RUNS; run++) {
     let t = performance.now()
     const steps = await bareTurn(fake)
@@ -191,6 +194,10 @@ async function benchOverhead(print: (line: string) => void, cairn: Cairn, fake: 
     const outcome = await turnEnded(cairn, chatId, 5, t + 120_000)
     through.push(performance.now() - t)
     if (outcome !== 'TurnCompleted') throw new Error(`the Cairn turn ended with ${outcome}`)
+    const events = await cairn.ctx.store.readStream(chatStream(chatId))
+    const at = (type: string) => events.find((e) => e.type === type)!.createdAt.getTime()
+    pickup.push(at('TurnStarted') - at('ChatCreated'))
+    inLog.push(at('TurnCompleted') - at('TurnStarted'))
     if (run === 0) {
       print(`  a ${OVERHEAD_STEPS}-step turn commits ${cairn.ctx.appends.events - before} events; median time between them (createdAt):`)
       print(`    ${(await transitionGaps(cairn, chatId)).join('; ')}`)
@@ -200,6 +207,7 @@ async function benchOverhead(print: (line: string) => void, cairn: Cairn, fake: 
   const c = median(through)
   print(`  bare loop (adapter + tool, no persistence): ${b.toFixed(0)} ms  (${(b / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
   print(`  through Cairn (runner, log, projections):   ${c.toFixed(0)} ms  (${(c / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
+  print(`    of which ChatCreated → TurnStarted (projection + runner pickup) ${median(pickup).toFixed(0)} ms; TurnStarted → TurnCompleted ${median(inLog).toFixed(0)} ms (${(median(inLog) / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
   print(`  ratio Cairn/bare: ${(c / b).toFixed(2)}x; overhead ${((c - b) / OVERHEAD_STEPS).toFixed(1)} ms/step  (median of ${OVERHEAD_RUNS} runs each)`)
 }
 

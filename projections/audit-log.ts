@@ -136,6 +136,8 @@ export function summaryOf(event: CairnEvent): string {
       return 'requested compaction'
     case 'ContextCompacted':
       return `compacted the context through revision ${event.data.throughRevision} (${event.data.tokensBefore} → ${event.data.tokensAfter} tokens${event.data.manual ? ', requested' : ''})`
+    case 'CompactionFailed':
+      return `compaction failed: ${event.data.errorKind}`
     case 'QuestionAsked':
       return `asked: ${snippet(event.data.question)}`
     case 'QuestionAnswered':

@@ -96,6 +96,9 @@ export const chatsProjection: Projection = {
         await recordCompaction(tx, chatId, event)
         patch.compaction_requested = false
         break
+      case 'CompactionFailed':
+        patch.compaction_requested = false
+        break
       case 'QuestionAsked':
         patch.pending_question_id = event.data.questionId
         break

@@ -86,6 +86,7 @@ export function chatStatusAfter(status: ChatStatus, event: ChatEvent, hasPending
     case 'RetryScheduled':
     case 'CompactionRequested':
     case 'ContextCompacted':
+    case 'CompactionFailed':
     case 'QuestionAsked':
     case 'PlanProposed':
     case 'SubAgentSpawned':
@@ -185,6 +186,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'CompactionRequested':
       return { ...state, compactionRequested: true }
     case 'ContextCompacted':
+    case 'CompactionFailed':
       return { ...state, compactionRequested: false }
     case 'QuestionAsked':
       return { ...state, pendingQuestionId: event.data.questionId }

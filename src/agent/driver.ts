@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { ConfigService, ResolvedModel } from '../config/service.ts'
-import type { StoredEvent } from '../eventstore/types.ts'
+import type { EventStore, StoredEvent } from '../eventstore/types.ts'
+import { CommandError } from '../../commands/errors.ts'
 import type { ChatEvent, StepPart, TokenUsage, ToolCall } from '../events/chat.ts'
 import { classifyProviderError } from '../providers/index.ts'
-import { ProviderError, type ModelMessage, type Usage } from '../providers/types.ts'
+import { ProviderError, type Usage } from '../providers/types.ts'
 import { buildModelContext, type AttachmentLoader } from './context.ts'
 import type { EphemeralSink } from './ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
@@ -82,9 +83,11 @@ export class ChatDriver {
   readonly session: ChatSession
   #interrupt = new AbortController()
   #stopped = false
+  /** Tool calls this driver started; any other started call without a result is recovered. */
+  readonly #startedHere = new Set<string>()
 
   constructor(
-    private readonly store: import('../eventstore/types.ts').EventStore,
+    private readonly store: EventStore,
     readonly chatId: string,
     private readonly opts: DriverOptions,
   ) {
@@ -183,7 +186,12 @@ export class ChatDriver {
           await this.#maybeTitle(resolved)
           return
         }
-        await this.session.append([stepEvent])
+        // The step and its calls' ToolCallStarted go in one append: one commit fewer per step.
+        for (const call of step.toolCalls) this.#startedHere.add(call.id)
+        await this.session.append([
+          stepEvent,
+          ...step.toolCalls.map((c): ChatEvent => ({ type: 'ToolCallStarted', data: { turnId, callId: c.id, name: c.name, arguments: c.arguments } })),
+        ])
       }
     } catch (err) {
       if (this.#stopped) return
@@ -221,13 +229,17 @@ export class ChatDriver {
     const started = new Set(turn.flatMap((e) => (e.type === 'ToolCallStarted' ? [e.data.callId] : [])))
     const pending = calls.filter((c) => !completed.has(c.id))
     if (pending.length === 0) return true
+    // Started by an earlier runner (a crash or takeover): ask the tool, do not run it blindly.
+    const orphaned = new Set([...started].filter((id) => !this.#startedHere.has(id)))
     const fresh = pending.filter((c) => !started.has(c.id))
-    if (fresh.length)
+    if (fresh.length) {
+      for (const c of fresh) this.#startedHere.add(c.id)
       await this.session.append(fresh.map((c) => ({ type: 'ToolCallStarted', data: { turnId, callId: c.id, name: c.name, arguments: c.arguments } })))
+    }
     await Promise.all(
       pending.map(async (call) => {
         const began = Date.now()
-        const result = started.has(call.id) ? await this.#recoverTool(call) : await this.#runTool(call)
+        const result = orphaned.has(call.id) ? await this.#recoverTool(call) : await this.#runTool(call)
         if (this.#stopped) return
         await this.session.append([
           {
@@ -253,9 +265,7 @@ export class ChatDriver {
     const tool = this.opts.tools.get(call.name)
     if (!tool) return { content: `There is no tool named ${call.name}.`, isError: true }
     try {
-      const result = await tool.run(call.arguments, this.#toolContext(call))
-      if (this.#interrupt.signal.aborted && !result.isError) return result
-      return result
+      return await tool.run(call.arguments, this.#toolContext(call))
     } catch (err) {
       if (this.#interrupt.signal.aborted) return { content: 'Interrupted by the user before the tool finished.', isError: true }
       return { content: `Tool ${call.name} failed: ${(err as Error).message}`, isError: true }
@@ -270,10 +280,6 @@ export class ChatDriver {
     } catch (err) {
       return { content: `${UNKNOWN_OUTCOME} (${(err as Error).message})`, isError: true }
     }
-  }
-
-  async #context(): Promise<ModelMessage[]> {
-    return buildModelContext(this.session.events, this.opts.loadAttachment)
   }
 
   async #streamStepWithRetries(turnId: string, resolved: ResolvedModel): Promise<StreamedStep> {
@@ -335,7 +341,7 @@ export class ChatDriver {
       const stream = resolved.client.stream({
         model: resolved.model.modelName,
         system: await this.opts.config.systemPrompt(),
-        messages: await this.#context(),
+        messages: await buildModelContext(this.session.events, this.opts.loadAttachment),
         tools: this.opts.tools.definitions(tools),
         maxOutputTokens: resolved.model.maxOutputTokens,
         signal: this.#interrupt.signal,
@@ -388,13 +394,21 @@ export class ChatDriver {
   }
 
   async #compact(manual: boolean, resolved?: ResolvedModel): Promise<void> {
-    const model = resolved ?? (await this.opts.config.resolveModel(this.session.state.modelId).catch(() => null))
-    if (!model) {
-      if (manual) await this.session.append([{ type: 'ContextCompacted', data: { summary: '', throughRevision: -1, tokensBefore: 0, tokensAfter: 0, manual } }])
+    const through = this.session.revision
+    let result: Awaited<ReturnType<typeof summarize>>
+    try {
+      const model = resolved ?? (await this.opts.config.resolveModel(this.session.state.modelId))
+      result = await summarize(model, await buildModelContext(this.session.events, this.opts.loadAttachment), this.session.events, this.#interrupt.signal)
+    } catch (err) {
+      // An automatic compaction that fails lets the step go on (the provider may still take it);
+      // a requested one is dropped with the reason, so the chat does not wait for it forever.
+      if (!manual || this.#stopped) return
+      const failure = err instanceof ProviderError ? err : err instanceof CommandError ? null : classifyProviderError(err)
+      await this.session.append([
+        { type: 'CompactionFailed', data: { errorKind: failure?.kind ?? 'config', message: (err as Error).message } },
+      ])
       return
     }
-    const through = this.session.revision
-    const result = await summarize(model, await this.#context(), this.session.events, this.#interrupt.signal)
     await this.session.append([
       {
         type: 'ContextCompacted',

@@ -107,6 +107,8 @@ export type ChatEvent =
   | { type: 'TurnInterrupted'; data: { turnId: string } }
   | { type: 'TurnFailed'; data: { turnId: string; errorKind: string; message: string } }
   | { type: 'CompactionRequested'; data: { requestedBy: string } }
+  /** A requested compaction could not run (no usable model, provider error); the request is dropped. */
+  | { type: 'CompactionFailed'; data: { errorKind: string; message: string } }
   | {
       type: 'ContextCompacted'
       data: { summary: string; throughRevision: number; tokensBefore: number; tokensAfter: number; manual: boolean }
@@ -146,6 +148,7 @@ export const CHAT_EVENT_TYPES = [
   'TurnInterrupted',
   'TurnFailed',
   'CompactionRequested',
+  'CompactionFailed',
   'ContextCompacted',
   'QuestionAsked',
   'QuestionAnswered',

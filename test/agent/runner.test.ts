@@ -226,6 +226,32 @@ for (const backend of backends) {
       expect(textOf(messagesOf(fake.requests.at(-1)).filter((m) => m.role !== 'system')[0]!)).toContain('SUMMARY: one question answered.')
     })
 
+    it('a requested compaction summarizes an idle chat; the next turn starts from the summary', async () => {
+      fake.enqueue({ text: 'an answer' }, { text: 'SUMMARY: greeted.' }, { text: 'second answer' })
+      h.startRunner()
+      const chatId = await h.createChat('hello', { title: 'kept' })
+      await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnCompleted'))
+      await h.command(chatId, { type: 'RequestCompaction', requestedBy: '11111111-1111-4111-8111-111111111111' })
+      const compacted = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'ContextCompacted'))
+      expect(compacted.find((e) => e.type === 'ContextCompacted')).toMatchObject({ data: { manual: true, summary: 'SUMMARY: greeted.' } })
+      await h.command(chatId, { type: 'PostMessage', messageId: randomUUID(), authorId: '11111111-1111-4111-8111-111111111111', parts: [{ type: 'text', text: 'again' }], busyBehavior: 'QUEUE' })
+      await h.waitFor(chatId, (es) => es.filter((e) => e.type === 'TurnCompleted').length === 2)
+      const context = messagesOf(fake.requests.at(-1)).filter((m) => m.role !== 'system')
+      expect(textOf(context[0]!)).toContain('SUMMARY: greeted.')
+      expect(context.some((m) => textOf(m).includes('hello'))).toBe(false)
+    })
+
+    it('a requested compaction that cannot run is dropped with the reason instead of waiting forever', async () => {
+      fake.enqueue({ text: 'an answer' }, { fault: { status: 401, message: 'key revoked' } })
+      h.startRunner()
+      const chatId = await h.createChat('hello', { title: 'kept' })
+      await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnCompleted'))
+      await h.command(chatId, { type: 'RequestCompaction', requestedBy: '11111111-1111-4111-8111-111111111111' })
+      const events = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'CompactionFailed'))
+      expect(events.at(-1)).toMatchObject({ type: 'CompactionFailed', data: { errorKind: 'auth' } })
+      expect(types(events)).not.toContain('ContextCompacted')
+    })
+
     it('resumes a turn left mid-tool-call by a dead runner: asks the tool, and the model continues', async () => {
       const chatId = await h.createChat('resume me')
       const stream = chatStream(chatId)

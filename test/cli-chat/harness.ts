@@ -53,7 +53,7 @@ export interface CliRun {
 }
 
 /** Runs `node bin/cairn.js …args` with a clean environment (no token or URL inherited). */
-export function runCairn(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliRun> {
+export function runCairn(args: string[], env: Record<string, string> = {}, timeoutMs = 50_000): Promise<CliRun> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CAIRN_') && k !== 'DATABASE_URL'))
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CAIRN_BIN, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })

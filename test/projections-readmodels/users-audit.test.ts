@@ -76,7 +76,7 @@ for (const backend of backends) {
         { type: 'UserCreated', data: { userId: user, email: 'bob@example.com', name: 'Bob', role: 'member', organizationId: ORG } },
         { type: 'ApiTokenIssued', data: { tokenId: uuid(), tokenHash: SECRET_HASH, label: 'ci' } },
       ], userActor)
-      const unknown = log.append('template-x', [{ type: 'TemplateCreated', data: {} } as unknown as CairnEvent], { actor: { kind: 'system', id: 'cairn' } })
+      const unknown = log.append('legacy-x', [{ type: 'LegacyThingRetired', data: {} } as unknown as CairnEvent], { actor: { kind: 'system', id: 'cairn' } })
       const all = [...chatEvents, ...forked, ...userEvents, ...unknown]
       for (const e of all) await db.transaction((tx) => auditLogProjection.handle(tx, e))
 
@@ -93,7 +93,7 @@ for (const backend of backends) {
         ['ChatForked', OWNER, forkId, `forked chat ${chat} at revision 1`],
         ['UserCreated', OWNER, null, 'created user bob@example.com (member)'],
         ['ApiTokenIssued', OWNER, null, 'issued API token "ci"'],
-        ['TemplateCreated', null, null, 'TemplateCreated'],
+        ['LegacyThingRetired', null, null, 'LegacyThingRetired'],
       ])
       expect(rows[2]).toMatchObject({ actor_kind: 'agent', actor_id: 'runner-1', on_behalf_of: OWNER })
       expect(rows[0]).toMatchObject({ workspace_id: workspace, organization_id: ORG, stream: chatStream(chat), revision: '0' })

@@ -2,6 +2,7 @@
 import { benchEventStore } from './eventstore.ts'
 import { benchFanout } from './fanout.ts'
 import { benchLoop } from './loop.ts'
+import { benchTunnel } from './tunnel.ts'
 
 export type Bench = (print: (line: string) => void) => Promise<void>
 
@@ -9,6 +10,7 @@ export const benches: Record<string, Bench> = {
   eventstore: benchEventStore,
   fanout: benchFanout,
   loop: benchLoop,
+  tunnel: benchTunnel,
 }
 
 /** Runs the named benches (all when `only` is empty), printing each one's report lines. */

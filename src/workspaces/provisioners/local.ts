@@ -138,7 +138,8 @@ export class LocalProvisioner implements Provisioner {
 
   /** Read-only system and runtime, the workspace folder read-write, nothing of the data dir. */
   #sandboxArgs(folder: string): string[] {
-    const args: string[] = []
+    // A fresh /tmp first: binds are applied in order, and the repo or the workspace may live under /tmp.
+    const args: string[] = ['--tmpfs', '/tmp']
     for (const dir of ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/etc']) {
       if (!existsSync(dir)) continue
       const st = lstatSync(dir)
@@ -150,7 +151,6 @@ export class LocalProvisioner implements Provisioner {
     for (const part of ['node_modules', 'src', 'package.json', 'tsconfig.json'])
       if (existsSync(path.join(repoRoot, part))) args.push('--ro-bind', path.join(repoRoot, part), path.join(repoRoot, part))
     args.push(
-      '--tmpfs', '/tmp',
       '--bind', folder, folder,
       '--proc', '/proc',
       '--dev', '/dev',

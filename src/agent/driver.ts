@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto'
 import type { ConfigService, ResolvedModel } from '../config/service.ts'
 import type { EventStore, StoredEvent } from '../eventstore/types.ts'
 import { CommandError } from '../../commands/errors.ts'
-import type { ChatEvent, StepPart, TokenUsage, ToolCall } from '../events/chat.ts'
+import type { ChatEvent, ToolCall } from '../events/chat.ts'
 import { classifyProviderError } from '../providers/index.ts'
 import { ProviderError, type Usage } from '../providers/types.ts'
 import { buildModelContext, type AttachmentLoader } from './context.ts'
 import type { EphemeralSink } from './ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
 import { ChatSession } from './session.ts'
+import { StepAccumulator, type StreamedStep } from './step.ts'
 import type { ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
 
 export interface DriverOptions {
@@ -32,8 +33,6 @@ export const UNKNOWN_OUTCOME =
 
 type Chat = StoredEvent & ChatEvent
 
-const emptyUsage = (): TokenUsage => ({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 })
-
 export function costOf(usage: Usage, model: ResolvedModel['model']): number {
   // inputTokens includes the cached parts (see src/providers/types.ts); each part has its own price.
   const p = model.pricing
@@ -42,15 +41,6 @@ export function costOf(usage: Usage, model: ResolvedModel['model']): number {
     (uncached * p.input + usage.outputTokens * p.output + usage.cacheReadTokens * p.cacheRead + usage.cacheWriteTokens * p.cacheWrite) /
     1_000_000
   return Math.round(usd * 1_000_000) / 1_000_000
-}
-
-/** A step the model streamed: what to commit, and how it ended. */
-interface StreamedStep {
-  parts: StepPart[]
-  toolCalls: ToolCall[]
-  usage: TokenUsage
-  finishReason: string
-  interrupted: boolean
 }
 
 class TurnFailure extends Error {
@@ -310,33 +300,15 @@ export class ChatDriver {
           message: err.message,
         })
         await sleep(delayMs, this.#interrupt.signal)
-        if (this.#interrupt.signal.aborted) return { parts: [], toolCalls: [], usage: emptyUsage(), finishReason: 'interrupted', interrupted: true }
+        if (this.#interrupt.signal.aborted) return new StepAccumulator(turnId).result(true)
       }
     }
   }
 
   async #streamStep(turnId: string, resolved: ResolvedModel): Promise<StreamedStep> {
-    const state = this.session.state
     const config = await this.opts.config.current()
-    const tools = this.opts.tools.available(state, config.disabledTools)
-    const parts: StepPart[] = []
-    const toolCalls: ToolCall[] = []
-    let usage = emptyUsage()
-    let finishReason = 'stop'
-    const text = () => {
-      const last = parts[parts.length - 1]
-      if (last?.type === 'text') return last
-      const part: StepPart & { type: 'text' } = { type: 'text', text: '' }
-      parts.push(part)
-      return part
-    }
-    const reasoning = () => {
-      const last = parts[parts.length - 1]
-      if (last?.type === 'reasoning') return last
-      const part: StepPart & { type: 'reasoning' } = { type: 'reasoning', text: '' }
-      parts.push(part)
-      return part
-    }
+    const tools = this.opts.tools.available(this.session.state, config.disabledTools)
+    const step = new StepAccumulator(turnId)
     try {
       const stream = resolved.client.stream({
         model: resolved.model.modelName,
@@ -347,50 +319,18 @@ export class ChatDriver {
         signal: this.#interrupt.signal,
       })
       for await (const ev of stream) {
-        switch (ev.type) {
-          case 'text_delta':
-            text().text += ev.text
-            this.opts.publish(this.chatId, { kind: 'TextDelta', turnId, delta: ev.text })
-            break
-          case 'text_signature':
-            text().signature = ev.signature
-            break
-          case 'reasoning_delta':
-            reasoning().text += ev.text
-            this.opts.publish(this.chatId, { kind: 'ReasoningDelta', turnId, delta: ev.text })
-            break
-          case 'reasoning_signature':
-            reasoning().signature = ev.signature
-            break
-          case 'tool_call_start':
-            this.opts.publish(this.chatId, { kind: 'ToolCallArgumentsDelta', turnId, callId: ev.id, name: ev.name, delta: '' })
-            break
-          case 'tool_call_delta':
-            this.opts.publish(this.chatId, { kind: 'ToolCallArgumentsDelta', turnId, callId: ev.id, delta: ev.argumentsDelta })
-            break
-          case 'tool_call_end': {
-            const call: ToolCall = { id: ev.id, name: ev.name, arguments: ev.arguments, ...(ev.signature ? { signature: ev.signature } : {}) }
-            toolCalls.push(call)
-            parts.push({ type: 'tool_call', ...call })
-            break
-          }
-          case 'usage':
-            usage = { ...ev.usage }
-            break
-          case 'finish':
-            finishReason = ev.reason
-            break
-        }
+        const item = step.apply(ev)
+        if (item) this.opts.publish(this.chatId, item)
       }
     } catch (err) {
-      // An interrupt keeps what had streamed, as a partial step; its unfinished tool calls are dropped.
-      if (this.#interrupt.signal.aborted && !this.#stopped)
-        return { parts: parts.filter((p) => p.type !== 'tool_call'), toolCalls: [], usage, finishReason: 'interrupted', interrupted: true }
+      // An interrupt keeps what had streamed, as a partial step.
+      if (this.#interrupt.signal.aborted && !this.#stopped) return step.result(true)
       throw err
     }
-    if (finishReason === 'content_filter' && toolCalls.length === 0 && parts.length === 0)
+    const result = step.result(false)
+    if (result.finishReason === 'content_filter' && result.parts.length === 0)
       throw new TurnFailure('content_filter', 'The provider blocked the response with its content filter. Rephrase the request and try again.')
-    return { parts, toolCalls, usage, finishReason, interrupted: false }
+    return result
   }
 
   async #compact(manual: boolean, resolved?: ResolvedModel): Promise<void> {

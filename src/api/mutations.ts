@@ -94,6 +94,7 @@ const createChat: Args<{ input: CreateChatInput }> = async (_root, { input }, ct
   const principal = requirePrincipal(ctx.principal)
   requireChatCreation(principal)
   if (input.workspaceId != null && !isUuid(input.workspaceId)) throw invalidInput('workspaceId is not a valid id')
+  await requireUsableModel(ctx, input.modelId)
   const attachments = await attachmentsFor(ctx, principal, input.attachmentIds)
   if (attachments.length && !input.firstMessage) throw invalidInput('attachments need a firstMessage to go with')
   const chatId = randomUUID()
@@ -193,6 +194,15 @@ function archiveCascade(type: 'ArchiveChat' | 'UnarchiveChat'): Args<{ chatId: s
   }
 }
 
+/** Members choose among enabled models: an unknown or disabled one is refused before anything is appended. */
+async function requireUsableModel(ctx: ApiContext, modelId: string | null | undefined): Promise<void> {
+  if (modelId == null || !ctx.api.config) return
+  const models = (await ctx.api.config.current()).models
+  if (models[modelId]?.enabled) return
+  const usable = Object.values(models).filter((m) => m.enabled).map((m) => m.modelId)
+  throw invalidInput(`model ${modelId} is not available; choose one of: ${usable.join(', ') || '(none configured yet)'}`)
+}
+
 const onChat =
   <T extends { chatId: string }>(command: (args: T, principal: Principal) => ChatCommand): Args<T> =>
   async (_root, args, ctx) => {
@@ -210,7 +220,13 @@ export const mutationResolvers = {
   renameChat: onChat<{ chatId: string; title: string }>((a) => ({ type: 'RenameChat', title: a.title })),
   archiveChat: archiveCascade('ArchiveChat'),
   unarchiveChat: archiveCascade('UnarchiveChat'),
-  setChatModel: onChat<{ chatId: string; modelId: string }>((a) => ({ type: 'ChangeModel', modelId: a.modelId })),
+  setChatModel: async (_root: unknown, args: { chatId: string; modelId: string }, ctx: ApiContext) => {
+    const principal = requirePrincipal(ctx.principal)
+    const chatId = requireId(args.chatId)
+    requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, chatId), 'change')
+    await requireUsableModel(ctx, args.modelId)
+    return changeAndRead(ctx, chatId, { type: 'ChangeModel', modelId: args.modelId })
+  },
   setPlanMode: onChat<{ chatId: string; planMode: boolean }>((a) => ({ type: 'SetPlanMode', planMode: a.planMode })),
   answerQuestion: onChat<{ chatId: string; questionId: string; answer: string }>((a, p) => ({
     type: 'AnswerQuestion',

@@ -12,6 +12,7 @@ import type { Database } from '../../src/db/database.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
 import { bootstrapAdmin, createUser } from '../../src/identity/index.ts'
+import type { ConfigService } from '../../src/config/service.ts'
 import type { Role } from '../../src/events/user.ts'
 import { AppendCounter } from '../../src/metrics.ts'
 import { createProjectionEngine } from '../../src/projections/engine.ts'
@@ -40,6 +41,26 @@ export interface ApiServer {
   close(): Promise<void>
 }
 
+/** Models the API tests choose ("claude", "gpt"); no turn runs here, so the endpoint is never called. */
+async function configureTestModels(config: ConfigService) {
+  const system = { actor: { kind: 'system' as const, id: 'test' } }
+  await config.execute(
+    { type: 'ConfigureProvider', settings: { providerId: 'test', kind: 'openai-compatible', displayName: 'test', baseUrl: 'http://127.0.0.1:9', apiVersion: null, deployment: null, region: null } },
+    system,
+  )
+  for (const modelId of ['claude', 'gpt'])
+    await config.execute(
+      {
+        type: 'ConfigureModel',
+        settings: {
+          modelId, providerId: 'test', modelName: modelId, displayName: modelId, enabled: true, isDefault: modelId === 'claude',
+          contextWindow: 100_000, compactionThresholdPercent: 70, maxOutputTokens: 1000, pricing: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, api: null,
+        },
+      },
+      system,
+    )
+}
+
 export async function startApiServer(db: Database, options: { subscriptionBuffer?: number; slowSubscriberMs?: number } = {}): Promise<ApiServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-api-'))
   const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1', runner: false }, db, projections, log: () => {}, pollIntervalMs: 200 })
@@ -48,6 +69,7 @@ export async function startApiServer(db: Database, options: { subscriptionBuffer
   let adminToken = ''
   const bootstrapLog: string[] = []
   adminToken = (await bootstrapAdmin({ ...ctx, log: (l) => bootstrapLog.push(l) })) ?? ''
+  await configureTestModels(ctx.config)
   let app: FastifyInstance
   if (options.subscriptionBuffer) {
     app = Fastify({ logger: false })

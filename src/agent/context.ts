@@ -23,6 +23,15 @@ export function contextStart(events: readonly StoredEvent[]): { startIndex: numb
   return { startIndex: 0, summary: null }
 }
 
+function latestUserMessage(events: readonly StoredEvent[]): { index: number; parts: MessagePart[] } | null {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i] as ChatStored
+    if (e.type === 'UserMessagePosted') return { index: i, parts: e.data.parts }
+    if (e.type === 'QuestionAnswered') return { index: i, parts: [{ type: 'text', text: `Answer to your question: ${e.data.answer}` }] }
+  }
+  return null
+}
+
 async function userParts(parts: MessagePart[], load: AttachmentLoader): Promise<UserPart[]> {
   const out: UserPart[] = []
   for (const part of parts) {
@@ -53,7 +62,13 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
     if (last?.role === 'tool') last.results.push(...results)
     else messages.push({ role: 'tool', results })
   }
-  if (summary !== null) pushUser([{ type: 'text', text: `Summary of the conversation so far:\n\n${summary}` }])
+  if (summary !== null) {
+    pushUser([{ type: 'text', text: `Summary of the conversation so far:\n\n${summary}` }])
+    // A compaction in the middle of a turn covers the message that started it; the model
+    // still needs that request in the user's own words.
+    const latest = latestUserMessage(events)
+    if (latest && latest.index < startIndex) pushUser(await userParts(latest.parts, load))
+  }
 
   const callNames = new Map<string, string>()
   for (const raw of events.slice(startIndex)) {

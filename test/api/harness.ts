@@ -31,6 +31,7 @@ export interface ApiServer {
   db: Database
   store: EventStore
   engine: ProjectionEngine
+  config: ConfigService
   app: FastifyInstance
   dataDir: string
   adminToken: string
@@ -61,7 +62,10 @@ async function configureTestModels(config: ConfigService) {
     )
 }
 
-export async function startApiServer(db: Database, options: { subscriptionBuffer?: number; slowSubscriberMs?: number } = {}): Promise<ApiServer> {
+export async function startApiServer(
+  db: Database,
+  options: { subscriptionBuffer?: number; slowSubscriberMs?: number; runner?: boolean } = {},
+): Promise<ApiServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-api-'))
   const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1', runner: false }, db, projections, log: () => {}, pollIntervalMs: 200 })
   const { store, engine } = ctx
@@ -70,6 +74,10 @@ export async function startApiServer(db: Database, options: { subscriptionBuffer
   const bootstrapLog: string[] = []
   adminToken = (await bootstrapAdmin({ ...ctx, log: (l) => bootstrapLog.push(l) })) ?? ''
   await configureTestModels(ctx.config)
+  if (options.runner) {
+    engine.onApplied((projection) => projection === 'chats' && ctx.runner.wake())
+    ctx.runner.start()
+  }
   let app: FastifyInstance
   if (options.subscriptionBuffer) {
     app = Fastify({ logger: false })
@@ -83,6 +91,7 @@ export async function startApiServer(db: Database, options: { subscriptionBuffer
     db,
     store,
     engine,
+    config: ctx.config,
     app,
     dataDir,
     adminToken,
@@ -114,8 +123,7 @@ export async function startApiServer(db: Database, options: { subscriptionBuffer
     async close() {
       for (const c of clients) await c.dispose()
       await app.close()
-      await engine.stop()
-      await store.close()
+      await ctx.close()
       rmSync(dataDir, { recursive: true, force: true })
     },
   }

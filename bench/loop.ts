@@ -97,7 +97,7 @@ async function startCairn(db: Database, fake: FakeProvider, maxConcurrentChats: 
     maxStepsPerTurn: OVERHEAD_STEPS + 10,
     pollIntervalMs: 200,
   })
-  ctx.engine.onApplied((projection) => projection === 'chats' && runner.wake())
+  ctx.engine.onApplied((projection, events) => projection === 'chats' && runner.noticeApplied(events))
   runner.start()
   return {
     ctx,

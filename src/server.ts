@@ -160,7 +160,7 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     await bootstrapAdmin(ctx)
     await configureFromEnvironment(ctx.config, process.env, ctx.log)
     if (ctx.env.runner) {
-      ctx.engine.onApplied((projection) => projection === 'chats' && ctx.runner.wake())
+      ctx.engine.onApplied((projection, events) => projection === 'chats' && ctx.runner.noticeApplied(events))
       ctx.runner.start()
     }
     app = await buildApp(ctx)

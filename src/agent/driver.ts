@@ -312,7 +312,7 @@ export class ChatDriver {
     try {
       const stream = resolved.client.stream({
         model: resolved.model.modelName,
-        system: await this.opts.config.systemPrompt(),
+        system: await this.opts.config.systemPrompt(config),
         messages: await buildModelContext(this.session.events, this.opts.loadAttachment),
         tools: this.opts.tools.definitions(tools),
         maxOutputTokens: resolved.model.maxOutputTokens,

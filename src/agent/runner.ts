@@ -29,6 +29,9 @@ export interface RunnerOptions {
   log?: (line: string) => void
 }
 
+/** Events after which a chat may need the runner: a message to answer, a queue, a request. */
+const WORK_EVENTS = new Set(['ChatCreated', 'ChatForked', 'UserMessagePosted', 'MessageQueued', 'InterruptRequested', 'QuestionAnswered', 'CompactionRequested', 'ChatUnarchived', 'TurnCompleted', 'TurnInterrupted', 'TurnFailed'])
+
 /**
  * The process manager: finds chats whose status needs a turn, leases each one, and
  * drives it with a ChatDriver. Several server processes can run one each.
@@ -68,7 +71,12 @@ export class AgentRunner {
     this.wake()
   }
 
-  /** Look for work now (called when projections apply new chat events). */
+  /** Wakes the runner when applied events can give it work (not for its own steps and tool calls). */
+  noticeApplied(events: readonly { type: string }[]): void {
+    if (events.some((e) => WORK_EVENTS.has(e.type))) this.wake()
+  }
+
+  /** Look for work now. */
   wake(): void {
     if (this.#stopped) return
     if (this.#scanning) {

@@ -74,9 +74,14 @@ export class ChatSession {
     const newEvents = events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata: this.metadata() }))
     for (;;) {
       try {
-        await this.store.appendToStream(this.stream, newEvents, { expectedRevision: this.revision })
-        const fresh = await this.refresh()
-        return fresh.filter((e) => newEvents.some((n) => n.id === e.id))
+        const result = await this.store.appendToStream(this.stream, newEvents, { expectedRevision: this.revision })
+        // The append was fenced at our revision, so nothing came in between: no need to read it back.
+        const first = this.revision + 1n
+        const stored = newEvents.map(
+          (e, i): StoredEvent => ({ ...e, stream: this.stream, revision: first + BigInt(i), position: result.position, createdAt: new Date(), hash: '' }),
+        )
+        for (const e of stored) this.#apply(e)
+        return stored
       } catch (err) {
         if (!(err instanceof WrongExpectedRevisionError)) throw err
         const fresh = await this.refresh()

@@ -63,8 +63,8 @@ export class ConfigService {
     await this.execute({ type: 'RecordProviderApiKey', providerId, fingerprint }, metadata)
   }
 
-  async systemPrompt(): Promise<string> {
-    return (await this.current()).systemPrompt ?? DEFAULT_SYSTEM_PROMPT
+  async systemPrompt(state?: ConfigState): Promise<string> {
+    return (state ?? (await this.current())).systemPrompt ?? DEFAULT_SYSTEM_PROMPT
   }
 
   /** The chat's model, or the default one; throws a CommandError a user can act on. */

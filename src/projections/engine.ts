@@ -280,7 +280,13 @@ class ProjectionRunner {
       maxCount: batchSize,
       filter: { eventTypes: [...this.projection.eventTypes] },
     })
-    if (page.events.length === 0 && compareCheckpoints(page.checkpoint, from) <= 0) return false
+    if (page.events.length === 0) {
+      if (compareCheckpoints(page.checkpoint, from) <= 0) return false
+      // Nothing of this projection's types: move on in memory only. Re-reading these after a
+      // restart is harmless, and it spares a transaction per projection on every append.
+      this.#advance(page.checkpoint)
+      return true
+    }
 
     const committed = await db.transaction(async (tx) => {
       // The row lock makes processes sharing one database take turns; the re-check makes

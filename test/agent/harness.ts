@@ -99,7 +99,7 @@ export async function startHarness(db: Database, extraTools: Tool[] = []): Promi
         retryBaseMs: 1_000,
         ...overrides,
       })
-      engine.onApplied(() => runner.wake())
+      engine.onApplied((projection, events) => projection === 'chats' && runner.noticeApplied(events))
       runner.start()
       runners.push(runner)
       return runner

@@ -75,7 +75,7 @@ export async function startApiServer(
   adminToken = (await bootstrapAdmin({ ...ctx, log: (l) => bootstrapLog.push(l) })) ?? ''
   await configureTestModels(ctx.config)
   if (options.runner) {
-    engine.onApplied((projection) => projection === 'chats' && ctx.runner.wake())
+    engine.onApplied((projection, events) => projection === 'chats' && ctx.runner.noticeApplied(events))
     ctx.runner.start()
   }
   let app: FastifyInstance

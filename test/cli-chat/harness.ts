@@ -30,7 +30,7 @@ export async function startChatServer(db: Database, fake: FakeProvider, tools: T
   await ctx.engine.start()
   const adminToken = (await bootstrapAdmin({ ...ctx, log: () => {} })) ?? ''
   await configureFakeModel(ctx.config, fake, fake.kind)
-  ctx.engine.onApplied((projection) => projection === 'chats' && ctx.runner.wake())
+  ctx.engine.onApplied((projection, events) => projection === 'chats' && ctx.runner.noticeApplied(events))
   ctx.runner.start()
   const app: FastifyInstance = await buildApp(ctx)
   const url = await app.listen({ port: 0, host: '127.0.0.1' })

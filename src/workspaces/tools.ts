@@ -70,7 +70,8 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
     try {
       await ws.tunnels.waitForConnection(workspaceId, CONNECT_TIMEOUT_MS, signal)
     } catch (err) {
-      throw new ToolFailure(`${(err as Error).message}\nBuild log:\n${outcome.log}`)
+      const agentOutput = ws.local.recentOutput(workspaceId).trim()
+      throw new ToolFailure(`${(err as Error).message}\nBuild log:\n${outcome.log}${agentOutput ? `\nWorkspace agent output:\n${agentOutput}` : ''}`)
     }
   }
 

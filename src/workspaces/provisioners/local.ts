@@ -95,6 +95,11 @@ export class LocalProvisioner implements Provisioner {
     return child && child.exitCode === null && child.signalCode === null ? 'running' : 'stopped'
   }
 
+  /** The daemon's latest output (its last 20 KB), to explain a daemon that never connects. */
+  recentOutput(workspaceId: string): string {
+    return this.#daemons.get(workspaceId)?.output ?? ''
+  }
+
   async close(): Promise<void> {
     await Promise.all(
       [...this.#daemons.values()].map((d) => {

@@ -73,6 +73,7 @@ export class ChatDriver {
   readonly session: ChatSession
   #interrupt = new AbortController()
   #stopped = false
+  #loaded = false
   /** Tool calls this driver started; any other started call without a result is recovered. */
   readonly #startedHere = new Set<string>()
 
@@ -81,7 +82,9 @@ export class ChatDriver {
     readonly chatId: string,
     private readonly opts: DriverOptions,
   ) {
-    this.session = new ChatSession(store, chatId, opts.runnerId)
+    this.session = new ChatSession(store, chatId, opts.runnerId, (status) => {
+      if (this.#loaded) opts.publish(chatId, { kind: 'StatusChanged', status })
+    })
   }
 
   /** Stop at once (lease lost or shutdown): aborts the provider stream and tools, writes nothing more. */
@@ -93,6 +96,7 @@ export class ChatDriver {
   /** Runs until the chat needs nothing more from the runner. */
   async drive(): Promise<void> {
     await this.session.refresh()
+    this.#loaded = true
     while (!this.#stopped) {
       const s = this.session.state
       if (!s.exists || s.archived) return

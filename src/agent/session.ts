@@ -31,6 +31,8 @@ export class ChatSession {
     private readonly store: EventStore,
     readonly chatId: string,
     readonly runnerId: string,
+    /** Told whenever the folded status changes. */
+    private readonly onStatusChange?: (status: ChatState['status']) => void,
   ) {
     this.stream = chatStream(chatId)
   }
@@ -47,9 +49,11 @@ export class ChatSession {
 
   #apply(event: StoredEvent) {
     if (event.revision <= this.revision) return
+    const before = this.state.status
     this.events.push(event)
     this.state = chatDecider.evolve(this.state, upcast(event) as unknown as ChatEvent)
     this.revision = event.revision
+    if (this.state.status !== before) this.onStatusChange?.(this.state.status)
   }
 
   metadata(causationId?: string): EventMetadata {

@@ -11,6 +11,7 @@ type Item = {
     delta?: string
     attempt?: number
     errorKind?: string
+    status?: string
     event?: { revision: number; type: string; data: any }
   }
 }
@@ -20,6 +21,7 @@ const STREAM = `subscription($id: ID!) { chatStream(chatId: $id, fromRevision: 0
   ... on ChatEventItem { event { revision type data } }
   ... on TextDelta { delta }
   ... on RetryCountdown { attempt errorKind }
+  ... on StatusChanged { status }
 } }`
 
 type Body = { messages: { role: string; content: unknown }[] }
@@ -100,6 +102,8 @@ describe.each(backends.filter((b) => b.available))('the agent loop through Graph
     expect(log.map((e) => e.revision)).toEqual(log.map((_, i) => i))
     const posted = log.filter((e) => e.type === 'UserMessagePosted').map((e) => e.data.parts[0].text)
     expect(posted).toEqual(['first', 'second', 'third'])
+    const statuses = items.filter((i) => i.chatStream.__typename === 'StatusChanged').map((i) => i.chatStream.status)
+    expect(statuses).toContain('RUNNING')
     expect(fake.requests.map((r) => texts(r).filter((t) => t.startsWith('user')).at(-1))).toEqual(['user: first', 'user: second', 'user: third'])
   })
 

@@ -15,11 +15,8 @@ import { projections } from '../projections/index.ts'
 import { openDatabase } from '../src/db/database.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { chatStream } from '../src/events/chat.ts'
-import { createSqlEventStore } from '../src/eventstore/postgres/index.ts'
 import { bootstrapAdmin } from '../src/identity/index.ts'
-import { AppendCounter } from '../src/metrics.ts'
-import { createProjectionEngine } from '../src/projections/engine.ts'
-import { buildApp, createContext, type ServerContext } from '../src/server.ts'
+import { buildApp, createContext } from '../src/server.ts'
 
 const SIZES = [10, 100, 1000]
 const EVENTS = 20

@@ -21,7 +21,7 @@ import type { EventMetadata } from '../src/eventstore/types.ts'
 import { createProvider, type AssistantPart, type ModelMessage, type ToolResultPart } from '../src/providers/index.ts'
 import { createContext } from '../src/server.ts'
 import { configureFakeModel } from '../test/agent/harness.ts'
-import { startFakeProvider, type FakeProvider, type ScriptedResponse } from '../test/fakes/script.ts'
+import { startFakeProvider, type FakeProvider } from '../test/fakes/script.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../test/support/databases.ts'
 
 const OVERHEAD_STEPS = 50

@@ -11,7 +11,7 @@ import WebSocket from 'ws'
 import { openDatabase, type Database } from '../../src/db/database.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
-import { cairnEnv, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 
@@ -21,18 +21,10 @@ const TOKEN = /cairn_[A-Za-z0-9_-]{43}/
 
 const answers: string[] = []
 async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(url + '/graphql', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  const text = await res.text()
-  answers.push(text)
-  const body = JSON.parse(text) as { data?: any; errors?: { message: string }[] }
-  if (body.errors) throw new Error(body.errors.map((e) => e.message).join('; '))
-  return body.data
+  const answer = await postGraphQL(url, token, query, variables)
+  answers.push(answer.text)
+  return dataOf(answer)
 }
-
 const STREAM = `subscription($chatId: ID!) { chatStream(chatId: $chatId, fromRevision: 0) {
   __typename
   ... on ChatEventItem { event { revision type data } }

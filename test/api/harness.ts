@@ -9,15 +9,12 @@ import WebSocket from 'ws'
 import { projections } from '../../projections/index.ts'
 import { apiPlugin } from '../../src/api/index.ts'
 import type { Database } from '../../src/db/database.ts'
-import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
 import { bootstrapAdmin, createUser } from '../../src/identity/index.ts'
 import type { ConfigService } from '../../src/config/service.ts'
 import type { Role } from '../../src/events/user.ts'
-import { AppendCounter } from '../../src/metrics.ts'
-import { createProjectionEngine } from '../../src/projections/engine.ts'
 import type { ProjectionEngine } from '../../src/projections/types.ts'
-import { buildApp, createContext, type ServerContext } from '../../src/server.ts'
+import { buildApp, createContext } from '../../src/server.ts'
 
 export interface GqlResult<T = any> {
   status: number

@@ -7,19 +7,12 @@ import { join } from 'node:path'
 import { createClient } from 'graphql-ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { cairnEnv, runCairn, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, postGraphQL, runCairn, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+
+const gql = async (url: string, token: string, query: string, variables: Record<string, unknown> = {}) => (await postGraphQL(url, token, query, variables)).body
 import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 import { collect } from './harness.ts'
 
-
-async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(url + '/graphql', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  return (await res.json()) as { data?: any; errors?: unknown[] }
-}
 
 const TOKEN = /cairn_[A-Za-z0-9_-]{43}/
 

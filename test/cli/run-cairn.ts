@@ -50,3 +50,20 @@ export async function serveCairn(env: NodeJS.ProcessEnv): Promise<ServedCairn> {
   })
   return { child, url, output: () => output }
 }
+
+/** POSTs a GraphQL request to a served Cairn; returns the raw answer text and its parsed body. */
+export async function postGraphQL(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
+  const res = await fetch(url + '/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  })
+  const text = await res.text()
+  return { text, body: JSON.parse(text) as { data?: any; errors?: { message: string }[] } }
+}
+
+/** The `data` of a GraphQL answer; throws its errors' messages. */
+export function dataOf({ body }: { body: { data?: any; errors?: { message: string }[] } }) {
+  if (body.errors) throw new Error(body.errors.map((e) => e.message).join('; '))
+  return body.data
+}

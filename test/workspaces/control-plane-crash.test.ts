@@ -8,23 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Database } from '../../src/db/database.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
-import { cairnEnv, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+
+const gql = async (url: string, token: string, query: string, variables: Record<string, unknown> = {}) => dataOf(await postGraphQL(url, token, query, variables))
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 
 const TOKEN = /cairn_[A-Za-z0-9_-]{43}/
 const COMMAND = 'echo ran >> runs.txt; sleep 4; echo finished'
-
-async function gql(url: string, token: string, query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(url + '/graphql', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  })
-  const body = (await res.json()) as { data?: any; errors?: { message: string }[] }
-  if (body.errors) throw new Error(body.errors.map((e) => e.message).join('; '))
-  return body.data
-}
 
 describe.skipIf(!postgresAvailable)('a control plane killed during execute', { timeout: 180_000 }, () => {
   let fresh: { url: string; drop(): Promise<void> }

@@ -10,6 +10,7 @@ import { migrate } from '../src/db/migrate.ts'
 import type { NewEvent } from '../src/eventstore/index.ts'
 import { createSqlEventStore } from '../src/eventstore/postgres/index.ts'
 import { createFreshPostgresDatabase } from '../test/support/databases.ts'
+import { createReport, type Report } from './report.ts'
 
 /** How long each system runs each append scenario. */
 const SECONDS_PER_RUN = Number(process.env.BENCH_SECONDS ?? 3)
@@ -49,7 +50,7 @@ async function rate(writers: number, append: (writer: number, index: number) => 
   return counts.reduce((a, b) => a + b, 0) / ((performance.now() - start) / 1000)
 }
 
-export async function benchEventStore(print: (line: string) => void): Promise<void> {
+export async function benchEventStore(print: Report): Promise<void> {
   const fresh = await createFreshPostgresDatabase()
   const db = await openDatabase({ url: fresh.url })
   const baseline = new pg.Pool({ connectionString: fresh.url, max: 10 })
@@ -104,6 +105,7 @@ export async function benchEventStore(print: (line: string) => void): Promise<vo
       return { label, cairn, plain, emmett: emmettRate as number | null }
     }
 
+    type Scenario = Awaited<ReturnType<typeof scenario>>
     const results = [
       await scenario('append 1 event, 1 writer', 1, 1),
       await scenario(`append 1 event, ${WRITERS} writers`, WRITERS, 1),
@@ -149,6 +151,13 @@ export async function benchEventStore(print: (line: string) => void): Promise<vo
     ]
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)))
     for (const row of table) print(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '))
+    const [one, eight, batch] = results as [Scenario, Scenario, Scenario]
+    print.figure('appends_per_s_1_writer', one.cairn, one.emmett!)
+    print.figure('emmett_ratio_1_writer', one.cairn / one.emmett!)
+    print.figure('appends_per_s_8_writers', eight.cairn, eight.emmett!)
+    print.figure('emmett_ratio_8_writers', eight.cairn / eight.emmett!)
+    print.figure('batch_events_per_s', batch.cairn, batch.plain)
+    print.figure('batch_insert_ratio', batch.cairn / batch.plain)
     await store.close()
   } finally {
     await emmett.close().catch(() => {})
@@ -159,5 +168,5 @@ export async function benchEventStore(print: (line: string) => void): Promise<vo
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await benchEventStore((line) => console.log(line))
+  await benchEventStore(createReport('eventstore', (line) => console.log(line), process.argv.includes('--json')))
 }

@@ -2,9 +2,10 @@
 import { benchEventStore } from './eventstore.ts'
 import { benchFanout } from './fanout.ts'
 import { benchLoop } from './loop.ts'
+import { createReport, type Report } from './report.ts'
 import { benchTunnel } from './tunnel.ts'
 
-export type Bench = (print: (line: string) => void) => Promise<void>
+export type Bench = (report: Report) => Promise<void>
 
 export const benches: Record<string, Bench> = {
   eventstore: benchEventStore,
@@ -13,13 +14,18 @@ export const benches: Record<string, Bench> = {
   tunnel: benchTunnel,
 }
 
-/** Runs the named benches (all when `only` is empty), printing each one's report lines. */
-export async function runBenches(print: (line: string) => void, only: readonly string[] = []): Promise<void> {
+/**
+ * Runs the named benches (all when none is named), printing each one's report lines;
+ * `--json` adds one JSON line per figure.
+ */
+export async function runBenches(print: (line: string) => void, args: readonly string[] = []): Promise<void> {
+  const json = args.includes('--json')
+  const only = args.filter((a) => a !== '--json')
   const unknown = only.filter((name) => !(name in benches))
   if (unknown.length) throw new Error(`unknown bench: ${unknown.join(', ')}; known: ${Object.keys(benches).join(', ')}`)
   for (const [name, bench] of Object.entries(benches)) {
     if (only.length && !only.includes(name)) continue
     print(`== ${name}`)
-    await bench(print)
+    await bench(createReport(name, print, json))
   }
 }

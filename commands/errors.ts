@@ -8,6 +8,7 @@ export type CommandErrorCode =
   | 'CHAT_ARCHIVED'
   | 'INVALID_INPUT'
   | 'CONFLICT'
+  | 'STALE_RUNNER'
   | 'QUEUED_MESSAGE_NOT_FOUND'
   | 'NO_PENDING_QUESTION'
   | 'ALREADY_EXISTS'

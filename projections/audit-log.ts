@@ -116,6 +116,8 @@ export function summaryOf(event: CairnEvent): string {
       return 'requested an interrupt'
     case 'TurnStarted':
       return `started a turn${event.data.modelId ? ` with ${event.data.modelId}` : ''}`
+    case 'TurnResumed':
+      return `resumed turn ${event.data.turnId} on runner ${event.data.runnerId}${event.data.previousRunnerId ? ` (after runner ${event.data.previousRunnerId})` : ''}`
     case 'AssistantStepCompleted': {
       const d = event.data
       return `model step (${d.finishReason}): ${d.usage.inputTokens} in / ${d.usage.outputTokens} out tokens, ${count(d.toolCalls.length, 'tool call')}, $${d.costUsd.toFixed(4)}`

@@ -1,5 +1,5 @@
 import { sql, type UpdateObject } from 'kysely'
-import { chatStatusAfter } from '../commands/chat/state.ts'
+import { chatNeedsRunner, chatStatusAfter } from '../src/events/chat-state.ts'
 import type { Sql } from '../src/db/database.ts'
 import { CHAT_EVENT_TYPES, chatIdOfStream, upcast, type ChatEvent, type ChatStatus, type Stored } from '../src/events/index.ts'
 import type { Projection } from '../src/projections/types.ts'
@@ -127,6 +127,7 @@ export const chatsProjection: Projection = {
         patch.workspace_id = event.data.workspaceId
         break
       case 'InterruptRequested':
+      case 'TurnResumed':
       case 'ToolCallStarted':
       case 'RetryScheduled':
       case 'TurnCompleted':
@@ -138,7 +139,19 @@ export const chatsProjection: Projection = {
       default:
         return unreachable(event)
     }
-    await db.updateTable('chats').set(patch).where('id', '=', chatId).execute()
+    const after = await db
+      .updateTable('chats')
+      .set(patch)
+      .where('id', '=', chatId)
+      .returning(['status', 'archived', 'compaction_requested', 'queue_length', 'needs_runner'])
+      .executeTakeFirstOrThrow()
+    const needsRunner = chatNeedsRunner({
+      archived: after.archived,
+      status: after.status as ChatStatus,
+      compactionRequested: after.compaction_requested,
+      queueLength: Number(after.queue_length),
+    })
+    if (needsRunner !== after.needs_runner) await db.updateTable('chats').set({ needs_runner: needsRunner }).where('id', '=', chatId).execute()
   },
 }
 

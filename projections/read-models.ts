@@ -54,6 +54,8 @@ export interface ChatsTable {
   queue_length: ColumnType<number, number | undefined, number>
   pending_question_id: string | null
   compaction_requested: ColumnType<boolean, boolean | undefined, boolean>
+  /** chatNeedsRunner of the row: all the runner's discovery reads. */
+  needs_runner: ColumnType<boolean, boolean | undefined, boolean>
   revision: Int8
   created_at: Timestamp
   updated_at: Timestamp

@@ -1,9 +1,43 @@
-import type { MessagePart } from '../../src/events/chat.ts'
+import type { ChatEvent, MessagePart, ToolCall } from '../../src/events/chat.ts'
 
 export type BusyBehavior = 'QUEUE' | 'INTERRUPT'
 
+type DataOf<T extends ChatEvent['type']> = Extract<ChatEvent, { type: T }>['data']
+
+/** A model step as the runner streamed it; the decider records it and decides what follows. */
+export type StepRecord = Omit<DataOf<'AssistantStepCompleted'>, 'turnId'>
+
+/** What the runner asks of a chat while it holds the chat's lease. Each names the runner and its turn. */
+export type RunnerCommand =
+  | { type: 'StartTurn'; runnerId: string; turnId: string }
+  /** Another runner's turn continues here after its lease expired (a crash, a takeover). */
+  | { type: 'ResumeTurn'; runnerId: string; turnId: string }
+  | { type: 'RecordStep'; runnerId: string; turnId: string; step: StepRecord }
+  | { type: 'StartToolCalls'; runnerId: string; turnId: string; calls: ToolCall[] }
+  | {
+      type: 'CompleteToolCall'
+      runnerId: string
+      turnId: string
+      callId: string
+      name: string
+      result: string
+      isError: boolean
+      durationMs: number
+      /** Files the tool attached to the chat (attach_file): recorded before its result. */
+      attachments?: (AttachmentRef & { source: 'upload' | 'workspace' })[]
+    }
+  | { type: 'ScheduleRetry'; runnerId: string; turnId: string; attempt: number; delayMs: number; errorKind: string; message: string }
+  | { type: 'EndTurn'; runnerId: string; turnId: string; outcome: 'interrupted' | 'failed'; errorKind?: string; message?: string }
+  /** A queued message becomes the next prompt when no turn runs. */
+  | { type: 'DeliverQueueHead'; runnerId: string }
+  | { type: 'CompactContext'; runnerId: string; turnId: string | null; summary: string; throughRevision: number; tokensBefore: number; tokensAfter: number; manual: boolean }
+  | { type: 'FailCompaction'; runnerId: string; errorKind: string; message: string }
+  /** A tool created or started a workspace for the chat. */
+  | { type: 'BindWorkspace'; runnerId: string; turnId: string; workspaceId: string }
+
 /** Commands on one chat. Ids and the acting user come in on the command; the decider invents nothing. */
 export type ChatCommand =
+  | RunnerCommand
   | {
       type: 'CreateChat'
       chatId: string
@@ -30,13 +64,27 @@ export type ChatCommand =
   | { type: 'RemoveQueuedMessage'; queueId: string }
   | { type: 'PromoteQueuedMessage'; queueId: string }
   | { type: 'InterruptChat'; requestedBy: string }
-  | { type: 'RenameChat'; title: string }
+  /** `generated`: a title the runner made for `replaces`; dropped if someone renamed the chat meanwhile. */
+  | { type: 'RenameChat'; title: string; generated?: { replaces: string } }
   | { type: 'ArchiveChat'; cascadedFrom?: string }
   | { type: 'UnarchiveChat'; cascadedFrom?: string }
   | { type: 'ChangeModel'; modelId: string }
   | { type: 'SetPlanMode'; planMode: boolean }
   | { type: 'AnswerQuestion'; questionId: string; answer: string; answeredBy: string }
   | { type: 'RequestCompaction'; requestedBy: string }
+  /**
+   * Creates the fork's stream. Decided from the source's head alone: its last revision for the
+   * range check and its current settings; the calls the cut leaves open are closed when folding.
+   */
+  | {
+      type: 'ForkChat'
+      chatId: string
+      ownerId: string
+      organizationId: string
+      title?: string
+      atRevision: number
+      source: { chatId: string; lastRevision: number; title: string; modelId: string | null; workspaceId: string | null; planMode: boolean }
+    }
 
 /** An uploaded attachment referenced by a message: recorded on the chat with `AttachmentAdded`. */
 export interface AttachmentRef {

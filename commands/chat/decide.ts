@@ -1,8 +1,8 @@
 import type { ChatEvent, MessagePart } from '../../src/events/chat.ts'
 import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
-import { LIMITS, type AttachmentRef, type ChatCommand } from './commands.ts'
-import { evolveChat, initialChatState, type ChatState } from './state.ts'
+import { LIMITS, type AttachmentRef, type ChatCommand, type RunnerCommand } from './commands.ts'
+import { evolveChat, initialChatState, type ChatState } from '../../src/events/chat-state.ts'
 
 function validateTitle(title: string): string {
   const trimmed = title.trim()
@@ -36,8 +36,142 @@ function requireLiveChat(chat: ChatState): void {
 
 const isBusy = (chat: ChatState) => chat.status === 'running' || chat.status === 'interrupting'
 
+export const NOT_RUN_INTERRUPTED = 'Not run: the user interrupted the turn before this call started.'
+export const NOT_FINISHED = {
+  interrupted: 'Interrupted by the user before the tool finished.',
+  failed: 'The turn failed before this call finished.',
+} as const
+
+/**
+ * Whether the runner's command still has a turn to write to. The turn belongs to the runner
+ * that started or resumed it: any other runner is stale (its lease expired and someone took
+ * over) and writes nothing — this is the runner's fencing, decided from the stream itself.
+ * A turn that is already over (ended by this runner, or the chat archived) makes the command a no-op.
+ */
+function turnOf(chat: ChatState, cmd: RunnerCommand & { turnId: string }): boolean {
+  if (!chat.exists || chat.currentTurnId !== cmd.turnId || !isBusy(chat)) return false
+  if (chat.turnRunnerId !== cmd.runnerId)
+    throw new CommandError('STALE_RUNNER', `runner ${cmd.runnerId} no longer drives chat ${chat.id}; runner ${chat.turnRunnerId} took over`)
+  return true
+}
+
+/** The queue head as the next prompt: what follows a turn's end when messages are queued. */
+function queueHead(chat: ChatState): ChatEvent[] {
+  const head = chat.queue[0]
+  if (!head) return []
+  return [{ type: 'UserMessagePosted', data: { messageId: head.queueId, parts: head.parts, authorId: head.authorId, fromQueueId: head.queueId } }]
+}
+
+/** Ends the turn: closes calls still open (so the model context stays valid), then delivers the queue head. */
+function endTurn(chat: ChatState, turnId: string, end: ChatEvent, closing: string): ChatEvent[] {
+  const closed: ChatEvent[] = Object.entries(chat.openToolCalls).map(([callId, name]) => ({
+    type: 'ToolCallCompleted',
+    data: { turnId, callId, name, result: closing, isError: true, durationMs: 0 },
+  }))
+  return [...closed, end, ...queueHead(chat)]
+}
+
+function decideRunner(cmd: RunnerCommand, chat: ChatState): ChatEvent[] {
+  switch (cmd.type) {
+    case 'StartTurn':
+      if (!chat.exists || chat.archived || chat.status !== 'pending') return []
+      return [{ type: 'TurnStarted', data: { turnId: cmd.turnId, runnerId: cmd.runnerId, modelId: chat.modelId } }]
+    case 'ResumeTurn':
+      if (!chat.exists || !isBusy(chat) || chat.currentTurnId !== cmd.turnId || chat.turnRunnerId === cmd.runnerId) return []
+      return [{ type: 'TurnResumed', data: { turnId: cmd.turnId, runnerId: cmd.runnerId, previousRunnerId: chat.turnRunnerId } }]
+    case 'RecordStep': {
+      if (!turnOf(chat, cmd)) return []
+      const step: ChatEvent = { type: 'AssistantStepCompleted', data: { ...cmd.step, turnId: cmd.turnId } }
+      const after = evolveChat(chat, step)
+      const { turnId } = cmd
+      if (cmd.step.interrupted || chat.status === 'interrupting')
+        return [step, ...endTurn(after, turnId, { type: 'TurnInterrupted', data: { turnId } }, NOT_RUN_INTERRUPTED)]
+      if (cmd.step.toolCalls.length === 0) return [step, { type: 'TurnCompleted', data: { turnId } }, ...queueHead(after)]
+      return [step, ...cmd.step.toolCalls.map((c): ChatEvent => ({ type: 'ToolCallStarted', data: { turnId, callId: c.id, name: c.name, arguments: c.arguments } }))]
+    }
+    case 'StartToolCalls':
+      if (!turnOf(chat, cmd) || chat.status === 'interrupting') return []
+      return cmd.calls.map((c) => ({ type: 'ToolCallStarted', data: { turnId: cmd.turnId, callId: c.id, name: c.name, arguments: c.arguments } }))
+    case 'CompleteToolCall': {
+      if (!turnOf(chat, cmd) || !(cmd.callId in chat.openToolCalls)) return []
+      const attachments: ChatEvent[] = (cmd.attachments ?? []).map(({ source, ...a }) => ({ type: 'AttachmentAdded', data: { ...a, source } }))
+      const { turnId, callId, name, result, isError, durationMs } = cmd
+      return [...attachments, { type: 'ToolCallCompleted', data: { turnId, callId, name, result, isError, durationMs } }]
+    }
+    case 'ScheduleRetry': {
+      if (!turnOf(chat, cmd)) return []
+      const { turnId, attempt, delayMs, errorKind, message } = cmd
+      return [{ type: 'RetryScheduled', data: { turnId, attempt, delayMs, errorKind, message } }]
+    }
+    case 'EndTurn': {
+      if (!turnOf(chat, cmd)) return []
+      const { turnId } = cmd
+      if (cmd.outcome === 'interrupted') return endTurn(chat, turnId, { type: 'TurnInterrupted', data: { turnId } }, NOT_FINISHED.interrupted)
+      const failed: ChatEvent = { type: 'TurnFailed', data: { turnId, errorKind: cmd.errorKind ?? 'unknown', message: cmd.message ?? 'The turn failed.' } }
+      return endTurn(chat, turnId, failed, NOT_FINISHED.failed)
+    }
+    case 'DeliverQueueHead':
+      if (!chat.exists || chat.archived || chat.status !== 'waiting') return []
+      return queueHead(chat)
+    case 'CompactContext': {
+      // In a turn only its runner compacts; between turns only a requested compaction is recorded.
+      if (cmd.turnId !== null ? !turnOf(chat, { ...cmd, turnId: cmd.turnId }) : isBusy(chat) || !chat.compactionRequested) return []
+      const { summary, throughRevision, tokensBefore, tokensAfter, manual } = cmd
+      return [{ type: 'ContextCompacted', data: { summary, throughRevision, tokensBefore, tokensAfter, manual } }]
+    }
+    case 'FailCompaction':
+      if (!chat.exists || !chat.compactionRequested) return []
+      return [{ type: 'CompactionFailed', data: { errorKind: cmd.errorKind, message: cmd.message } }]
+    case 'BindWorkspace':
+      if (!turnOf(chat, cmd) || chat.workspaceId === cmd.workspaceId) return []
+      return [{ type: 'WorkspaceBound', data: { workspaceId: cmd.workspaceId } }]
+  }
+}
+
+function decideFork(cmd: Extract<ChatCommand, { type: 'ForkChat' }>, fork: ChatState): ChatEvent[] {
+  if (fork.exists) throw new CommandError('ALREADY_EXISTS', `chat ${cmd.chatId} already exists`)
+  const { source } = cmd
+  if (!Number.isInteger(cmd.atRevision) || cmd.atRevision < 0 || cmd.atRevision > source.lastRevision)
+    throw new CommandError(
+      'FORK_REVISION_OUT_OF_RANGE',
+      `chat ${source.chatId} has ${source.lastRevision + 1} events; revision ${cmd.atRevision} does not exist`,
+      { lastRevision: source.lastRevision },
+    )
+  const title = cmd.title?.trim() ? validateTitle(cmd.title) : `${source.title} (fork)`.slice(0, LIMITS.titleLength)
+  return [
+    {
+      type: 'ChatForked',
+      data: {
+        chatId: cmd.chatId,
+        sourceChatId: source.chatId,
+        atRevision: cmd.atRevision,
+        ownerId: cmd.ownerId,
+        organizationId: cmd.organizationId,
+        title,
+        modelId: source.modelId,
+        workspaceId: source.workspaceId,
+        planMode: source.planMode,
+      },
+    },
+  ]
+}
+
 export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
   switch (cmd.type) {
+    case 'StartTurn':
+    case 'ResumeTurn':
+    case 'RecordStep':
+    case 'StartToolCalls':
+    case 'CompleteToolCall':
+    case 'ScheduleRetry':
+    case 'EndTurn':
+    case 'DeliverQueueHead':
+    case 'CompactContext':
+    case 'FailCompaction':
+    case 'BindWorkspace':
+      return decideRunner(cmd, chat)
+    case 'ForkChat':
+      return decideFork(cmd, chat)
     case 'CreateChat': {
       if (chat.exists) throw new CommandError('ALREADY_EXISTS', `chat ${cmd.chatId} already exists`)
       const title = validateTitle(cmd.title)
@@ -98,7 +232,8 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
     case 'RenameChat': {
       requireLiveChat(chat)
       const title = validateTitle(cmd.title)
-      return title === chat.title ? [] : [{ type: 'ChatRenamed', data: { title, generated: false } }]
+      if (cmd.generated && chat.title !== cmd.generated.replaces) return []
+      return title === chat.title ? [] : [{ type: 'ChatRenamed', data: { title, generated: Boolean(cmd.generated) } }]
     }
     case 'ArchiveChat':
       if (!chat.exists) throw new CommandError('CHAT_NOT_FOUND', 'chat not found')

@@ -1,5 +1,6 @@
 import type { StoredEvent } from '../eventstore/types.ts'
 import type { ChatEvent, MessagePart } from '../events/chat.ts'
+import { callsClosedByFork, openToolCallsAfter } from '../events/chat-state.ts'
 import type { AssistantPart, ModelMessage, ToolResultPart, UserPart } from '../providers/types.ts'
 
 /** Loads an attachment's bytes for the model (images only). */
@@ -70,9 +71,13 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
     if (latest && latest.index < startIndex) pushUser(await userParts(latest.parts, load))
   }
 
-  const callNames = new Map<string, string>()
+  // Open calls are tracked from the start, not from the summary: a fork's cut may close a call asked before it.
+  let open: Record<string, string> = {}
+  for (const raw of events.slice(0, startIndex)) open = openToolCallsAfter(open, raw as ChatStored)
   for (const raw of events.slice(startIndex)) {
     const e = raw as ChatStored
+    const openBefore = open
+    open = openToolCallsAfter(open, e)
     switch (e.type) {
       case 'UserMessagePosted':
         pushUser(await userParts(e.data.parts, load))
@@ -82,7 +87,6 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
         break
       case 'AssistantStepCompleted': {
         const parts: AssistantPart[] = e.data.parts.filter((p) => p.type !== 'text' || p.text.length > 0)
-        for (const p of parts) if (p.type === 'tool_call') callNames.set(p.id, p.name)
         if (parts.length) messages.push({ role: 'assistant', parts })
         break
       }
@@ -96,12 +100,12 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
           },
         ])
         break
-      case 'ChatForked':
-        if (e.data.closedToolCallIds.length)
-          pushToolResults(
-            e.data.closedToolCallIds.map((callId) => ({ callId, name: callNames.get(callId) ?? 'unknown', content: NOT_EXECUTED_AFTER_FORK, isError: true })),
-          )
+      case 'ChatForked': {
+        const closed = callsClosedByFork(e, openBefore)
+        if (closed.length)
+          pushToolResults(closed.map((callId) => ({ callId, name: openBefore[callId] ?? 'unknown', content: NOT_EXECUTED_AFTER_FORK, isError: true })))
         break
+      }
       default:
         break
     }

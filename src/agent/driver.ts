@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto'
+import type { RunnerCommand } from '../../commands/chat/commands.ts'
 import type { ConfigService, ResolvedModel } from '../config/service.ts'
 import type { EventStore, StoredEvent } from '../eventstore/types.ts'
 import { CommandError } from '../../commands/errors.ts'
 import type { ChatEvent, ToolCall } from '../events/chat.ts'
+import { chatNeedsRunner, runnerDemandOf } from '../events/chat-state.ts'
 import { classifyProviderError } from '../providers/index.ts'
 import { ProviderError, type Usage } from '../providers/types.ts'
 import { buildModelContext, type AttachmentLoader } from './context.ts'
-import type { EphemeralSink } from './ephemeral.ts'
+import type { EphemeralBody, EphemeralSink } from '../live/ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
 import { ChatSession } from './session.ts'
 import { StepAccumulator, type StreamedStep } from './step.ts'
@@ -65,26 +67,30 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 /**
  * Drives one chat while this runner holds its lease: starts turns, streams steps, runs
- * tools, retries, compacts, delivers the queue — and resumes from the last committed
- * event after a crash. Each decision is made from the folded stream, so the same code
- * path serves a fresh turn and a resumed one.
+ * tools, retries, compacts — each move a command to the chat decider, which decides what
+ * may be recorded and what follows (the queue head after a turn's end). Every decision here
+ * is made from the folded stream, so the same path serves a fresh turn and a resumed one.
  */
 export class ChatDriver {
-  readonly session: ChatSession
+  #session: ChatSession | null = null
   #interrupt = new AbortController()
   #stopped = false
-  #loaded = false
   /** Tool calls this driver started; any other started call without a result is recovered. */
   readonly #startedHere = new Set<string>()
+  /** Ephemeral items are numbered per turn: the turn they belong to and the next number. */
+  #turnKey: string | null = null
+  #seq = 0
+  readonly #source = randomUUID()
 
   constructor(
     private readonly store: EventStore,
     readonly chatId: string,
     private readonly opts: DriverOptions,
-  ) {
-    this.session = new ChatSession(store, chatId, opts.runnerId, (status) => {
-      if (this.#loaded) opts.publish(chatId, { kind: 'StatusChanged', status })
-    })
+  ) {}
+
+  get session(): ChatSession {
+    if (!this.#session) throw new Error(`chat ${this.chatId}: the driver has not started`)
+    return this.#session
   }
 
   /** Stop at once (lease lost or shutdown): aborts the provider stream and tools, writes nothing more. */
@@ -93,75 +99,95 @@ export class ChatDriver {
     this.#interrupt.abort()
   }
 
+  /** Another process appended to the chat (an interrupt, an archive): fold it in now. */
+  async notice(): Promise<void> {
+    await this.#session?.refresh()
+  }
+
   /** Runs until the chat needs nothing more from the runner. */
   async drive(): Promise<void> {
-    await this.session.refresh()
-    this.#loaded = true
-    while (!this.#stopped) {
-      const s = this.session.state
-      if (!s.exists || s.archived) return
-      if (s.status === 'interrupting') await this.#endTurn([{ type: 'TurnInterrupted', data: { turnId: s.currentTurnId ?? 'unknown' } }])
-      else if (s.status === 'running') await this.#runTurn()
-      else if (s.compactionRequested) await this.#compact(true)
-      else if (s.status === 'pending') {
-        await this.session.append([{ type: 'TurnStarted', data: { turnId: randomUUID(), runnerId: this.opts.runnerId, modelId: s.modelId } }])
-      } else if (s.status === 'waiting' && s.queue.length > 0) await this.session.append(this.#deliverQueueHead())
-      else return
+    const session = (this.#session = await ChatSession.open(this.store, this.chatId, this.opts.runnerId))
+    const unwatch = session.view.onApply((event, before) => {
+      const s = session.state
+      if (s.currentTurnId && s.currentTurnId !== this.#turnKey) {
+        this.#turnKey = s.currentTurnId
+        this.#seq = 0
+      }
+      if (s.status !== before.status) this.#publish({ kind: 'StatusChanged', turnId: this.#turnKey, status: s.status })
+      if (event.type === 'InterruptRequested' || (event.type === 'ChatArchived' && s.currentTurnId)) this.#interrupt.abort()
+    })
+    try {
+      await this.#loop()
+    } finally {
+      unwatch()
+      session.close()
     }
   }
 
-  #deliverQueueHead(): ChatEvent[] {
-    const head = this.session.state.queue[0]
-    if (!head) return []
-    return [{ type: 'UserMessagePosted', data: { messageId: head.queueId, parts: head.parts, authorId: head.authorId, fromQueueId: head.queueId } }]
+  async #loop(): Promise<void> {
+    const runnerId = this.opts.runnerId
+    while (!this.#stopped) {
+      const s = this.session.state
+      if (!s.exists || !chatNeedsRunner(runnerDemandOf(s))) return
+      const before = this.session.revision
+      const turnId = s.currentTurnId
+      if (turnId && s.turnRunnerId !== runnerId) await this.session.run({ type: 'ResumeTurn', runnerId, turnId })
+      else if (turnId && s.status === 'interrupting') await this.session.run({ type: 'EndTurn', runnerId, turnId, outcome: 'interrupted' })
+      else if (turnId) await this.#runTurn(turnId)
+      else if (s.compactionRequested) await this.#compact(null)
+      else if (s.status === 'pending') await this.session.run({ type: 'StartTurn', runnerId, turnId: randomUUID() })
+      else await this.session.run({ type: 'DeliverQueueHead', runnerId })
+      // A move the decider turned down leaves the chat as it was: stop rather than spin.
+      if (this.session.revision === before && !this.#stopped && (await this.session.refresh()) === 0) return
+    }
   }
 
-  /** Ends the turn and, in the same append, delivers the queue head so the next turn starts by itself. */
-  async #endTurn(events: ChatEvent[]): Promise<void> {
-    const queued = this.session.state.queue.length > 0
-    await this.session.append([...events, ...(queued ? this.#deliverQueueHead() : [])])
+  #publish(item: EphemeralBody): void {
+    this.opts.publish(this.chatId, { ...item, seq: this.#seq++ }, this.#source)
   }
 
-  #turnEvents(): Chat[] {
+  /** Sends a move of the current turn; false when the turn is over (ended here, or no longer ours). */
+  async #run(command: RunnerCommand & { turnId: string }, causationId?: string): Promise<boolean> {
+    await this.session.run(command, causationId)
+    return this.session.state.currentTurnId === command.turnId && !this.#stopped
+  }
+
+  #turnEvents(turnId: string): Chat[] {
     const events = this.session.events as Chat[]
-    const turnId = this.session.state.currentTurnId
     const start = events.findLastIndex((e) => e.type === 'TurnStarted' && e.data.turnId === turnId)
     return events.slice(start) as Chat[]
   }
 
-  async #runTurn(): Promise<void> {
-    const turnId = this.session.state.currentTurnId!
+  async #runTurn(turnId: string): Promise<void> {
+    const runnerId = this.opts.runnerId
     this.#interrupt = new AbortController()
-    const watcher = this.#watchForInterrupt()
+    if (this.session.state.status === 'interrupting') this.#interrupt.abort()
+    const fail = (kind: string, message: string) => this.#run({ type: 'EndTurn', runnerId, turnId, outcome: 'failed', errorKind: kind, message })
+    let resolved: ResolvedModel
     try {
-      let resolved: ResolvedModel
-      try {
-        resolved = await this.opts.config.resolveModel(this.session.state.modelId)
-      } catch (err) {
-        throw new TurnFailure('config', (err as Error).message)
-      }
+      resolved = await this.opts.config.resolveModel(this.session.state.modelId)
+    } catch (err) {
+      await fail('config', (err as Error).message)
+      return
+    }
+    try {
       for (;;) {
         if (this.#stopped) return
-        if (this.#interrupt.signal.aborted) return await this.#endTurn([{ type: 'TurnInterrupted', data: { turnId } }])
-        const turn = this.#turnEvents()
+        if (this.#interrupt.signal.aborted) return void (await this.#run({ type: 'EndTurn', runnerId, turnId, outcome: 'interrupted' }))
+        const turn = this.#turnEvents(turnId)
         const steps = turn.filter((e) => e.type === 'AssistantStepCompleted')
         const lastStep = steps[steps.length - 1]
-        if (lastStep && lastStep.data.toolCalls.length > 0) {
-          const done = await this.#runToolCalls(turnId, lastStep.data.toolCalls, turn)
-          if (!done) return
-        }
+        if (lastStep && lastStep.data.toolCalls.length > 0 && !(await this.#runToolCalls(turnId, lastStep.data.toolCalls, turn))) return
         if (steps.length >= this.opts.maxStepsPerTurn)
-          throw new TurnFailure(
-            'step_limit',
-            `The turn reached the limit of ${this.opts.maxStepsPerTurn} model steps and was stopped. Send a message to continue.`,
-          )
-        if (compactionDue(this.session.events, resolved.model)) await this.#compact(false, resolved)
+          return void (await fail('step_limit', `The turn reached the limit of ${this.opts.maxStepsPerTurn} model steps and was stopped. Send a message to continue.`))
+        if (compactionDue(this.session.events, resolved.model) && !(await this.#compact(turnId, resolved))) return
         const step = await this.#streamStepWithRetries(turnId, resolved)
         if (this.#stopped) return
-        const stepEvent: ChatEvent = {
-          type: 'AssistantStepCompleted',
-          data: {
-            turnId,
+        const appended = await this.session.run({
+          type: 'RecordStep',
+          runnerId,
+          turnId,
+          step: {
             stepId: randomUUID(),
             modelId: resolved.model.modelId,
             parts: step.parts,
@@ -173,103 +199,102 @@ export class ChatDriver {
             finishReason: step.finishReason,
             interrupted: step.interrupted,
           },
-        }
-        if (step.interrupted) return await this.#endTurn([stepEvent, { type: 'TurnInterrupted', data: { turnId } }])
-        if (step.toolCalls.length === 0) {
-          await this.#endTurn([stepEvent, { type: 'TurnCompleted', data: { turnId } }])
-          await this.#maybeTitle(resolved)
+        })
+        for (const e of appended) if (e.type === 'ToolCallStarted') this.#startedHere.add((e as Chat & { type: 'ToolCallStarted' }).data.callId)
+        if (this.session.state.currentTurnId !== turnId) {
+          if (appended.some((e) => e.type === 'TurnCompleted')) await this.#maybeTitle(resolved)
           return
         }
-        // The step and its calls' ToolCallStarted go in one append: one commit fewer per step.
-        for (const call of step.toolCalls) this.#startedHere.add(call.id)
-        await this.session.append([
-          stepEvent,
-          ...step.toolCalls.map((c): ChatEvent => ({ type: 'ToolCallStarted', data: { turnId, callId: c.id, name: c.name, arguments: c.arguments } })),
-        ])
       }
     } catch (err) {
       if (this.#stopped) return
-      if (err instanceof TurnFailure) {
-        await this.#endTurn([{ type: 'TurnFailed', data: { turnId, errorKind: err.kind, message: err.message } }])
-        return
-      }
+      if (err instanceof TurnFailure) return void (await fail(err.kind, err.message))
       throw err
-    } finally {
-      await watcher.close()
-    }
-  }
-
-  /** Aborts the running step or tools when a user asks for an interrupt. */
-  #watchForInterrupt(): { close(): Promise<void> } {
-    const sub = this.store.subscribeToStream(this.session.stream, { fromRevision: this.session.revision + 1n })
-    const done = (async () => {
-      for await (const e of sub) if (e.type === 'InterruptRequested') this.#interrupt.abort()
-    })().catch(() => {})
-    return {
-      async close() {
-        await sub.close()
-        await done
-      },
     }
   }
 
   /**
    * Runs the step's tool calls that have no result yet, concurrently. A call that was
    * started before a crash is not run again blindly: its tool is asked whether it ran.
-   * Returns false when the turn ended (interrupt).
+   * Returns false when the turn is over.
    */
   async #runToolCalls(turnId: string, calls: ToolCall[], turn: Chat[]): Promise<boolean> {
-    const completed = new Set(turn.flatMap((e) => (e.type === 'ToolCallCompleted' ? [e.data.callId] : [])))
+    const runnerId = this.opts.runnerId
     const started = new Set(turn.flatMap((e) => (e.type === 'ToolCallStarted' ? [e.data.callId] : [])))
-    const pending = calls.filter((c) => !completed.has(c.id))
+    const pending = calls.filter((c) => c.id in this.session.state.openToolCalls)
     if (pending.length === 0) return true
-    // Started by an earlier runner (a crash or takeover): ask the tool, do not run it blindly.
-    const orphaned = new Set([...started].filter((id) => !this.#startedHere.has(id)))
     const fresh = pending.filter((c) => !started.has(c.id))
     if (fresh.length) {
-      for (const c of fresh) this.#startedHere.add(c.id)
-      await this.session.append(fresh.map((c) => ({ type: 'ToolCallStarted', data: { turnId, callId: c.id, name: c.name, arguments: c.arguments } })))
+      const appended = await this.session.run({ type: 'StartToolCalls', runnerId, turnId, calls: fresh })
+      for (const e of appended) this.#startedHere.add((e as Chat & { type: 'ToolCallStarted' }).data.callId)
     }
+    const config = await this.opts.config.current()
+    const offered = new Set(this.opts.tools.available(this.session.state, config.disabledTools).map((t) => t.name))
     await Promise.all(
       pending.map(async (call) => {
+        // Started by an earlier runner (a crash or takeover): ask the tool, do not run it blindly.
+        const orphaned = started.has(call.id) && !this.#startedHere.has(call.id)
+        if (!orphaned && !this.#startedHere.has(call.id)) return // the decider did not start it (interrupted)
         const began = Date.now()
-        const result = orphaned.has(call.id) ? await this.#recoverTool(call) : await this.#runTool(call)
+        const result = orphaned ? await this.#recoverTool(call, turnId) : await this.#runTool(call, turnId, offered)
         if (this.#stopped) return
-        await this.session.append([
+        await this.session.run(
           {
-            type: 'ToolCallCompleted',
-            data: { turnId, callId: call.id, name: call.name, result: result.content, isError: result.isError, durationMs: Date.now() - began },
+            type: 'CompleteToolCall',
+            runnerId,
+            turnId,
+            callId: call.id,
+            name: call.name,
+            result: result.content,
+            isError: result.isError,
+            durationMs: Date.now() - began,
+            ...(result.attachments?.length ? { attachments: result.attachments } : {}),
           },
-        ])
+          call.id,
+        )
       }),
     )
-    if (this.#interrupt.signal.aborted && !this.#stopped) {
-      await this.#endTurn([{ type: 'TurnInterrupted', data: { turnId } }])
-      return false
+    if (this.#stopped || this.session.state.currentTurnId !== turnId) return false
+    if (!this.#interrupt.signal.aborted) return true
+    await this.#run({ type: 'EndTurn', runnerId, turnId, outcome: 'interrupted' })
+    return false
+  }
+
+  #toolContext(call: ToolCall, turnId: string): ToolContext {
+    const session = this.session
+    const runnerId = this.opts.runnerId
+    return {
+      chatId: this.chatId,
+      userId: session.state.ownerId,
+      organizationId: session.state.organizationId,
+      get chat() {
+        return session.state
+      },
+      callId: call.id,
+      signal: this.#interrupt.signal,
+      bindWorkspace: async (workspaceId) => {
+        await session.run({ type: 'BindWorkspace', runnerId, turnId, workspaceId }, call.id)
+      },
     }
-    return !this.#stopped
   }
 
-  #toolContext(call: ToolCall): ToolContext {
-    const s = this.session.state
-    return { chatId: this.chatId, userId: s.ownerId, organizationId: s.organizationId, chat: s, callId: call.id, signal: this.#interrupt.signal }
-  }
-
-  async #runTool(call: ToolCall): Promise<ToolResult> {
+  /** A tool that is unknown, disabled by an admin or not offered in this chat is never run: the model reads why. */
+  async #runTool(call: ToolCall, turnId: string, offered: ReadonlySet<string>): Promise<ToolResult> {
     const tool = this.opts.tools.get(call.name)
-    if (!tool) return { content: `There is no tool named ${call.name}.`, isError: true }
+    if (!tool) return { content: `There is no tool named ${call.name}. Use only the tools you were given.`, isError: true }
+    if (!offered.has(call.name)) return { content: `The tool ${call.name} is not available in this chat. Use only the tools you were given.`, isError: true }
     try {
-      return await tool.run(call.arguments, this.#toolContext(call))
+      return await tool.run(call.arguments, this.#toolContext(call, turnId))
     } catch (err) {
       if (this.#interrupt.signal.aborted) return { content: 'Interrupted by the user before the tool finished.', isError: true }
       return { content: `Tool ${call.name} failed: ${(err as Error).message}`, isError: true }
     }
   }
 
-  async #recoverTool(call: ToolCall): Promise<ToolResult> {
+  async #recoverTool(call: ToolCall, turnId: string): Promise<ToolResult> {
     const tool = this.opts.tools.get(call.name)
     try {
-      const known = tool?.recover ? await tool.recover(call.arguments, this.#toolContext(call)) : null
+      const known = tool?.recover ? await tool.recover(call.arguments, this.#toolContext(call, turnId)) : null
       return known ?? { content: UNKNOWN_OUTCOME, isError: true }
     } catch (err) {
       return { content: `${UNKNOWN_OUTCOME} (${(err as Error).message})`, isError: true }
@@ -286,23 +311,16 @@ export class ChatDriver {
         const err = raw instanceof ProviderError ? raw : classifyProviderError(raw)
         if (err.kind === 'context_window_exceeded' && !compactedForWindow) {
           compactedForWindow = true
-          await this.#compact(false, resolved)
+          await this.#compact(turnId, resolved)
           continue
         }
         if (!err.retryable || attempt > this.opts.maxRetries)
           throw new TurnFailure(err.kind, attempt > this.opts.maxRetries ? `${err.message} (gave up after ${attempt} attempts)` : err.message)
         const backoff = Math.min(this.opts.retryBaseMs * 2 ** (attempt - 1), this.opts.retryMaxMs)
         const delayMs = Math.min(Math.max(backoff, err.retryAfterMs ?? 0), this.opts.retryMaxMs)
-        await this.session.append([{ type: 'RetryScheduled', data: { turnId, attempt, delayMs, errorKind: err.kind, message: err.message } }])
-        this.opts.publish(this.chatId, {
-          kind: 'RetryCountdown',
-          turnId,
-          attempt,
-          delayMs,
-          retryAt: new Date(Date.now() + delayMs).toISOString(),
-          errorKind: err.kind,
-          message: err.message,
-        })
+        const retry = { turnId, attempt, delayMs, errorKind: err.kind, message: err.message }
+        if (!(await this.#run({ type: 'ScheduleRetry', runnerId: this.opts.runnerId, ...retry }))) return new StepAccumulator(turnId).result(true)
+        this.#publish({ kind: 'RetryCountdown', ...retry, retryAt: new Date(Date.now() + delayMs).toISOString() })
         await sleep(delayMs, this.#interrupt.signal)
         if (this.#interrupt.signal.aborted) return new StepAccumulator(turnId).result(true)
       }
@@ -324,7 +342,7 @@ export class ChatDriver {
       })
       for await (const ev of stream) {
         const item = step.apply(ev)
-        if (item) this.opts.publish(this.chatId, item)
+        if (item) this.#publish(item)
       }
     } catch (err) {
       // An interrupt keeps what had streamed, as a partial step.
@@ -337,7 +355,12 @@ export class ChatDriver {
     return result
   }
 
-  async #compact(manual: boolean, resolved?: ResolvedModel): Promise<void> {
+  /**
+   * Summarizes the context and records it: in a turn (`turnId`) before a step whose input
+   * passed the threshold, or between turns when a user asked. Returns false when the turn is over.
+   */
+  async #compact(turnId: string | null, resolved?: ResolvedModel): Promise<boolean> {
+    const runnerId = this.opts.runnerId
     const through = this.session.revision
     let result: Awaited<ReturnType<typeof summarize>>
     try {
@@ -346,22 +369,18 @@ export class ChatDriver {
     } catch (err) {
       // An automatic compaction that fails lets the step go on (the provider may still take it);
       // a requested one is dropped with the reason, so the chat does not wait for it forever.
-      if (!manual || this.#stopped) return
+      if (turnId !== null || this.#stopped) return true
       const failure = err instanceof ProviderError ? err : err instanceof CommandError ? null : classifyProviderError(err)
-      await this.session.append([
-        { type: 'CompactionFailed', data: { errorKind: failure?.kind ?? 'config', message: (err as Error).message } },
-      ])
-      return
+      await this.session.run({ type: 'FailCompaction', runnerId, errorKind: failure?.kind ?? 'config', message: (err as Error).message })
+      return true
     }
-    await this.session.append([
-      {
-        type: 'ContextCompacted',
-        data: { summary: result.summary, throughRevision: Number(through), tokensBefore: result.tokensBefore, tokensAfter: result.tokensAfter, manual },
-      },
-    ])
+    const compacted = { summary: result.summary, throughRevision: Number(through), tokensBefore: result.tokensBefore, tokensAfter: result.tokensAfter }
+    if (turnId !== null) return this.#run({ type: 'CompactContext', runnerId, turnId, ...compacted, manual: false })
+    await this.session.run({ type: 'CompactContext', runnerId, turnId, ...compacted, manual: true })
+    return true
   }
 
-  /** After the first exchange, a short generated title replaces the default one. */
+  /** After the first exchange, a short generated title replaces the default one (unless someone renamed it meanwhile). */
   async #maybeTitle(resolved: ResolvedModel): Promise<void> {
     const s = this.session.state
     if (s.title !== DEFAULT_TITLE || s.userMessages !== 1) return
@@ -379,7 +398,7 @@ export class ChatDriver {
       }))
         if (ev.type === 'text_delta') title += ev.text
       title = title.trim().replace(/^["']|["']$/g, '').slice(0, 80)
-      if (title) await this.session.append([{ type: 'ChatRenamed', data: { title, generated: true } }])
+      if (title) await this.session.run({ type: 'RenameChat', title, generated: { replaces: DEFAULT_TITLE } })
     } catch (err) {
       this.opts.log(`title for chat ${this.chatId} not generated: ${(err as Error).message}`)
     }

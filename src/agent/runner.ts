@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { ConfigService } from '../config/service.ts'
 import type { Database } from '../db/database.ts'
-import type { EventStore } from '../eventstore/types.ts'
+import type { EventStore, Subscription } from '../eventstore/types.ts'
+import { chatIdOfStream } from '../events/chat.ts'
 import type { AttachmentLoader } from './context.ts'
 import { ChatDriver, type DriverOptions } from './driver.ts'
-import type { EphemeralSink } from './ephemeral.ts'
+import type { EphemeralSink } from '../live/ephemeral.ts'
 import { ChatLeases } from './leases.ts'
 import { StaleRunnerError } from './session.ts'
 import type { ToolRegistry } from './tools/registry.ts'
@@ -29,6 +30,9 @@ export interface RunnerOptions {
   log?: (line: string) => void
 }
 
+/** What users append that a driver must act on at once, whichever process it came through. */
+const INTERRUPTING_EVENTS = ['InterruptRequested', 'ChatArchived']
+
 /** Events after which a chat may need the runner: a message to answer, a queue, a request. */
 const WORK_EVENTS = new Set(['ChatCreated', 'ChatForked', 'UserMessagePosted', 'MessageQueued', 'InterruptRequested', 'QuestionAnswered', 'CompactionRequested', 'ChatUnarchived', 'TurnCompleted', 'TurnInterrupted', 'TurnFailed'])
 
@@ -42,6 +46,7 @@ export class AgentRunner {
   readonly #drivers = new Map<string, ChatDriver>()
   readonly #driverOptions: DriverOptions
   #timer: NodeJS.Timeout | null = null
+  #interrupts: Subscription<unknown> | null = null
   #heartbeat: NodeJS.Timeout | null = null
   #scanning: Promise<void> | null = null
   #rescan = false
@@ -68,7 +73,24 @@ export class AgentRunner {
     const poll = this.opts.pollIntervalMs ?? 1_000
     this.#timer = setInterval(() => this.wake(), poll)
     this.#heartbeat = setInterval(() => void this.#renewLeases(), (this.opts.leaseTtlMs ?? 10_000) / 3)
+    void this.#watchInterrupts()
     this.wake()
+  }
+
+  /**
+   * One watch per process for interrupts and archives of the chats it drives, appended on any
+   * process: the driver folds them in and aborts its stream and tools. (Appends through this
+   * process reach the driver's view directly, before this.)
+   */
+  async #watchInterrupts(): Promise<void> {
+    try {
+      const after = await this.opts.store.headCheckpoint()
+      if (this.#stopped) return
+      const sub = (this.#interrupts = this.opts.store.subscribeToAll({ after, filter: { streamPrefix: 'chat-', eventTypes: INTERRUPTING_EVENTS } }))
+      for await (const event of sub) void this.#drivers.get(chatIdOfStream(event.stream))?.notice().catch(() => {})
+    } catch (err) {
+      if (!this.#stopped) this.opts.log?.(`runner interrupt watch ended: ${(err as Error).message}`)
+    }
   }
 
   /** Wakes the runner when applied events can give it work (not for its own steps and tool calls). */
@@ -101,13 +123,10 @@ export class AgentRunner {
   async #scan(): Promise<void> {
     const capacity = (this.opts.maxConcurrentChats ?? 200) - this.#drivers.size
     if (capacity <= 0) return
-    const rows = await this.opts.db.query<{ id: string }>(
-      `select id from chats
-       where not archived and (status in ('pending', 'running', 'interrupting') or compaction_requested
-             or (status = 'waiting' and queue_length > 0))
-       order by updated_at limit $1`,
-      [capacity + this.#drivers.size],
-    )
+    // needs_runner is chatNeedsRunner (src/events/chat-state.ts) as the chats projection last applied it.
+    const rows = await this.opts.db.query<{ id: string }>('select id from chats where needs_runner order by updated_at limit $1', [
+      capacity + this.#drivers.size,
+    ])
     for (const { id } of rows) {
       if (this.#stopped || this.#drivers.has(id)) continue
       if (!(await this.#leases.acquire(id))) continue
@@ -149,6 +168,7 @@ export class AgentRunner {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
     if (this.#heartbeat) clearInterval(this.#heartbeat)
+    await this.#interrupts?.close()
     await this.#scanning
     for (const driver of this.#drivers.values()) driver.stop()
     for (const chatId of this.#drivers.keys()) await this.#leases.release(chatId).catch(() => {})

@@ -1,59 +1,59 @@
-import { randomUUID } from 'node:crypto'
+import type { ChatCommand } from '../../commands/chat/commands.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
-import type { ChatState } from '../../commands/chat/state.ts'
+import { CommandError } from '../../commands/errors.ts'
+import { writerFor, type StreamView } from '../../commands/handler.ts'
+import { randomUUID } from 'node:crypto'
+import type { ChatState } from '../events/chat-state.ts'
 import type { EventMetadata, EventStore, StoredEvent } from '../eventstore/types.ts'
-import { WrongExpectedRevisionError } from '../eventstore/types.ts'
-import { SCHEMA_VERSION, upcast } from '../events/index.ts'
-import { chatStream, type ChatEvent } from '../events/chat.ts'
+import { chatStream } from '../events/chat.ts'
 
-/** Another runner wrote to the chat: this one's view is stale and it must stop. */
+/** Another runner took the chat over: this one's decisions are refused and it must stop. */
 export class StaleRunnerError extends Error {
-  constructor(chatId: string) {
-    super(`chat ${chatId} was taken over by another runner`)
+  constructor(chatId: string, reason: string) {
+    super(`chat ${chatId}: ${reason}`)
     this.name = 'StaleRunnerError'
   }
 }
 
 /**
- * A runner's view of one chat: its events, folded state and last seen revision. Every
- * append is fenced by that revision. When users appended meanwhile (a queued message,
- * an interrupt request), the session folds their events in and appends again; when
- * another runner appended, it throws StaleRunnerError — a stale runner never writes.
+ * A runner's hold on one chat while it has the lease: the process's folded view of the
+ * stream, kept with its events (the model context is built from them), and the runner's
+ * moves sent as commands through the one write primitive. Whether a move may be recorded —
+ * and what follows it — is the chat decider's; a move decided by a runner that no longer
+ * owns the turn is refused there (StaleRunnerError here).
  */
 export class ChatSession {
-  events: StoredEvent[] = []
-  state: ChatState = chatDecider.initialState()
-  revision = -1n
   readonly stream: string
-  #appending: Promise<unknown> = Promise.resolve()
 
-  constructor(
+  private constructor(
     private readonly store: EventStore,
     readonly chatId: string,
     readonly runnerId: string,
-    /** Told whenever the folded status changes. */
-    private readonly onStatusChange?: (status: ChatState['status']) => void,
+    readonly view: StreamView<ChatState>,
   ) {
-    this.stream = chatStream(chatId)
+    this.stream = view.stream
   }
 
-  /** Reads events after the last seen revision and returns them. */
-  async refresh(): Promise<StoredEvent[]> {
-    const fresh =
-      this.revision < 0n
-        ? await this.store.readStream(this.stream)
-        : await this.store.readStream(this.stream, { fromRevision: this.revision + 1n })
-    for (const e of fresh) this.#apply(e)
-    return fresh
+  static async open(store: EventStore, chatId: string, runnerId: string): Promise<ChatSession> {
+    const view = await writerFor(store).keep(chatStream(chatId), chatDecider)
+    return new ChatSession(store, chatId, runnerId, view)
   }
 
-  #apply(event: StoredEvent) {
-    if (event.revision <= this.revision) return
-    const before = this.state.status
-    this.events.push(event)
-    this.state = chatDecider.evolve(this.state, upcast(event) as unknown as ChatEvent)
-    this.revision = event.revision
-    if (this.state.status !== before) this.onStatusChange?.(this.state.status)
+  get state(): ChatState {
+    return this.view.state
+  }
+
+  get events(): readonly StoredEvent[] {
+    return this.view.events ?? []
+  }
+
+  get revision(): bigint {
+    return this.view.revision
+  }
+
+  /** Folds what others appended since (an interrupt from another process). */
+  refresh(): Promise<number> {
+    return writerFor(this.store).refresh(this.view)
   }
 
   metadata(causationId?: string): EventMetadata {
@@ -61,37 +61,26 @@ export class ChatSession {
       actor: { kind: 'agent', id: `runner:${this.runnerId}`, onBehalfOf: this.state.ownerId },
       organizationId: this.state.organizationId,
       correlationId: this.state.currentTurnId ?? undefined,
-      causationId,
+      ...(causationId ? { causationId } : {}),
       runnerId: this.runnerId,
-      schemaVersion: SCHEMA_VERSION,
     }
   }
 
-  /** Appends in order with the others of this session (tool results finish concurrently). */
-  append(events: ChatEvent[]): Promise<StoredEvent[]> {
-    const next = this.#appending.then(() => this.#appendNow(events))
-    this.#appending = next.catch(() => {})
-    return next
+  /** Sends one of the runner's moves through the chat decider; returns the events it appended. */
+  async run(command: ChatCommand, causationId?: string): Promise<StoredEvent[]> {
+    try {
+      const outcome = await writerFor(this.store).handle(this.stream, chatDecider, command, {
+        commandId: randomUUID(),
+        metadata: this.metadata(causationId),
+      })
+      return outcome.events
+    } catch (err) {
+      if (err instanceof CommandError && err.code === 'STALE_RUNNER') throw new StaleRunnerError(this.chatId, err.message)
+      throw err
+    }
   }
 
-  async #appendNow(events: ChatEvent[]): Promise<StoredEvent[]> {
-    const newEvents = events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata: this.metadata() }))
-    for (;;) {
-      try {
-        const result = await this.store.appendToStream(this.stream, newEvents, { expectedRevision: this.revision })
-        // The append was fenced at our revision, so nothing came in between: no need to read it back.
-        const first = this.revision + 1n
-        const stored = newEvents.map(
-          (e, i): StoredEvent => ({ ...e, stream: this.stream, revision: first + BigInt(i), position: result.position, createdAt: new Date(), hash: '' }),
-        )
-        for (const e of stored) this.#apply(e)
-        return stored
-      } catch (err) {
-        if (!(err instanceof WrongExpectedRevisionError)) throw err
-        const fresh = await this.refresh()
-        if (fresh.some((e) => e.metadata.runnerId !== undefined && e.metadata.runnerId !== this.runnerId))
-          throw new StaleRunnerError(this.chatId)
-      }
-    }
+  close(): void {
+    writerFor(this.store).release(this.view)
   }
 }

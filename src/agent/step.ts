@@ -1,4 +1,4 @@
-import type { EphemeralItem } from '../api/ephemeral.ts'
+import type { EphemeralBody } from '../live/ephemeral.ts'
 import type { StepPart, TokenUsage, ToolCall } from '../events/chat.ts'
 import { emptyUsage, type StreamEvent } from '../providers/types.ts'
 
@@ -41,7 +41,7 @@ export class StepAccumulator {
   }
 
   /** Applies one event; returns what to publish to chatStream subscribers, if anything. */
-  apply(ev: StreamEvent): EphemeralItem | null {
+  apply(ev: StreamEvent): EphemeralBody | null {
     const turnId = this.turnId
     switch (ev.type) {
       case 'text_delta':

@@ -16,7 +16,7 @@
  */
 import { chatStream } from '../events/chat.ts'
 import type { EventStore, StoredEvent, Subscription } from '../eventstore/types.ts'
-import type { BoundedSource } from './bounded.ts'
+import type { BoundedSource } from '../live/bounded.ts'
 import { eventView } from './read-models.ts'
 
 /** Events a catching-up subscriber reads per page (at most one page is held per subscriber). */

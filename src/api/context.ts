@@ -5,7 +5,7 @@ import type { EventMetadata, EventStore } from '../eventstore/types.ts'
 import type { Principal } from '../identity/permissions.ts'
 import type { ProjectionEngine } from '../projections/types.ts'
 import type { ChatChangeFeed } from './chat-changes.ts'
-import type { EphemeralPubSub } from './ephemeral.ts'
+import type { EphemeralPubSub } from '../live/ephemeral.ts'
 
 /** What the resolvers use; one per server process. */
 export interface ApiServices {

@@ -1,5 +1,5 @@
 export { apiPlugin, type ApiPluginOptions, SCHEMA_PATH } from './plugin.ts'
-export { createEphemeralPubSub, ephemeralFor, type EphemeralItem, type EphemeralPubSub, EPHEMERAL_CHANNEL } from './ephemeral.ts'
-export { subscriptionBufferStats, DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooSlowError } from './bounded.ts'
+export { createEphemeralPubSub, ephemeralFor, type EphemeralItem, type EphemeralPubSub, EPHEMERAL_CHANNEL } from '../live/ephemeral.ts'
+export { subscriptionBufferStats, DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooSlowError } from '../live/bounded.ts'
 export { SLOW_SUBSCRIBER_CLOSE_CODE } from './subscriptions.ts'
 export type { ApiContext, ApiServices } from './context.ts'

@@ -2,11 +2,8 @@
 import { randomUUID } from 'node:crypto'
 import type { ChatCommand, AttachmentRef, BusyBehavior } from '../../commands/chat/commands.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
-import { decideFork } from '../../commands/chat/fork.ts'
-import { CommandError, invalidInput } from '../../commands/errors.ts'
+import { invalidInput } from '../../commands/errors.ts'
 import { foldStream, handleCommand } from '../../commands/handler.ts'
-import type { Decider } from '../../commands/decider.ts'
-import type { ChatState } from '../../commands/chat/state.ts'
 import { chatStream, type ChatEvent, type MessagePart } from '../events/chat.ts'
 import type { AppendResult } from '../eventstore/types.ts'
 import { loadAttachments } from '../attachments/blobs.ts'
@@ -22,9 +19,9 @@ import { chatsReferencing } from '../attachments/blobs.ts'
 import { eventMetadata, type ApiContext } from './context.ts'
 import { chatOwnership, isUuid, loadChat, subAgentChats, type ChatView } from './read-models.ts'
 
-/** Waits until every projection has passed the append, so the answer shows the mutation's own write. */
+/** Waits until the `chats` projection (all a chat mutation's answer reads) has passed the append. */
 async function readYourWrite(ctx: ApiContext, result: AppendResult | null): Promise<void> {
-  if (result) await ctx.api.engine.waitForAll(result.checkpoint, ctx.api.readYourWriteTimeoutMs)
+  if (result) await ctx.api.engine.waitForPosition('chats', result.checkpoint, ctx.api.readYourWriteTimeoutMs)
 }
 
 async function chatAfterWrite(ctx: ApiContext, chatId: string): Promise<ChatView> {
@@ -33,14 +30,26 @@ async function chatAfterWrite(ctx: ApiContext, chatId: string): Promise<ChatView
   return chat
 }
 
-/** Runs one command on an existing chat the caller may change. */
-async function changeChat(ctx: ApiContext, chatId: string, command: ChatCommand): Promise<{ result: AppendResult | null; events: ChatEvent[] }> {
+/**
+ * Runs one command on an existing chat the caller may change. Concurrent commands to a chat
+ * are decided again on conflict, never refused: CONFLICT only when the client named the
+ * revision it decided from (`expectedRevision`) and the chat has moved past it.
+ */
+async function changeChat(
+  ctx: ApiContext,
+  chatId: string,
+  command: ChatCommand,
+  expectedRevision?: number | null,
+): Promise<{ result: AppendResult | null; events: ChatEvent[] }> {
   const principal = requirePrincipal(ctx.principal)
   requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, chatId), 'change')
+  if (expectedRevision != null && (!Number.isInteger(expectedRevision) || expectedRevision < 0))
+    throw invalidInput(`expectedRevision must be a revision of the chat (0 or more); got ${expectedRevision}`)
   const commandId = randomUUID()
   const outcome = await handleCommand(ctx.api.store, chatStream(chatId), chatDecider, command, {
     commandId,
     metadata: eventMetadata(ctx, principal, commandId),
+    ...(expectedRevision != null ? { expectedRevision: BigInt(expectedRevision) } : {}),
   })
   await readYourWrite(ctx, outcome.result)
   return { result: outcome.result, events: outcome.events as unknown as ChatEvent[] }
@@ -126,6 +135,7 @@ interface SendMessageInput {
   text: string
   attachmentIds?: string[] | null
   busyBehavior?: BusyBehavior | null
+  expectedRevision?: number | null
 }
 
 const sendMessage: Args<{ input: SendMessageInput }> = async (_root, { input }, ctx) => {
@@ -134,17 +144,26 @@ const sendMessage: Args<{ input: SendMessageInput }> = async (_root, { input }, 
   requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, chatId), 'change')
   const attachments = await attachmentsFor(ctx, principal, input.attachmentIds)
   const messageId = randomUUID()
-  const { events } = await changeChat(ctx, chatId, {
-    type: 'PostMessage',
-    messageId,
-    authorId: principal.userId,
-    parts: messageParts(input.text, attachments),
-    busyBehavior: input.busyBehavior ?? 'QUEUE',
-    attachments,
-  })
+  const { events } = await changeChat(
+    ctx,
+    chatId,
+    {
+      type: 'PostMessage',
+      messageId,
+      authorId: principal.userId,
+      parts: messageParts(input.text, attachments),
+      busyBehavior: input.busyBehavior ?? 'QUEUE',
+      attachments,
+    },
+    input.expectedRevision,
+  )
   return { chat: await chatAfterWrite(ctx, chatId), messageId, queued: events.some((e) => e.type === 'MessageQueued') }
 }
 
+/**
+ * A fork is decided from the source's head alone — its last revision for the range check, its
+ * current settings from the read model — so it costs the same at ten events or a hundred thousand.
+ */
 const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null }> = async (_root, args, ctx) => {
   const principal = requirePrincipal(ctx.principal)
   const sourceId = requireId(args.chatId)
@@ -153,33 +172,32 @@ const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null
   const source = chatStream(sourceId)
   const info = await ctx.api.store.streamInfo(source)
   if (!info) throw chatNotFound()
-  const lastRevision = Number(info.revision)
-  if (!Number.isInteger(args.atRevision) || args.atRevision < 0 || args.atRevision > lastRevision)
-    throw new CommandError('FORK_REVISION_OUT_OF_RANGE', `chat ${sourceId} has ${lastRevision + 1} events; revision ${args.atRevision} does not exist`, {
-      lastRevision,
-    })
-  const atCut = await foldStream(ctx.api.store, source, chatDecider, { toRevision: BigInt(args.atRevision) })
+  // The read model may not have the source yet (created a moment ago): fold it then.
+  const row = (await loadChat(ctx.api.db, sourceId)) ?? (await foldStream(ctx.api.store, source, chatDecider)).state
   const chatId = randomUUID()
-  const forkEvents = decideFork(
-    { chatId, ownerId: principal.userId, organizationId: principal.organizationId, atRevision: args.atRevision, ...(args.title ? { title: args.title } : {}) },
-    atCut.state,
-    lastRevision,
-  )
-  // The fork's first event was decided from the source's state at the cut; the new stream must not exist yet.
-  const forkDecider: Decider<null, ChatState, ChatEvent> = {
-    decide: (_cmd, state) => {
-      if (state.exists) throw new CommandError('ALREADY_EXISTS', `chat ${chatId} already exists`)
-      return forkEvents
-    },
-    evolve: chatDecider.evolve,
-    initialState: chatDecider.initialState,
-  }
   const commandId = randomUUID()
-  const outcome = await handleCommand(ctx.api.store, chatStream(chatId), forkDecider, null, {
-    commandId,
-    metadata: eventMetadata(ctx, principal, commandId),
-    forkOf: { stream: source, revision: BigInt(args.atRevision) },
-  })
+  const outcome = await handleCommand(
+    ctx.api.store,
+    chatStream(chatId),
+    chatDecider,
+    {
+      type: 'ForkChat',
+      chatId,
+      ownerId: principal.userId,
+      organizationId: principal.organizationId,
+      atRevision: args.atRevision,
+      ...(args.title ? { title: args.title } : {}),
+      source: {
+        chatId: sourceId,
+        lastRevision: Number(info.revision),
+        title: row.title,
+        modelId: row.modelId,
+        workspaceId: row.workspaceId,
+        planMode: row.planMode,
+      },
+    },
+    { commandId, metadata: eventMetadata(ctx, principal, commandId), forkOf: { stream: source, revision: BigInt(args.atRevision) } },
+  )
   await readYourWrite(ctx, outcome.result)
   return chatAfterWrite(ctx, chatId)
 }

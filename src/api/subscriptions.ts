@@ -6,11 +6,11 @@
  */
 import { invalidInput } from '../../commands/errors.ts'
 import { requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
-import { boundedIterator, type BoundedSource } from './bounded.ts'
+import { boundedIterator, type BoundedSource } from '../live/bounded.ts'
 import { followChat } from './chat-tail.ts'
 import type { ChatChange } from './chat-changes.ts'
 import type { ApiContext } from './context.ts'
-import type { EphemeralItem } from './ephemeral.ts'
+import type { EphemeralItem } from '../live/ephemeral.ts'
 import { chatOwnership } from './read-models.ts'
 
 /** Close code for a subscriber whose buffer overflowed (4000–4999 are the application's). */
@@ -37,7 +37,7 @@ function bounded<T>(ctx: ApiContext, start: (source: BoundedSource<T>) => () => 
 }
 
 function ephemeralView(item: EphemeralItem) {
-  if (item.kind === 'StatusChanged') return { __typename: item.kind, status: item.status.toUpperCase() }
+  if (item.kind === 'StatusChanged') return { __typename: item.kind, ...item, status: item.status.toUpperCase() }
   return { __typename: item.kind, ...item }
 }
 

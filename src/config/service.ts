@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { configDecider, type ConfigCommand, type ConfigState } from '../../commands/config/decide.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { CommandError } from '../../commands/errors.ts'
-import type { EventMetadata, EventStore } from '../eventstore/types.ts'
+import type { EventMetadata, EventStore, StoredEvent, Subscription } from '../eventstore/types.ts'
 import { StreamNotFoundError } from '../eventstore/types.ts'
 import { CONFIG_STREAM, type ConfigEvent, type ModelSettings, type ProviderSettings } from '../events/config.ts'
 import { createProvider } from '../providers/index.ts'
@@ -21,12 +21,15 @@ export interface ResolvedModel {
 const secretName = (providerId: string) => `provider:${providerId}:api_key`
 
 /**
- * Reads and changes the `config` stream. Reading catches up from the last revision it
- * saw, so every server process sees a change on its next use without a restart.
+ * Reads and changes the `config` stream. The folded state is cached: after the first read a
+ * subscription to the stream folds every change in as it is appended (on any process), so a
+ * model step reads no configuration from the database.
  */
 export class ConfigService {
   #state: ConfigState = configDecider.initialState()
   #revision = -1n
+  #loading: Promise<void> | null = null
+  #watch: Subscription<StoredEvent> | null = null
   #clients = new Map<string, { fingerprint: string | null; settingsKey: string; client: ModelProvider }>()
 
   constructor(
@@ -36,22 +39,51 @@ export class ConfigService {
   ) {}
 
   async current(): Promise<ConfigState> {
+    this.#loading ??= this.#catchUp().then(() => this.#follow(), (err) => {
+      this.#loading = null
+      throw err
+    })
+    await this.#loading
+    return this.#state
+  }
+
+  /** Stops following the config stream. */
+  async close(): Promise<void> {
+    await this.#watch?.close()
+  }
+
+  async #catchUp(): Promise<void> {
     try {
-      const events = await this.store.readStream(CONFIG_STREAM, { fromRevision: this.#revision + 1n })
-      for (const e of events) {
-        this.#state = configDecider.evolve(this.#state, e as unknown as ConfigEvent)
-        this.#revision = e.revision
-      }
+      this.#fold(await this.store.readStream(CONFIG_STREAM, { fromRevision: this.#revision + 1n }))
     } catch (err) {
       if (!(err instanceof StreamNotFoundError)) throw err
     }
-    return this.#state
+  }
+
+  #fold(events: readonly StoredEvent[]): void {
+    for (const e of events) {
+      if (e.revision <= this.#revision) continue
+      this.#state = configDecider.evolve(this.#state, e as unknown as ConfigEvent)
+      this.#revision = e.revision
+    }
+  }
+
+  #follow(): void {
+    const watch = (this.#watch = this.store.subscribeToStream(CONFIG_STREAM, { fromRevision: this.#revision + 1n }))
+    void (async () => {
+      for await (const event of watch) this.#fold([event])
+    })().catch(() => {
+      // The store closed or failed: read afresh on the next use.
+      if (this.#watch === watch) this.#loading = null
+    })
   }
 
   async execute(command: ConfigCommand, metadata: EventMetadata): Promise<ConfigState> {
     const outcome = await handleCommand(this.store, CONFIG_STREAM, configDecider, command, { commandId: randomUUID(), metadata })
+    // This process's answer shows its own change at once; the watch skips what is folded here.
     await this.current()
-    return outcome.state
+    if (outcome.result) await this.#catchUp()
+    return this.#state
   }
 
   /** Stores the key encrypted and records only its fingerprint in the log. */
@@ -118,22 +150,22 @@ const QUICK_STARTS: QuickStart[] = [
   { env: 'GOOGLE_API_KEY', providerId: 'google', kind: 'google', modelName: 'gemini-2.5-pro', contextWindow: 1_000_000, pricing: { input: 1.25, output: 10, cacheRead: 0.31, cacheWrite: 0 } },
 ]
 
+type QuickStartFound = QuickStart & { baseUrl: string | null; apiKey: string | undefined }
+
 /**
- * Quick start: a provider key (or OPENAI_BASE_URL) in the environment configures a provider
- * and a default model for it, unless an admin already configured that provider.
+ * The providers the environment names, read the way the official SDKs read it: OPENAI_API_KEY
+ * and OPENAI_BASE_URL together are one OpenAI-compatible endpoint at that URL with that key
+ * (a gateway, a proxy, a local server), never the public endpoint beside it.
  */
-export async function configureFromEnvironment(config: ConfigService, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
-  const metadata: EventMetadata = { actor: { kind: 'system', id: 'quick-start' } }
-  const state = await config.current()
-  const hasDefault = Object.values(state.models).some((m) => m.isDefault && m.enabled)
-  const starts: (QuickStart & { baseUrl: string | null; apiKey: string | undefined })[] = QUICK_STARTS.filter((q) => env[q.env]).map((q) => ({
+export function quickStartsFrom(env: NodeJS.ProcessEnv): QuickStartFound[] {
+  const starts: QuickStartFound[] = QUICK_STARTS.filter((q) => env[q.env] && !(q.env === 'OPENAI_API_KEY' && env.OPENAI_BASE_URL)).map((q) => ({
     ...q,
     baseUrl: null,
     apiKey: env[q.env],
   }))
   if (env.OPENAI_BASE_URL)
     starts.push({
-      env: 'OPENAI_BASE_URL',
+      env: env.OPENAI_API_KEY ? 'OPENAI_BASE_URL and OPENAI_API_KEY' : 'OPENAI_BASE_URL',
       providerId: 'openai-compatible',
       kind: 'openai-compatible',
       modelName: env.OPENAI_MODEL ?? 'default',
@@ -142,6 +174,18 @@ export async function configureFromEnvironment(config: ConfigService, env: NodeJ
       baseUrl: env.OPENAI_BASE_URL,
       apiKey: env.OPENAI_API_KEY,
     })
+  return starts
+}
+
+/**
+ * Quick start: a provider key (or OPENAI_BASE_URL) in the environment configures a provider
+ * and a default model for it, unless an admin already configured that provider.
+ */
+export async function configureFromEnvironment(config: ConfigService, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
+  const metadata: EventMetadata = { actor: { kind: 'system', id: 'quick-start' } }
+  const state = await config.current()
+  const hasDefault = Object.values(state.models).some((m) => m.isDefault && m.enabled)
+  const starts = quickStartsFrom(env)
   let madeDefault = hasDefault
   for (const q of starts) {
     if (state.providers[q.providerId]) continue

@@ -59,8 +59,12 @@ export type ChatEvent =
         ownerId: string
         organizationId: string
         title: string
-        /** Tool calls left without results by the cut: closed as not executed. */
-        closedToolCallIds: string[]
+        /**
+         * Tool calls left without results by the cut: closed as not executed. Absent on forks
+         * decided from the source's head alone: then they are the calls open in the inherited
+         * history (`openToolCallsAfter`).
+         */
+        closedToolCallIds?: string[]
         /** The source's settings at the cut, so a read model need not replay the source. Absent on early events. */
         modelId?: string | null
         workspaceId?: string | null
@@ -73,6 +77,8 @@ export type ChatEvent =
   | { type: 'QueuedMessagePromoted'; data: { queueId: string } }
   | { type: 'InterruptRequested'; data: { requestedBy: string } }
   | { type: 'TurnStarted'; data: { turnId: string; runnerId: string; modelId: string | null } }
+  /** The turn goes on under another runner (the previous one's lease expired); from here only it may write the turn. */
+  | { type: 'TurnResumed'; data: { turnId: string; runnerId: string; previousRunnerId: string | null } }
   | {
       type: 'AssistantStepCompleted'
       data: {
@@ -140,6 +146,7 @@ export const CHAT_EVENT_TYPES = [
   'QueuedMessagePromoted',
   'InterruptRequested',
   'TurnStarted',
+  'TurnResumed',
   'AssistantStepCompleted',
   'ToolCallStarted',
   'ToolCallCompleted',

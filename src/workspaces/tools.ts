@@ -4,13 +4,10 @@ import { createHash, randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { foldStream } from '../../commands/handler.ts'
-import { chatDecider } from '../../commands/chat/decide.ts'
 import { blobPath } from '../attachments/blobs.ts'
 import type { Tool, ToolContext, ToolResult } from '../agent/tools/registry.ts'
 import type { Database } from '../db/database.ts'
-import { chatStream, SCHEMA_VERSION, type ChatEvent } from '../events/index.ts'
-import type { EventMetadata, EventStore } from '../eventstore/types.ts'
+import type { EventStore } from '../eventstore/types.ts'
 import { WorkspaceNotConnectedError } from './tunnel.ts'
 import type { Actor, WorkspaceService } from './service.ts'
 
@@ -43,25 +40,11 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
     return actor
   }
 
-  async function boundWorkspaceId(ctx: ToolContext): Promise<string | null> {
-    // Read fresh: a tool earlier in this turn may have bound one.
-    const folded = await foldStream(s.store, chatStream(ctx.chatId), chatDecider)
-    return folded.state.workspaceId ?? ctx.chat.workspaceId
-  }
+  // `ctx.chat` is the runner's live view of the chat: a call earlier in this turn may have bound one.
+  const boundWorkspaceId = (ctx: ToolContext): string | null => ctx.chat.workspaceId
 
-  async function appendToChat(ctx: ToolContext, events: ChatEvent[]): Promise<void> {
-    const metadata: EventMetadata = {
-      actor: { kind: 'agent', id: `tool:${ctx.callId}`, onBehalfOf: ctx.userId },
-      organizationId: ctx.organizationId,
-      causationId: ctx.callId,
-      schemaVersion: SCHEMA_VERSION,
-    }
-    await s.store.appendToStream(
-      chatStream(ctx.chatId),
-      events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata })),
-      { expectedRevision: 'exists' },
-    )
-  }
+  /** Parallel calls of one chat that need a workspace wait for the first one's, never make two. */
+  const creating = new Map<string, Promise<string>>()
 
   /** Waits for the daemon of a created/started workspace, or says why it is not there. */
   async function connected(workspaceId: string, build: Promise<{ ok: boolean; log: string; error?: string }>, signal: AbortSignal): Promise<void> {
@@ -77,8 +60,10 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
 
   /** The chat's workspace, created from the default template and bound the first time one is needed. */
   async function workspaceFor(ctx: ToolContext): Promise<string> {
+    const pending = creating.get(ctx.chatId)
+    if (pending) await pending.catch(() => {})
     const actor = await actorOf(ctx)
-    const bound = await boundWorkspaceId(ctx)
+    const bound = boundWorkspaceId(ctx)
     if (bound) {
       const w = await ws.getWorkspace(actor, bound)
       if (!w) throw new ToolFailure(`Workspace ${bound} not found. Call create_workspace to make a new one.`)
@@ -94,10 +79,21 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
       }
       throw new ToolFailure(`Workspace ${w.name} (${w.id}) is ${w.status === 'started' ? 'not reachable' : w.status}. Call start_workspace to start it, then retry.`)
     }
+    if (creating.has(ctx.chatId)) return workspaceFor(ctx)
+    const creation = createDefaultWorkspace(ctx, actor)
+    creating.set(ctx.chatId, creation)
+    try {
+      return await creation
+    } finally {
+      creating.delete(ctx.chatId)
+    }
+  }
+
+  async function createDefaultWorkspace(ctx: ToolContext, actor: Actor): Promise<string> {
     const [template] = await ws.listTemplates(actor)
     if (!template) throw new ToolFailure('This chat has no workspace and you may use no template to create one. Ask an admin for a workspace template.')
     const created = await ws.createWorkspace(actor, { templateId: template.id })
-    await appendToChat(ctx, [{ type: 'WorkspaceBound', data: { workspaceId: created.workspace.id } }])
+    await ctx.bindWorkspace(created.workspace.id)
     await connected(created.workspace.id, created.build, ctx.signal)
     return created.workspace.id
   }
@@ -279,8 +275,7 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
         if (res.body.length > MAX_ATTACH_BYTES) throw new ToolFailure(`${args.path} is ${res.body.length} bytes; attachments are at most ${MAX_ATTACH_BYTES} bytes`)
         const name = (args.name?.trim() || path.basename(args.path)).replace(/[\\/\x00-\x1f]/g, '_').slice(0, 200) || 'file'
         const saved = await saveWorkspaceAttachment(s, { bytes: res.body, name, uploadedBy: ctx.userId, organizationId: ctx.organizationId })
-        await appendToChat(ctx, [{ type: 'AttachmentAdded', data: { ...saved, source: 'workspace' } }])
-        return `attached ${name} (${saved.size} bytes) as attachment ${saved.attachmentId}`
+        return { content: `attached ${name} (${saved.size} bytes) as attachment ${saved.attachmentId}`, isError: false, attachments: [{ ...saved, source: 'workspace' }] }
       },
     }),
     tool({
@@ -341,7 +336,7 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
       async run(args: { template_id: string; name?: string; parameters?: Record<string, unknown> }, ctx) {
         const actor = await actorOf(ctx)
         const created = await ws.createWorkspace(actor, { templateId: args.template_id, name: args.name, parameters: args.parameters })
-        await appendToChat(ctx, [{ type: 'WorkspaceBound', data: { workspaceId: created.workspace.id } }])
+        await ctx.bindWorkspace(created.workspace.id)
         await connected(created.workspace.id, created.build, ctx.signal)
         const hello = ws.tunnels.helloOf(created.workspace.id)
         return `created workspace ${created.workspace.name} (${created.workspace.id}) and bound it to this chat; working directory ${hello?.workdir ?? '?'} (${hello?.os ?? '?'})`
@@ -354,14 +349,14 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
       availability: rootOnly,
       async run(args: { workspace_id?: string }, ctx) {
         const actor = await actorOf(ctx)
-        const id = args.workspace_id ?? (await boundWorkspaceId(ctx))
+        const id = args.workspace_id ?? boundWorkspaceId(ctx)
         if (!id) throw new ToolFailure('this chat has no workspace; call create_workspace')
         const w = await ws.getWorkspace(actor, id)
         if (!w) throw new ToolFailure(`Workspace ${id} not found.`)
         if (ws.tunnels.isConnected(w.id)) return `workspace ${w.name} is running`
         const started = await ws.startWorkspace(actor, w.id)
         await connected(w.id, started.build, ctx.signal)
-        if (!(await boundWorkspaceId(ctx))) await appendToChat(ctx, [{ type: 'WorkspaceBound', data: { workspaceId: w.id } }])
+        if (!boundWorkspaceId(ctx)) await ctx.bindWorkspace(w.id)
         return `workspace ${w.name} (${w.id}) is running`
       },
     }),

@@ -136,8 +136,8 @@ describe.each(backends)('chats through GraphQL on $name', (backend) => {
       (items) => items.some((i) => i.chatStream.__typename === 'TextDelta') && items.some((i) => i.chatStream.event?.type === 'UserMessagePosted' && i.chatStream.event.revision === 3),
     )
     await sleep(300)
-    await ephemeralFor(server.db).publishEphemeral(fork.id, { kind: 'StatusChanged', status: 'running' })
-    await ephemeralFor(server.db).publishEphemeral(fork.id, { kind: 'TextDelta', turnId: 't1', delta: 'x'.repeat(20_000) })
+    await ephemeralFor(server.db).publishEphemeral(fork.id, { kind: 'StatusChanged', turnId: 't1', status: 'running', seq: 0 })
+    await ephemeralFor(server.db).publishEphemeral(fork.id, { kind: 'TextDelta', turnId: 't1', delta: 'x'.repeat(20_000), seq: 1 })
     await server.gql(`mutation($id: ID!) { sendMessage(input: { chatId: $id, text: "two" }) { queued } }`, { id: fork.id }, alice)
     const items = await sub.done
     const events = items.filter((i) => i.chatStream.event).map((i) => [i.chatStream.event!.revision, i.chatStream.event!.type])

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { LIMITS, type ChatCommand } from '../../commands/chat/commands.ts'
+import { LIMITS, type ChatCommand, type StepRecord } from '../../commands/chat/commands.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
-import { decideFork } from '../../commands/chat/fork.ts'
-import { chatStatusAfter, evolveChat, initialChatState } from '../../commands/chat/state.ts'
+import { callsClosedByFork, chatStatusAfter, evolveChat, initialChatState } from '../../src/events/chat-state.ts'
 import { CommandError } from '../../commands/errors.ts'
 import type { ChatEvent, MessagePart, TokenUsage } from '../../src/events/chat.ts'
 import { spec } from './spec.ts'
@@ -230,7 +229,10 @@ describe('chat status', () => {
 describe('forks', () => {
   const source = [created, posted('m1'), turnStarted, step, toolStarted('c1'), toolDone('c1'), toolStarted('c2'), { type: 'TurnCompleted', data: { turnId: 't1' } } as ChatEvent]
   const atCut = (revision: number) => source.slice(0, revision + 1).reduce(evolveChat, initialChatState())
-  const fork = (atRevision: number, title?: string) => decideFork({ chatId: FORK, ownerId: OWNER, organizationId: ORG, atRevision, ...(title === undefined ? {} : { title }) }, atCut(Math.min(Math.max(atRevision, 0), source.length - 1)), source.length - 1)
+  // Decided from the source's head alone: its last revision and its current settings.
+  const head = { chatId: CHAT, lastRevision: source.length - 1, title: 'Fix the build', modelId: 'claude', workspaceId: null, planMode: false }
+  const fork = (atRevision: number, title?: string, fork = initialChatState()) =>
+    chatDecider.decide({ type: 'ForkChat', chatId: FORK, ownerId: OWNER, organizationId: ORG, atRevision, source: head, ...(title === undefined ? {} : { title }) }, fork)
   const rejection = (f: () => unknown) => {
     try {
       f()
@@ -240,16 +242,18 @@ describe('forks', () => {
     throw new Error('expected a rejection')
   }
 
-  it('forks at a settled revision with no open tool calls and the settings at the cut', () =>
+  it("forks with the source's settings, without folding the source", () =>
     expect(fork(5)).toEqual([
       {
         type: 'ChatForked',
-        data: { chatId: FORK, sourceChatId: CHAT, atRevision: 5, ownerId: OWNER, organizationId: ORG, title: 'Fix the build (fork)', closedToolCallIds: [], modelId: 'claude', workspaceId: null, planMode: false },
+        data: { chatId: FORK, sourceChatId: CHAT, atRevision: 5, ownerId: OWNER, organizationId: ORG, title: 'Fix the build (fork)', modelId: 'claude', workspaceId: null, planMode: false },
       },
     ]))
-  it('closes the tool calls a mid-turn cut leaves open', () => {
+  it('closes, when folded, exactly the tool calls a mid-turn cut leaves open', () => {
     const [forked] = fork(6, 'Try again')
-    expect(forked!.type === 'ChatForked' && forked!.data).toMatchObject({ closedToolCallIds: ['c2'], title: 'Try again', atRevision: 6 })
+    expect(forked!.type === 'ChatForked' && forked!.data).toMatchObject({ title: 'Try again', atRevision: 6 })
+    expect(callsClosedByFork(forked as Extract<ChatEvent, { type: 'ChatForked' }>, atCut(6).openToolCalls)).toEqual(['c2'])
+    expect(callsClosedByFork(fork(5)[0] as Extract<ChatEvent, { type: 'ChatForked' }>, atCut(5).openToolCalls)).toEqual([])
   })
   it('starts a fork cut mid-turn waiting, with an empty queue', () => {
     const state = [...source.slice(0, 7), queued('q1'), ...fork(6)].reduce(evolveChat, initialChatState())
@@ -262,7 +266,71 @@ describe('forks', () => {
     expect(rejection(() => fork(-1)).code).toBe('FORK_REVISION_OUT_OF_RANGE')
     expect(rejection(() => fork(1.5)).code).toBe('FORK_REVISION_OUT_OF_RANGE')
   })
-  it('rejects forking a chat that does not exist', () =>
-    expect(rejection(() => decideFork({ chatId: FORK, ownerId: OWNER, organizationId: ORG, atRevision: 0 }, initialChatState(), -1)).code).toBe('CHAT_NOT_FOUND'))
+  it('rejects a fork whose stream already exists', () => expect(rejection(() => fork(1, undefined, evolveChat(initialChatState(), created))).code).toBe('ALREADY_EXISTS'))
   it('rejects an oversized fork title', () => expect(rejection(() => fork(5, 'x'.repeat(LIMITS.titleLength + 1))).code).toBe('INVALID_INPUT'))
+})
+
+describe("chat decider: the runner's moves", () => {
+  const r1 = { runnerId: 'r1', turnId: 't1' }
+  const stepWith = (toolCalls: { id: string; name: string; arguments: unknown }[]): StepRecord => ({
+    stepId: 's1',
+    modelId: 'claude',
+    parts: [],
+    text: '',
+    reasoning: '',
+    toolCalls,
+    usage,
+    costUsd: 0.01,
+    finishReason: 'stop',
+    interrupted: false,
+  })
+  const headOf = (id: string): ChatEvent => ({ type: 'UserMessagePosted', data: { messageId: id, parts: text(id), authorId: OWNER, fromQueueId: id } })
+
+  it('starts a turn only for a pending chat', () => {
+    chat.given([created, posted('m1')]).when({ type: 'StartTurn', ...r1 }).then([turnStarted])
+    chat.given(running).when({ type: 'StartTurn', runnerId: 'r2', turnId: 't2' }).then([])
+    chat.given([created]).when({ type: 'StartTurn', ...r1 }).then([])
+  })
+  it('a step without tool calls completes the turn and delivers the queue head with it', () =>
+    chat
+      .given([...running, queued('q1'), queued('q2')])
+      .when({ type: 'RecordStep', ...r1, step: stepWith([]) })
+      .then([{ type: 'AssistantStepCompleted', data: { ...stepWith([]), turnId: 't1' } }, { type: 'TurnCompleted', data: { turnId: 't1' } }, headOf('q1')]))
+  it('a step with tool calls starts them in the same append', () => {
+    const call = { id: 'c1', name: 'execute', arguments: { command: 'ls' } }
+    chat.given(running).when({ type: 'RecordStep', ...r1, step: stepWith([call]) }).then([{ type: 'AssistantStepCompleted', data: { ...stepWith([call]), turnId: 't1' } }, toolStarted('c1')])
+  })
+  it('ending a turn closes the calls still open, so the model context stays valid', () =>
+    chat
+      .given([...running, toolStarted('c1')])
+      .when({ type: 'EndTurn', ...r1, outcome: 'failed', errorKind: 'step_limit', message: 'too many steps' })
+      .then([
+        { type: 'ToolCallCompleted', data: { turnId: 't1', callId: 'c1', name: 'execute', result: 'The turn failed before this call finished.', isError: true, durationMs: 0 } },
+        { type: 'TurnFailed', data: { turnId: 't1', errorKind: 'step_limit', message: 'too many steps' } },
+      ]))
+  it('records a result only for a call of the current turn that is still open', () => {
+    const done = { type: 'CompleteToolCall', ...r1, callId: 'c1', name: 'execute', result: 'ok', isError: false, durationMs: 5 } as const
+    chat.given([...running, toolStarted('c1')]).when(done).then([toolDone('c1')])
+    chat.given([...running, toolStarted('c1'), toolDone('c1')]).when(done).then([])
+    chat.given([...running, toolStarted('c1'), { type: 'TurnInterrupted', data: { turnId: 't1' } }]).when(done).then([])
+  })
+  it('refuses every move of a runner whose turn another runner resumed', () => {
+    const resumed: ChatEvent = { type: 'TurnResumed', data: { turnId: 't1', runnerId: 'r2', previousRunnerId: 'r1' } }
+    chat.given([...running, resumed]).when({ type: 'EndTurn', ...r1, outcome: 'interrupted' }).thenThrows('STALE_RUNNER', /runner r2 took over/)
+    chat.given([...running, resumed]).when({ type: 'BindWorkspace', ...r1, workspaceId: 'w1' }).thenThrows('STALE_RUNNER')
+    chat.given(running).when({ type: 'ResumeTurn', runnerId: 'r2', turnId: 't1' }).then([resumed])
+  })
+  it('delivers the queue head only to a waiting chat', () => {
+    const waitingWithQueue = [...running, queued('q1'), { type: 'TurnInterrupted', data: { turnId: 't1' } } as ChatEvent, { type: 'QueuedMessagePromoted', data: { queueId: 'q1' } } as ChatEvent]
+    chat.given([...running, queued('q1')]).when({ type: 'DeliverQueueHead', runnerId: 'r1' }).then([])
+    chat.given([...running, queued('q1'), { type: 'TurnInterrupted', data: { turnId: 't1' } }]).when({ type: 'DeliverQueueHead', runnerId: 'r1' }).then([headOf('q1')])
+    chat.given(waitingWithQueue).when({ type: 'DeliverQueueHead', runnerId: 'r1' }).then([headOf('q1')])
+  })
+  it('drops a generated title when someone renamed the chat meanwhile', () => {
+    chat.given([created]).when({ type: 'RenameChat', title: 'Generated', generated: { replaces: 'Fix the build' } }).then([{ type: 'ChatRenamed', data: { title: 'Generated', generated: true } }])
+    chat
+      .given([created, { type: 'ChatRenamed', data: { title: 'Mine', generated: false } }])
+      .when({ type: 'RenameChat', title: 'Generated', generated: { replaces: 'Fix the build' } })
+      .then([])
+  })
 })

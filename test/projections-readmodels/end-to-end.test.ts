@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chatDecider } from '../../commands/chat/decide.ts'
-import { decideFork } from '../../commands/chat/fork.ts'
 import { foldStream, handleCommand } from '../../commands/handler.ts'
 import { userDecider } from '../../commands/user/decide.ts'
 import { projections } from '../../projections/index.ts'
@@ -72,17 +71,19 @@ for (const backend of backends) {
 
       // Fork mid-turn at the open tool call (revision 4).
       const fork = uuid()
-      const atCut = await foldStream(store, s, chatDecider, { toRevision: 4n })
       const info = await store.streamInfo(s)
-      const forkEvents = decideFork({ chatId: fork, ownerId: OWNER, organizationId: ORG, atRevision: 4 }, atCut.state, Number(info!.revision))
-      expect(forkEvents[0]!.type === 'ChatForked' && forkEvents[0]!.data.closedToolCallIds).toEqual(['c1'])
-      const forked = await store.appendToStream(
+      const source = { chatId: chat, lastRevision: Number(info!.revision), title: 'Fix the build', modelId: 'claude', workspaceId: null, planMode: false }
+      const { result: forked } = await handleCommand(
+        store,
         chatStream(fork),
-        forkEvents.map((e) => ({ id: uuid(), ...e, metadata: asOwner })),
-        { expectedRevision: 'no_stream', forkOf: { stream: s, revision: 4n } },
+        chatDecider,
+        { type: 'ForkChat', chatId: fork, ownerId: OWNER, organizationId: ORG, atRevision: 4, source },
+        { commandId: uuid(), metadata: asOwner, forkOf: { stream: s, revision: 4n } },
       )
+      // The call the cut leaves open is closed when the fork is folded.
+      expect((await foldStream(store, chatStream(fork), chatDecider)).state.openToolCalls).toEqual({})
 
-      await engine.waitForAll(forked.checkpoint)
+      await engine.waitForAll(forked!.checkpoint)
       const chatRows = await db.query<Record<string, unknown>>(
         'select id, status, queue_length, input_tokens, fork_of_chat_id, fork_of_revision, revision from chats order by created_at',
       )

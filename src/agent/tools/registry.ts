@@ -1,10 +1,13 @@
-import type { ChatState } from '../../../commands/chat/state.ts'
+import type { AttachmentRef } from '../../../commands/chat/commands.ts'
+import type { ChatState } from '../../events/chat-state.ts'
 import type { ToolDefinition } from '../../providers/types.ts'
 
 export interface ToolResult {
   content: string
   isError: boolean
   images?: { mimeType: string; data: string }[]
+  /** Files the tool attached to the chat: the runner records them with the result. */
+  attachments?: (AttachmentRef & { source: 'upload' | 'workspace' })[]
 }
 
 export interface ToolContext {
@@ -16,6 +19,11 @@ export interface ToolContext {
   /** The tool-call id: the idempotency key a tool passes on (e.g. to the workspace daemon). */
   callId: string
   signal: AbortSignal
+  /**
+   * Binds a workspace the tool created or started to the chat, through the chat decider, at
+   * once (a parallel call may need it). Tools never append to a chat stream themselves.
+   */
+  bindWorkspace(workspaceId: string): Promise<void>
 }
 
 export interface Tool {
@@ -49,7 +57,7 @@ export class ToolRegistry {
     return this.#tools.get(name)
   }
 
-  /** The tools offered in a chat: available there and not disabled by an admin. */
+  /** The tools offered in a chat: available there and not disabled by an admin. Only these ever run. */
   available(chat: ChatState, disabled: readonly string[]): Tool[] {
     return [...this.#tools.values()].filter((t) => !disabled.includes(t.name) && (t.availability?.(chat) ?? true))
   }

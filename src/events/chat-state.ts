@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatStatus, MessagePart } from '../../src/events/chat.ts'
+import type { ChatEvent, ChatStatus, MessagePart } from './chat.ts'
 
 export interface QueuedMessage {
   queueId: string
@@ -22,6 +22,8 @@ export interface ChatState {
   status: ChatStatus
   queue: QueuedMessage[]
   currentTurnId: string | null
+  /** The runner that may write the current turn: it started or resumed it. */
+  turnRunnerId: string | null
   pendingQuestionId: string | null
   /** Tool calls started and not yet completed, by call id. */
   openToolCalls: Record<string, string>
@@ -47,12 +49,49 @@ export function initialChatState(): ChatState {
     status: 'waiting',
     queue: [],
     currentTurnId: null,
+    turnRunnerId: null,
     pendingQuestionId: null,
     openToolCalls: {},
     compactionRequested: false,
     lastError: null,
     userMessages: 0,
   }
+}
+
+/**
+ * Tool calls asked for and not yet answered, by call id → tool name. A call is open from the
+ * step that asked for it until its result; a turn's end closes what is left. The chat fold and
+ * the model context (`src/agent/context.ts`) both follow it, so a fork cut between a call and
+ * its result closes exactly the calls the fold says are open.
+ */
+export function openToolCallsAfter(open: Readonly<Record<string, string>>, event: ChatEvent): Record<string, string> {
+  switch (event.type) {
+    case 'AssistantStepCompleted': {
+      if (!event.data.toolCalls.length) return open
+      const next = { ...open }
+      for (const call of event.data.toolCalls) next[call.id] = call.name
+      return next
+    }
+    case 'ToolCallStarted':
+      return open[event.data.callId] ? open : { ...open, [event.data.callId]: event.data.name }
+    case 'ToolCallCompleted': {
+      if (!(event.data.callId in open)) return open
+      const { [event.data.callId]: _done, ...rest } = open
+      return rest
+    }
+    case 'TurnCompleted':
+    case 'TurnInterrupted':
+    case 'TurnFailed':
+    case 'ChatForked':
+      return {}
+    default:
+      return open
+  }
+}
+
+/** The calls a fork closes as not executed: named on the event, else those open in its inherited history. */
+export function callsClosedByFork(event: Extract<ChatEvent, { type: 'ChatForked' }>, openBefore: Readonly<Record<string, string>>): string[] {
+  return event.data.closedToolCallIds ?? Object.keys(openBefore)
 }
 
 /**
@@ -72,6 +111,8 @@ export function chatStatusAfter(status: ChatStatus, event: ChatEvent, hasPending
       return status === 'running' ? 'interrupting' : status
     case 'TurnStarted':
       return 'running'
+    case 'TurnResumed':
+      return status
     case 'TurnCompleted':
     case 'TurnInterrupted':
       return hasPendingQuestion ? 'requires_action' : 'waiting'
@@ -131,12 +172,16 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         ownerId: d.ownerId,
         organizationId: d.organizationId,
         title: d.title,
+        modelId: d.modelId !== undefined ? d.modelId : state.modelId,
+        workspaceId: d.workspaceId !== undefined ? d.workspaceId : state.workspaceId,
+        planMode: d.planMode ?? state.planMode,
         parentChatId: null,
         rootChatId: null,
         archived: false,
         status: chatStatusAfter(state.status, event, false),
         queue: [],
         currentTurnId: null,
+        turnRunnerId: null,
         pendingQuestionId: null,
         openToolCalls: {},
         compactionRequested: false,
@@ -166,23 +211,37 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'InterruptRequested':
       return { ...state, status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)) }
     case 'TurnStarted':
-      return { ...state, status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)), currentTurnId: event.data.turnId, lastError: null }
+      return {
+        ...state,
+        status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
+        currentTurnId: event.data.turnId,
+        turnRunnerId: event.data.runnerId,
+        lastError: null,
+      }
+    case 'TurnResumed':
+      return { ...state, turnRunnerId: event.data.runnerId }
     case 'ToolCallStarted':
-      return { ...state, openToolCalls: { ...state.openToolCalls, [event.data.callId]: event.data.name } }
-    case 'ToolCallCompleted': {
-      const { [event.data.callId]: _done, ...open } = state.openToolCalls
-      return { ...state, openToolCalls: open }
-    }
+    case 'ToolCallCompleted':
+    case 'AssistantStepCompleted':
+      return { ...state, openToolCalls: openToolCallsAfter(state.openToolCalls, event) }
     case 'TurnCompleted':
     case 'TurnInterrupted':
       return {
         ...state,
         status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
         currentTurnId: null,
+        turnRunnerId: null,
         openToolCalls: {},
       }
     case 'TurnFailed':
-      return { ...state, status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)), currentTurnId: null, openToolCalls: {}, lastError: event.data.message }
+      return {
+        ...state,
+        status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
+        currentTurnId: null,
+        turnRunnerId: null,
+        openToolCalls: {},
+        lastError: event.data.message,
+      }
     case 'CompactionRequested':
       return { ...state, compactionRequested: true }
     case 'ContextCompacted':
@@ -204,12 +263,6 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       return { ...state, planMode: event.data.planMode }
     case 'WorkspaceBound':
       return { ...state, workspaceId: event.data.workspaceId }
-    case 'AssistantStepCompleted': {
-      // A call is open from the step that asked for it until its result: a fork cut between them closes it.
-      const open = { ...state.openToolCalls }
-      for (const call of event.data.toolCalls) open[call.id] = call.name
-      return { ...state, openToolCalls: open }
-    }
     case 'RetryScheduled':
     case 'PlanProposed':
     case 'SubAgentSpawned':
@@ -219,6 +272,28 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
   }
 }
 
-/** Whether the runner has work on this chat. */
-export const chatNeedsRunner = (s: ChatState) =>
-  s.exists && !s.archived && (s.status === 'pending' || s.status === 'running' || s.status === 'interrupting' || s.compactionRequested)
+/** What decides whether a chat needs a runner: the write side's state and the `chats` row both have it. */
+export interface RunnerDemand {
+  archived: boolean
+  status: ChatStatus
+  compactionRequested: boolean
+  queueLength: number
+}
+
+/**
+ * The one rule for "the runner has work on this chat": a turn to start, run or end, a
+ * compaction to serve, or a queued message to deliver. The `chats` projection stores it as
+ * `needs_runner`, which is all the runner's discovery reads; the driver stops when it is false.
+ */
+export function chatNeedsRunner(s: RunnerDemand): boolean {
+  if (s.archived) return false
+  if (s.status === 'pending' || s.status === 'running' || s.status === 'interrupting') return true
+  return s.compactionRequested || (s.status === 'waiting' && s.queueLength > 0)
+}
+
+export const runnerDemandOf = (s: ChatState): RunnerDemand => ({
+  archived: !s.exists || s.archived,
+  status: s.status,
+  compactionRequested: s.compactionRequested,
+  queueLength: s.queue.length,
+})

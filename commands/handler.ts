@@ -211,10 +211,12 @@ export class StreamWriter {
         continue
       }
       const first = result.nextExpectedRevision - BigInt(decided.length) + 1n
-      if (first !== expected + 1n && expected !== -1n) {
-        // An idempotent retry of a command stored before: fold what the stream really holds.
+      if (first !== expected + 1n) {
+        // A fork (its history starts with the source's events) or an idempotent retry of a
+        // command stored before: fold what the stream really holds.
+        view.reset()
         await this.#catchUp(view)
-        return { state: view.state, events: [], result }
+        if (first !== expected + 1n && expected !== -1n) return { state: view.state, events: [], result }
       }
       const stored = decided.map(
         (e, i): StoredEvent => ({
@@ -229,8 +231,8 @@ export class StreamWriter {
           hash: '',
         }),
       )
+      if (view.revision < first) view.apply(stored)
       view.loaded = true
-      view.apply(stored)
       return { state: view.state, events: stored, result }
     }
   }

@@ -168,6 +168,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       const d = event.data
       return {
         ...state,
+        exists: true,
         id: d.chatId,
         ownerId: d.ownerId,
         organizationId: d.organizationId,

@@ -38,7 +38,7 @@ export function anthropicEvents(script: ScriptedResponse, body: Record<string, u
   }
   if (script.text || !script.toolCalls?.length) {
     events.push({ type: 'content_block_start', index, content_block: { type: 'text', text: '' } })
-    for (const piece of splitText(script.text ?? ''))
+    for (const piece of splitText(script.text ?? '', script.textPieces))
       events.push({ type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } })
     events.push({ type: 'content_block_stop', index })
     index++

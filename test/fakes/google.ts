@@ -25,7 +25,7 @@ function googleFrames(script: ScriptedResponse, body: Record<string, unknown>, n
   const steps: Record<string, unknown>[][] = []
   for (const [i, piece] of splitText(script.reasoning ?? '').entries())
     steps.push([{ text: piece, thought: true, ...(i === 0 ? { thoughtSignature: `c2lnX3Rob3VnaHRf${n}` } : {}) }])
-  const texts = splitText(script.text ?? '')
+  const texts = splitText(script.text ?? '', script.textPieces)
   const calls = script.toolCalls ?? []
   for (const [i, piece] of texts.entries()) {
     // Thinking models sign the first text part when no function call follows.

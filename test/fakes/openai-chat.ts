@@ -11,7 +11,7 @@ function chatFrames(script: ScriptedResponse, body: Record<string, unknown>, n: 
   const frames: Frame[] = [chunk({ role: 'assistant', content: '', refusal: null })]
   // Reasoning as DeepSeek / vLLM stream it; OpenAI itself never sends it on this API.
   for (const piece of splitText(script.reasoning ?? '')) frames.push(chunk({ reasoning_content: piece }))
-  for (const piece of splitText(script.text ?? '')) frames.push(chunk({ content: piece }))
+  for (const piece of splitText(script.text ?? '', script.textPieces)) frames.push(chunk({ content: piece }))
   for (const [index, call] of (script.toolCalls ?? []).entries()) {
     const id = call.id ?? `call_fake${n}_${index}`
     frames.push(chunk({ tool_calls: [{ index, id, type: 'function', function: { name: call.name, arguments: '' } }] }))

@@ -74,7 +74,7 @@ function responsesFrames(script: ScriptedResponse, body: Record<string, unknown>
       content_index: 0,
       part: { type: 'output_text', annotations: [], logprobs: [], text: '' },
     })
-    for (const delta of splitText(text))
+    for (const delta of splitText(text, script.textPieces))
       emit('response.output_text.delta', { item_id: id, output_index, content_index: 0, delta, logprobs: [] })
     emit('response.output_text.done', { item_id: id, output_index, content_index: 0, text, logprobs: [] })
     const part = { type: 'output_text', annotations: [], logprobs: [], text }

@@ -13,8 +13,9 @@ export interface ScriptedToolCall {
 }
 
 export interface ScriptedResponse {
-  /** Streamed in several deltas. */
+  /** Streamed in several deltas (`textPieces` of them, 3 by default). */
   text?: string
+  textPieces?: number
   reasoning?: string
   toolCalls?: ScriptedToolCall[]
   /**

@@ -23,6 +23,7 @@ import { createContext } from '../src/server.ts'
 import { configureFakeModel } from '../test/agent/harness.ts'
 import { startFakeProvider, type FakeProvider } from '../test/fakes/script.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../test/support/databases.ts'
+import type { Report } from './report.ts'
 
 const OVERHEAD_STEPS = 50
 const OVERHEAD_RUNS = 3
@@ -91,7 +92,7 @@ async function startCairn(db: Database, fake: FakeProvider, maxConcurrentChats: 
     store: ctx.store,
     config: ctx.config,
     tools: ctx.tools,
-    publish: (chatId, item) => void ephemeral.publishEphemeral(chatId, item).catch(() => {}),
+    publish: (chatId, item, source) => void ephemeral.publishEphemeral(chatId, item, source).catch(() => {}),
     loadAttachment: async () => null,
     maxConcurrentChats,
     maxStepsPerTurn: OVERHEAD_STEPS + 10,
@@ -171,7 +172,7 @@ async function bareTurn(fake: FakeProvider): Promise<number> {
   throw new Error('the bare loop did not finish')
 }
 
-async function benchOverhead(print: (line: string) => void, cairn: Cairn, fake: FakeProvider): Promise<void> {
+async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): Promise<void> {
   fake.setDefault((body) =>
     stepOf(body) < OVERHEAD_STEPS - 1 ? { toolCalls: [{ name: 'add', arguments: { a: stepOf(body), b: 1 } }] } : { text: 'Done adding.' },
   )
@@ -209,6 +210,8 @@ async function benchOverhead(print: (line: string) => void, cairn: Cairn, fake: 
   print(`  through Cairn (runner, log, projections):   ${c.toFixed(0)} ms  (${(c / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
   print(`    of which ChatCreated → TurnStarted (projection + runner pickup) ${median(pickup).toFixed(0)} ms; TurnStarted → TurnCompleted ${median(inLog).toFixed(0)} ms (${(median(inLog) / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
   print(`  ratio Cairn/bare: ${(c / b).toFixed(2)}x; overhead ${((c - b) / OVERHEAD_STEPS).toFixed(1)} ms/step  (median of ${OVERHEAD_RUNS} runs each)`)
+  print.figure('step_ms', c / OVERHEAD_STEPS, b / OVERHEAD_STEPS)
+  print.figure('step_overhead_ms', (c - b) / OVERHEAD_STEPS)
 }
 
 interface LoadResult {
@@ -265,7 +268,7 @@ async function loadRun(cairn: Cairn, n: number): Promise<LoadResult> {
   }
 }
 
-async function benchLoad(print: (line: string) => void, cairn: Cairn, fake: FakeProvider): Promise<void> {
+async function benchLoad(print: Report, cairn: Cairn, fake: FakeProvider): Promise<void> {
   fake.setDefault((body) =>
     stepOf(body) < LOAD_TOOL_STEPS
       ? { text: 'Checking the next sum now.', toolCalls: [{ name: 'add', arguments: { a: 2, b: 2 } }], chunkDelayMs: CHUNK_DELAY_MS }
@@ -295,6 +298,13 @@ async function benchLoad(print: (line: string) => void, cairn: Cairn, fake: Fake
         `; delta gap p50 ${percentile(r.gaps, 50).toFixed(1)} ms p99 ${percentile(r.gaps, 99).toFixed(1)} ms (${r.gaps.length} gaps)` +
         `; CPU ${r.cpuMs.toFixed(0)} ms (${((r.cpuMs / r.wallMs) * 100).toFixed(0)}% of a core); RSS peak ${(r.rssPeak / 2 ** 20).toFixed(0)} MiB`,
     )
+    if (size === LOAD_SIZES[LOAD_SIZES.length - 1]) {
+      // Named for the size asked; the line above says when it was scaled down.
+      print.figure(`chats_${size}_events_per_s`, (r.events / r.wallMs) * 1000)
+      print.figure(`chats_${size}_delta_gap_p99_ms`, percentile(r.gaps, 99), CHUNK_DELAY_MS)
+      print.figure(`chats_${size}_cpu_core_share`, r.cpuMs / r.wallMs)
+      print.figure(`chats_${size}_rss_peak_mib`, r.rssPeak / 2 ** 20)
+    }
     previous = r
     if (unfinished) {
       print('  stopping: a size did not finish in time')
@@ -303,7 +313,7 @@ async function benchLoad(print: (line: string) => void, cairn: Cairn, fake: Fake
   }
 }
 
-export async function benchLoop(print: (line: string) => void): Promise<void> {
+export async function benchLoop(print: Report): Promise<void> {
   const fake = await startFakeProvider('anthropic')
   const database = await openBenchDatabase()
   print(`database: ${database.label}; fake Anthropic provider in this process`)

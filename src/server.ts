@@ -100,7 +100,7 @@ export function createContext(opts: {
     log,
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
-  registerWorkspaceTools({ tools }, { db, store, dataDir: env.dataDir, workspaces })
+  registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
   return {
     env,
     db,

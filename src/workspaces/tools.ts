@@ -7,7 +7,6 @@ import path from 'node:path'
 import { blobPath } from '../attachments/blobs.ts'
 import type { Tool, ToolContext, ToolResult } from '../agent/tools/registry.ts'
 import type { Database } from '../db/database.ts'
-import type { EventStore } from '../eventstore/types.ts'
 import { WorkspaceNotConnectedError } from './tunnel.ts'
 import type { Actor, WorkspaceService } from './service.ts'
 
@@ -20,7 +19,6 @@ class ToolFailure extends Error {}
 
 export interface WorkspaceToolServices {
   db: Database
-  store: EventStore
   dataDir: string
   workspaces: WorkspaceService
 }

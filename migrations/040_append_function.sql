@@ -76,11 +76,14 @@ begin
   end if;
 
   if not v_created then
-    select count(*) into v_stored from events e where e.stream = p_stream and e.id = any (p_ids);
+    -- One index probe per id (a lateral subquery with a limit cannot be hash-joined): with
+    -- `e.id = any (p_ids)` the cached plan scanned every event of the stream.
+    select count(*) into v_stored from unnest(p_ids) as x(id)
+    cross join lateral (select 1 from events e where e.stream = p_stream and e.id = x.id limit 1) hit;
     if v_stored = v_count then
       return query
-        select 'stored'::text, e.revision, e.position, e.xid from events e
-        where e.stream = p_stream and e.id = any (p_ids)
+        select 'stored'::text, e.revision, e.position, e.xid from unnest(p_ids) as x(id)
+        cross join lateral (select * from events e where e.stream = p_stream and e.id = x.id limit 1) e
         order by e.revision desc limit 1;
       return;
     end if;
@@ -100,14 +103,21 @@ begin
     v_hashes[i] := v_hash;
   end loop;
 
-  with inserted as (
+  if v_count = 1 then
+    -- The common case, without the unnest, sort and aggregate a batch needs.
     insert into events (stream, revision, id, type, data, metadata, hash)
-    select p_stream, v_revision + t.n, t.id, t.type, t.data::jsonb, t.metadata::jsonb, t.hash
-    from unnest(p_ids, p_types, p_data, p_metadata, v_hashes) with ordinality as t(id, type, data, metadata, hash, n)
-    order by t.n
-    returning events.position
-  )
-  select max(i.position) into v_position from inserted i;
+    values (p_stream, v_revision + 1, p_ids[1], p_types[1], p_data[1]::jsonb, p_metadata[1]::jsonb, v_hash)
+    returning events.position into v_position;
+  else
+    with inserted as (
+      insert into events (stream, revision, id, type, data, metadata, hash)
+      select p_stream, v_revision + t.n, t.id, t.type, t.data::jsonb, t.metadata::jsonb, t.hash
+      from unnest(p_ids, p_types, p_data, p_metadata, v_hashes) with ordinality as t(id, type, data, metadata, hash, n)
+      order by t.n
+      returning events.position
+    )
+    select max(i.position) into v_position from inserted i;
+  end if;
   update streams set revision = v_revision + v_count, hash = v_hash where stream = p_stream;
   return query select 'appended'::text, v_revision + v_count, v_position, pg_current_xact_id();
 end

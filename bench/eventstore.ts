@@ -36,18 +36,31 @@ function newEvent(n: number): NewEvent {
   }
 }
 
-/** Appends with one writer loop per stream until the time is up; returns events per second. */
-async function rate(writers: number, append: (writer: number, index: number) => Promise<number>): Promise<number> {
-  const deadline = performance.now() + SECONDS_PER_RUN * 1000
+/** Slices each system's time is cut into, alternating between systems, so load from other processes falls on all of them alike. */
+const SLICES = Number(process.env.BENCH_SLICES ?? 6)
+
+/** Totals of one system over its slices. */
+class Rate {
+  events = 0
+  ms = 0
+  get perSecond(): number {
+    return this.events / (this.ms / 1000)
+  }
+}
+
+/** Appends with one writer loop per stream for one slice; `append` returns how many events it wrote. */
+async function slice(total: Rate, writers: number, append: (writer: number) => Promise<number>): Promise<void> {
   const start = performance.now()
+  const deadline = start + (SECONDS_PER_RUN * 1000) / SLICES
   const counts = await Promise.all(
     Array.from({ length: writers }, async (_, writer) => {
       let events = 0
-      for (let index = 0; performance.now() < deadline; index++) events += await append(writer, index)
+      while (performance.now() < deadline) events += await append(writer)
       return events
     }),
   )
-  return counts.reduce((a, b) => a + b, 0) / ((performance.now() - start) / 1000)
+  total.events += counts.reduce((a, b) => a + b, 0)
+  total.ms += performance.now() - start
 }
 
 export async function benchEventStore(print: Report): Promise<void> {
@@ -67,20 +80,23 @@ export async function benchEventStore(print: Report): Promise<void> {
       run++
       const stream = (system: string, writer: number) => `${system}-${run}-${writer}`
       const revisions = new Map<string, bigint>()
-      const cairn = await rate(writers, async (writer) => {
+      const appendCairn = async (writer: number) => {
         const name = stream('cairn', writer)
         const expected = revisions.get(name) ?? 'no_stream'
         const events = Array.from({ length: batch }, (_, i) => newEvent(i))
         const result = await store.appendToStream(name, events, { expectedRevision: expected })
         revisions.set(name, result.nextExpectedRevision)
         return batch
-      })
-      const plain = await rate(writers, async (writer, index) => {
+      }
+      const plainRevisions = new Map<number, number>()
+      const appendPlain = async (writer: number) => {
+        const first = plainRevisions.get(writer) ?? 0
+        plainRevisions.set(writer, first + batch)
         const events = Array.from({ length: batch }, (_, i) => newEvent(i))
         const values = events.map((_, i) => `($${i * 7 + 1}, $${i * 7 + 2}, $${i * 7 + 3}, $${i * 7 + 4}, $${i * 7 + 5}, $${i * 7 + 6}, $${i * 7 + 7})`)
         const params = events.flatMap((e, i) => [
           stream('plain', writer),
-          index * batch + i,
+          first + i,
           e.id,
           e.type,
           JSON.stringify(e.data),
@@ -93,16 +109,24 @@ export async function benchEventStore(print: Report): Promise<void> {
           params,
         )
         return batch
-      })
-      const emmettRate = await rate(writers, async (writer) => {
+      }
+      const appendEmmett = async (writer: number) => {
         const events = Array.from({ length: batch }, (_, i) => newEvent(i))
         await emmett.appendToStream(
           stream('emmett', writer),
           events.map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, metadata: e.metadata })),
         )
         return batch
-      })
-      return { label, cairn, plain, emmett: emmettRate as number | null }
+      }
+      const cairn = new Rate()
+      const plain = new Rate()
+      const emmettRate = new Rate()
+      for (let i = 0; i < SLICES; i++) {
+        await slice(cairn, writers, appendCairn)
+        await slice(plain, writers, appendPlain)
+        await slice(emmettRate, writers, appendEmmett)
+      }
+      return { label, cairn: cairn.perSecond, plain: plain.perSecond, emmett: emmettRate.perSecond as number | null }
     }
 
     type Scenario = Awaited<ReturnType<typeof scenario>>
@@ -137,7 +161,9 @@ export async function benchEventStore(print: Report): Promise<void> {
     const plainReadRate = plainRead / ((performance.now() - plainStart) / 1000)
     results.push({ label: `readAll (${read} events, pages of ${READ_PAGE})`, cairn: cairnRead, plain: plainReadRate, emmett: null })
 
-    print(`event store on PostgreSQL (synchronous_commit=${rows[0]?.synchronous_commit}, ${SECONDS_PER_RUN}s per run), events/s`)
+    print(
+      `event store on PostgreSQL (synchronous_commit=${rows[0]?.synchronous_commit}, ${SECONDS_PER_RUN}s per system and scenario in ${SLICES} alternating slices), events/s`,
+    )
     const table = [
       ['scenario', 'cairn', 'plain INSERT', 'cairn/plain', 'emmett', 'cairn/emmett'],
       ...results.map((r) => [

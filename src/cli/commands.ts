@@ -126,6 +126,7 @@ const commands: Record<string, Command> = {
   bench: {
     usage: 'bench [name…]',
     summary: 'run the benchmarks in bench/ (all, or the named ones)',
+    takesFlags: true, // --json goes to the benches
     async run(args, io) {
       if (!existsSync(BENCH_INDEX)) {
         io.err('no benchmarks: bench/index.ts does not exist')

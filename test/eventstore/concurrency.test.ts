@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Database } from '../../src/db/database.ts'
 import { compareCheckpoints, type EventStore, type StoredEvent } from '../../src/eventstore/index.ts'
-import { appendInTransaction, prepareEvents } from '../../src/eventstore/postgres/append.ts'
+import { appendEvents, prepareEvents } from '../../src/eventstore/postgres/append.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import { backends } from '../support/databases.ts'
 import { newEvent } from './contract.ts'
@@ -77,7 +77,7 @@ describe.skipIf(!postgres.available)('SQL event store under concurrent writers (
     const eventA = newEvent('A')
     // Transaction A appends through the store's own SQL, then stays open.
     const transactionA = db.transaction(async (tx) => {
-      const result = await appendInTransaction(tx, 'gap-a', prepareEvents('gap-a', [eventA]), {})
+      const result = await appendEvents(tx, 'gap-a', prepareEvents('gap-a', [eventA]), {})
       inserted()
       await commitA
       return result
@@ -92,7 +92,7 @@ describe.skipIf(!postgres.available)('SQL event store under concurrent writers (
     expect(tailed).toEqual([])
 
     commit()
-    const a = (await transactionA).result
+    const a = await transactionA
     expect(a.position).toBeLessThan(b.position)
     await tailing
     const afterCommit = await store.readAll({ after: whileOpen.checkpoint, filter: { streamPrefix: 'gap-' } })

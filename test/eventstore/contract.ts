@@ -344,6 +344,34 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         ])
       })
 
+      it('pages a fork of a fork in both directions across its cuts, skipping what the ancestors appended after them', async () => {
+        const src = await source(4)
+        const fork = uniqueStream('fork')
+        await store.appendToStream(fork, events(3, 'Fork'), { forkOf: { stream: src, revision: 1n } })
+        const grandchild = uniqueStream('fork2')
+        await store.appendToStream(grandchild, events(2, 'Grand'), { forkOf: { stream: fork, revision: 3n } })
+        await store.appendToStream(fork, events(2, 'Later'), { expectedRevision: 4n })
+        const at = (read: { stream: string; revision: bigint }[]) => read.map((e) => [e.stream, e.revision])
+        expect(at(await store.readStream(grandchild, { fromRevision: 1n, maxCount: 3 }))).toEqual([
+          [src, 1n],
+          [fork, 2n],
+          [fork, 3n],
+        ])
+        expect(at(await store.readStream(grandchild, { direction: 'backwards', maxCount: 4 }))).toEqual([
+          [grandchild, 5n],
+          [grandchild, 4n],
+          [fork, 3n],
+          [fork, 2n],
+        ])
+        expect(at(await store.readStream(grandchild, { direction: 'backwards', fromRevision: 2n }))).toEqual([
+          [fork, 2n],
+          [src, 1n],
+          [src, 0n],
+        ])
+        expect(at(await store.readStream(grandchild, { fromRevision: 'end', direction: 'backwards', maxCount: 1 }))).toEqual([[grandchild, 5n]])
+        expect(await store.readStream(grandchild, { fromRevision: 6n })).toEqual([])
+      })
+
       it('cuts at revision 0', async () => {
         const src = await source(3)
         const fork = uniqueStream('fork')
@@ -383,6 +411,19 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(forked[2]!.hash).toBe(eventHash(read[1]!.hash, forked[2]!))
         expect(await store.verifyStream(stream)).toEqual({ ok: true, checked: 3 })
         expect(await store.verifyStream(fork)).toEqual({ ok: true, checked: 4 })
+      })
+
+      it('chains a fork cut at an event its source inherited to that event, stored in an ancestor', async () => {
+        const stream = uniqueStream()
+        await store.appendToStream(stream, events(3))
+        const fork = uniqueStream('fork')
+        await store.appendToStream(fork, events(2), { forkOf: { stream, revision: 2n } })
+        const low = uniqueStream('fork2')
+        await store.appendToStream(low, events(1), { forkOf: { stream: fork, revision: 1n } })
+        const read = await store.readStream(low)
+        expect(read.map((e) => e.stream)).toEqual([stream, stream, low])
+        expect(read[2]!.hash).toBe(eventHash(read[1]!.hash, read[2]!))
+        expect(await store.verifyStream(low)).toEqual({ ok: true, checked: 3 })
       })
 
       it('names the first event whose stored content no longer matches its hash', async (ctx) => {

@@ -10,13 +10,7 @@ import {
   type StoredEvent,
   type VerifyResult,
 } from '../types.ts'
-import {
-  appendInOneStatement,
-  appendInTransaction,
-  prepareEvents,
-  type Appended,
-  type StreamState,
-} from './append.ts'
+import { appendEvents, prepareEvents } from './append.ts'
 import { CommitNotifier, EVENTS_CHANNEL, streamsInPayload } from './notify.ts'
 import { headCheckpoint, readAll, readStream, streamInfo } from './read.ts'
 import { PagedSubscription, Wakeups } from './subscription.ts'
@@ -29,26 +23,6 @@ export interface SqlEventStoreOptions {
 }
 
 const VERIFY_PAGE = 1000
-const REMEMBERED_HEADS = 10_000
-
-/**
- * The last revision and hash of streams this store appended to, so the next append to them can
- * be one statement. Only a guess: the statement checks it under the row lock.
- */
-class StreamHeads {
-  readonly #heads = new Map<string, StreamState>()
-  get(stream: string): StreamState | undefined {
-    return this.#heads.get(stream)
-  }
-  remember(stream: string, head: StreamState): void {
-    this.#heads.delete(stream)
-    this.#heads.set(stream, { revision: head.revision, hash: head.hash })
-    if (this.#heads.size > REMEMBERED_HEADS) this.#heads.delete(this.#heads.keys().next().value!)
-  }
-  delete(stream: string): void {
-    this.#heads.delete(stream)
-  }
-}
 
 /**
  * The event store on PostgreSQL (a `pg` pool) or PGlite: the same SQL on both. The store does not
@@ -58,7 +32,6 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   const pollIntervalMs = options.pollIntervalMs ?? 1000
   const pageSize = options.pageSize ?? 500
   const wakeups = new Wakeups()
-  const heads = new StreamHeads()
   const notifier = new CommitNotifier(db)
   const subscriptions = new Set<PagedSubscription<unknown>>()
   let listening: Promise<(() => Promise<void>) | null> | null = null
@@ -88,27 +61,10 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
 
   return {
     async appendToStream(stream: string, events: NewEvent[], appendOptions: AppendOptions = {}) {
-      const prepared = prepareEvents(stream, events)
-      const expected = appendOptions.expectedRevision ?? 'any'
-      let appended: Appended | null = null
-      if (!appendOptions.forkOf) {
-        const known = heads.get(stream)
-        if (!known && (expected === 'no_stream' || expected === -1n)) {
-          appended = await appendInOneStatement(db, stream, prepared, 'new')
-        } else if (known && (expected === 'any' || expected === 'exists' || expected === known.revision)) {
-          appended = await appendInOneStatement(db, stream, prepared, known)
-        }
-      }
-      try {
-        appended ??= await db.transaction((tx) => appendInTransaction(tx, stream, prepared, appendOptions))
-      } catch (error) {
-        heads.delete(stream)
-        throw error
-      }
-      heads.remember(stream, appended.head)
+      const result = await appendEvents(db, stream, prepareEvents(stream, events), appendOptions)
       wakeups.wake(stream)
       notifier.announce(stream)
-      return appended.result
+      return result
     },
 
     readStream: (stream, readOptions) => readStream(db, stream, readOptions),

@@ -14,7 +14,10 @@ export function streamsInPayload(payload: string): string[] {
  * Sends NOTIFY after appends commit, at most one at a time, coalescing the streams appended
  * meanwhile into the next one. Not inside the append: a notifying transaction holds a global
  * lock through its commit flush, which serializes every concurrent append on the server.
- * A lost NOTIFY (a crash right after commit) only delays readers until their next poll.
+ * A lost NOTIFY (a crash right after commit) only delays readers until their next poll, so the
+ * notifying transaction commits asynchronously: it does not wait for a WAL flush of its own (a
+ * NOTIFY assigns a transaction id, so a synchronous commit would cost an fsync per wake-up) and
+ * holds that global lock only briefly.
  */
 export class CommitNotifier {
   readonly #pending = new Set<string>()
@@ -38,7 +41,9 @@ export class CommitNotifier {
       this.#pending.clear()
       const joined = streams.join('\n')
       const payload = streams.includes('') || Buffer.byteLength(joined) > MAX_PAYLOAD_BYTES ? '' : joined
-      await this.db.notify(EVENTS_CHANNEL, payload).catch(() => {})
+      await this.db
+        .query(`select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, [EVENTS_CHANNEL, payload])
+        .catch(() => {})
     }
   }
 }

@@ -28,6 +28,19 @@ const slowTool: Tool = {
   },
 }
 
+let hiddenRuns = 0
+/** Registered, but never offered in any chat. */
+const hiddenTool: Tool = {
+  name: 'hidden',
+  description: 'Not for this chat.',
+  inputSchema: { type: 'object', properties: {} },
+  availability: () => false,
+  async run() {
+    hiddenRuns++
+    return { content: 'ran', isError: false }
+  },
+}
+
 let addRuns = 0
 const addTool: Tool = {
   name: 'add',
@@ -56,7 +69,7 @@ for (const backend of backends) {
     beforeEach(async () => {
       const opened = await backend.open()
       close = opened.close
-      h = await startHarness(opened.db, [addTool, slowTool])
+      h = await startHarness(opened.db, [addTool, slowTool, hiddenTool])
       fake.requests.length = 0
       await configureFakeModel(h.config, fake, 'openai-chat')
     })
@@ -99,6 +112,35 @@ for (const backend of backends) {
         ['call_1', '3'],
         ['call_2', '7'],
       ])
+    })
+
+    it('never runs a tool an admin disabled, one not offered in the chat, or one that does not exist: the model reads why', async () => {
+      await h.config.execute({ type: 'SetDisabledTools', disabledTools: ['add'] }, { actor: { kind: 'system', id: 'test' } })
+      addRuns = 0
+      hiddenRuns = 0
+      fake.enqueue(
+        {
+          toolCalls: [
+            { id: 'call_d', name: 'add', arguments: { a: 1, b: 2 } },
+            { id: 'call_h', name: 'hidden', arguments: {} },
+            { id: 'call_u', name: 'rm_everything', arguments: {} },
+          ],
+        },
+        { text: 'I cannot use those.' },
+        { text: 'Tools' },
+      )
+      h.startRunner()
+      const chatId = await h.createChat('try the tools')
+      const events = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnCompleted'))
+      expect(addRuns + hiddenRuns).toBe(0)
+      const results = Object.fromEntries(events.flatMap((e) => (e.type === 'ToolCallCompleted' ? [[e.data.callId, e.data]] : [])))
+      expect(results.call_d).toMatchObject({ isError: true, result: expect.stringMatching(/add is not available in this chat/) })
+      expect(results.call_h).toMatchObject({ isError: true, result: expect.stringMatching(/hidden is not available in this chat/) })
+      expect(results.call_u).toMatchObject({ isError: true, result: expect.stringMatching(/no tool named rm_everything/) })
+      // Neither is offered to the model in the first place.
+      const offered = ((fake.requests[0] as { tools?: { function: { name: string } }[] }).tools ?? []).map((t) => t.function.name)
+      expect(offered).not.toContain('add')
+      expect(offered).not.toContain('hidden')
     })
 
     it('delivers queued follow-ups in order, each as its own turn, without the user doing anything', async () => {
@@ -284,6 +326,7 @@ for (const backend of backends) {
       const completed = events.find((e) => e.type === 'ToolCallCompleted')
       expect(completed).toMatchObject({ data: { callId: 'call_a', isError: true, result: UNKNOWN_OUTCOME } })
       expect(addRuns).toBe(0)
+      expect(events.find((e) => e.type === 'TurnResumed')?.data).toMatchObject({ turnId: 't1', previousRunnerId: 'dead-runner' })
       const continued = fake.requests.find((r) => messagesOf(r).some((m) => m.role === 'tool'))
       expect(messagesOf(continued).some((m) => m.role === 'tool' && textOf(m).includes('cannot tell'))).toBe(true)
     })

@@ -14,18 +14,12 @@ export type RunnerCommand =
   | { type: 'ResumeTurn'; runnerId: string; turnId: string }
   | { type: 'RecordStep'; runnerId: string; turnId: string; step: StepRecord }
   | { type: 'StartToolCalls'; runnerId: string; turnId: string; calls: ToolCall[] }
-  | {
+  | ({
       type: 'CompleteToolCall'
       runnerId: string
-      turnId: string
-      callId: string
-      name: string
-      result: string
-      isError: boolean
-      durationMs: number
       /** Files the tool attached to the chat (attach_file): recorded before its result. */
       attachments?: (AttachmentRef & { source: 'upload' | 'workspace' })[]
-    }
+    } & Omit<DataOf<'ToolCallCompleted'>, 'images'>)
   | { type: 'ScheduleRetry'; runnerId: string; turnId: string; attempt: number; delayMs: number; errorKind: string; message: string }
   | { type: 'EndTurn'; runnerId: string; turnId: string; outcome: 'interrupted' | 'failed'; errorKind?: string; message?: string }
   /** A queued message becomes the next prompt when no turn runs. */

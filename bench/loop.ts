@@ -13,7 +13,7 @@ import { handleCommand } from '../commands/handler.ts'
 import { projections } from '../projections/index.ts'
 import { AgentRunner } from '../src/agent/runner.ts'
 import type { Tool } from '../src/agent/tools/registry.ts'
-import { ephemeralFor } from '../src/live/ephemeral.ts'
+import { ephemeralFor, stampSequence } from '../src/live/ephemeral.ts'
 import { openDatabase, type Database } from '../src/db/database.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { chatStream, DEFAULT_ORGANIZATION_ID } from '../src/events/index.ts'
@@ -92,7 +92,7 @@ async function startCairn(db: Database, fake: FakeProvider, maxConcurrentChats: 
     store: ctx.store,
     config: ctx.config,
     tools: ctx.tools,
-    publish: (chatId, item, source) => void ephemeral.publishEphemeral(chatId, item, source).catch(() => {}),
+    publish: stampSequence((chatId, item, source) => void ephemeral.publishEphemeral(chatId, item, source).catch(() => {})),
     loadAttachment: async () => null,
     maxConcurrentChats,
     maxStepsPerTurn: OVERHEAD_STEPS + 10,

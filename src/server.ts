@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { AgentRunner } from './agent/runner.ts'
 import { ToolRegistry } from './agent/tools/registry.ts'
 import { apiPlugin } from './api/index.ts'
-import { ephemeralFor } from './live/ephemeral.ts'
+import { ephemeralFor, stampSequence } from './live/ephemeral.ts'
 import { attachmentLoader } from './attachments/blobs.ts'
 import { loadSecretKey, SecretStore } from './config/secrets.ts'
 import { ConfigService, configureFromEnvironment } from './config/service.ts'
@@ -95,7 +95,7 @@ export function createContext(opts: {
     store,
     config,
     tools,
-    publish: (chatId, item, source) => void ephemeral.publishEphemeral(chatId, item, source).catch(() => {}),
+    publish: stampSequence((chatId, item, source) => void ephemeral.publishEphemeral(chatId, item, source).catch(() => {})),
     loadAttachment: attachmentLoader(db, env.dataDir),
     log,
   })

@@ -77,9 +77,9 @@ export class ChatDriver {
   #stopped = false
   /** Tool calls this driver started; any other started call without a result is recovered. */
   readonly #startedHere = new Set<string>()
-  /** Ephemeral items are numbered per turn: the turn they belong to and the next number. */
+  /** The turn ephemeral items belong to: the current one, or the one that just ended. */
   #turnKey: string | null = null
-  #seq = 0
+  /** This drive of the chat as a publisher of ephemeral items (a takeover is another). */
   readonly #source = randomUUID()
 
   constructor(
@@ -109,10 +109,7 @@ export class ChatDriver {
     const session = (this.#session = await ChatSession.open(this.store, this.chatId, this.opts.runnerId))
     const unwatch = session.view.onApply((event, before) => {
       const s = session.state
-      if (s.currentTurnId && s.currentTurnId !== this.#turnKey) {
-        this.#turnKey = s.currentTurnId
-        this.#seq = 0
-      }
+      if (s.currentTurnId) this.#turnKey = s.currentTurnId
       if (s.status !== before.status) this.#publish({ kind: 'StatusChanged', turnId: this.#turnKey, status: s.status })
       if (event.type === 'InterruptRequested' || (event.type === 'ChatArchived' && s.currentTurnId)) this.#interrupt.abort()
     })
@@ -143,7 +140,7 @@ export class ChatDriver {
   }
 
   #publish(item: EphemeralBody): void {
-    this.opts.publish(this.chatId, { ...item, seq: this.#seq++ }, this.#source)
+    this.opts.publish(this.chatId, item, this.#source)
   }
 
   /** Sends a move of the current turn; false when the turn is over (ended here, or no longer ours). */

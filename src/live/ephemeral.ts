@@ -33,9 +33,30 @@ export type EphemeralItem = EphemeralBody & { seq: number }
 /**
  * Where the runner publishes what streams before it is committed. `source` names the
  * publisher (a runner's drive of the chat), so two publishers of one turn — a takeover —
- * are ordered each on its own.
+ * are ordered each on its own. Sinks compose (redaction, then `stampSequence`, then the pubsub).
  */
-export type EphemeralSink = (chatId: string, item: EphemeralItem, source: string) => void
+export type EphemeralSink = (chatId: string, item: EphemeralBody, source: string) => void
+
+/** Chats whose counters a process keeps: far more than it drives at once; the oldest go first. */
+const MAX_COUNTERS = 10_000
+
+/**
+ * Numbers each chat's items per (publisher, turn) as they leave the process: the last stage
+ * before the pubsub, so a stage before it may hold an item back (redaction) without breaking
+ * the order subscribers see.
+ */
+export function stampSequence(publish: (chatId: string, item: EphemeralItem, source: string) => void): EphemeralSink {
+  const counters = new Map<string, { source: string; turnId: string | null; seq: number }>()
+  return (chatId, item, source) => {
+    let counter = counters.get(chatId)
+    if (!counter || counter.source !== source || counter.turnId !== item.turnId) {
+      counters.delete(chatId)
+      counters.set(chatId, (counter = { source, turnId: item.turnId, seq: 0 }))
+      if (counters.size > MAX_COUNTERS) counters.delete(counters.keys().next().value!)
+    }
+    publish(chatId, { ...item, seq: counter.seq++ }, source)
+  }
+}
 
 export type EphemeralListener = (item: EphemeralItem) => void
 

@@ -3,7 +3,7 @@ import { chatDecider } from '../../commands/chat/decide.ts'
 import type { ChatCommand } from '../../commands/chat/commands.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { AgentRunner, type RunnerOptions } from '../../src/agent/runner.ts'
-import type { EphemeralItem } from '../../src/live/ephemeral.ts'
+import { stampSequence, type EphemeralItem } from '../../src/live/ephemeral.ts'
 import { ToolRegistry, type Tool } from '../../src/agent/tools/registry.ts'
 import { SecretStore } from '../../src/config/secrets.ts'
 import { ConfigService } from '../../src/config/service.ts'
@@ -93,7 +93,7 @@ export async function startHarness(db: Database, extraTools: Tool[] = []): Promi
         store,
         config,
         tools,
-        publish: (chatId, delta) => deltas.push({ chatId, delta }),
+        publish: stampSequence((chatId, delta) => void deltas.push({ chatId, delta })),
         loadAttachment: async () => null,
         pollIntervalMs: 100,
         retryBaseMs: 1_000,

@@ -74,7 +74,7 @@ export async function signPkcs7(content: Buffer, signer: Issued, opts: { detache
       ],
     })
   }
-  await cms.sign(signer.privateKey, 0, 'SHA-256', opts.detached ? content : undefined)
+  await cms.sign(signer.privateKey, 0, 'SHA-256', opts.detached ? new Uint8Array(content) : undefined)
   const info = new pkijs.ContentInfo({ contentType: '1.2.840.113549.1.7.2', content: cms.toSchema(true) })
   return Buffer.from(info.toSchema().toBER(false)).toString('base64')
 }

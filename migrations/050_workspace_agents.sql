@@ -1,7 +1,8 @@
 -- Several agents per workspace: the agents each build declares (read model of
 -- WorkspaceAgentsDeclared), each agent's connection, and one session token per agent.
 
-alter table workspaces add column latest_build_id uuid;   -- the last build started; only its agents count
+-- the last build started; only its agents count
+alter table workspaces add column latest_build_id uuid;
 
 create table workspace_agents (
   workspace_id uuid not null,

@@ -219,6 +219,8 @@ export type Cloud = 'aws' | 'azure' | 'google'
 export async function startFakeMetadataService(ids: CloudIdentities, instanceId: string): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
   const imdsTokens = new Set<string>()
   const requests: string[] = []
+  // An instance's identity document and its signature stay the same for the instance's life.
+  let awsProof: Promise<{ signature: string; document: string }> | null = null
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://metadata')
     requests.push(`${req.method} ${url.pathname}`)
@@ -235,7 +237,7 @@ export async function startFakeMetadataService(ids: CloudIdentities, instanceId:
       }
       if (url.pathname.startsWith('/latest/')) {
         if (!imdsTokens.has(String(req.headers['x-aws-ec2-metadata-token'] ?? ''))) return send(401, '')
-        const proof = await ids.awsProof(instanceId)
+        const proof = await (awsProof ??= ids.awsProof(instanceId))
         if (url.pathname === '/latest/dynamic/instance-identity/document') return send(200, proof.document)
         if (url.pathname === '/latest/dynamic/instance-identity/pkcs7') return send(200, proof.signature.match(/.{1,64}/g)!.join('\n'))
         return send(404, '')

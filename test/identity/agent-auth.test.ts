@@ -1,7 +1,11 @@
 // The instance-identity endpoints on the real server: for each cloud, proofs made by our own CA
 // and keys, against workspaces whose builds declared their agents through an exec manifest.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeCloudIdentities, type CloudIdentities } from '../fakes/cloud-identity.ts'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { exchangeInstanceIdentity } from '../../src/workspace-agent/instance-identity.ts'
+import { makeCloudIdentities, startFakeMetadataService, type CloudIdentities } from '../fakes/cloud-identity.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
 import type { WorkspaceServer } from '../workspaces/harness.ts'
 import { manifestTemplate, postFrom, startIdentityServer, workspaceWithAgents } from './support.ts'
@@ -177,6 +181,48 @@ for (const { cloud, auth, from } of clouds) {
     })
   })
 }
+
+describe('the daemon side', () => {
+  it('fetches each cloud\'s proof from its metadata service the way the cloud serves it, and trades it for a token', async () => {
+    const instanceId = `vm-${Math.random().toString(36).slice(2, 8)}`
+    const metadata = await startFakeMetadataService(ids, instanceId)
+    try {
+      for (const auth of ['aws-instance-identity', 'azure-instance-identity', 'google-instance-identity'] as const) {
+        const { workspaceId } = await workspaceWithAgents(h, ownerId, templateId, [{ name: 'main', auth, instance_id: instanceId }])
+        const token = await exchangeInstanceIdentity({ url: h.server.url, auth, metadataUrl: metadata.url, audience: AUDIENCE })
+        expect(await h.server.workspaces.authenticate(token)).toEqual({ workspaceId, agentName: 'main' })
+      }
+      expect(metadata.requests).toEqual(
+        expect.arrayContaining([
+          'PUT /latest/api/token',
+          'GET /latest/dynamic/instance-identity/document',
+          'GET /latest/dynamic/instance-identity/pkcs7',
+          'GET /metadata/attested/document',
+          'GET /computeMetadata/v1/instance/service-accounts/default/identity',
+        ]),
+      )
+    } finally {
+      await metadata.close()
+    }
+  })
+})
+
+describe('a bad manifest', () => {
+  it('fails the build with a message that says what is wrong', async () => {
+    const ws = h.server.workspaces
+    const actor = (await ws.actorFor(ownerId))!
+    const file = join(mkdtempSync(join(tmpdir(), 'cairn-bad-manifest-')), 'm.json')
+    writeFileSync(file, '{"cairn_agents": [{"name": "main", "auth": "google-instance-identity"}]}')
+    const created = await ws.createWorkspace(actor, { templateId, parameters: { manifest_file: file } })
+    const outcome = await created.build
+    expect(outcome.ok).toBe(false)
+    expect(outcome.error).toBe(
+      'the agent manifest (the last line of the command\'s output) is invalid: agent 1 ("main"): auth google-instance-identity needs the instance_id of the instance it runs on',
+    )
+    expect((await ws.getWorkspace(actor, created.workspace.id))?.status).toBe('failed')
+    expect(await ws.agentsOf(created.workspace.id)).toEqual([])
+  })
+})
 
 describe('failed attempts', () => {
   it('are limited per source address: after 20 failures a caller gets 429, others do not', async () => {

@@ -269,3 +269,55 @@ export async function startFakeMetadataService(ids: CloudIdentities, instanceId:
 
 /** A key nobody trusts, for forged JWTs. */
 export const untrustedRsaKey = () => createPrivateKey(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }))
+
+/**
+ * EC2's `/pkcs7` is signed with DSA (SHA-1), which WebCrypto cannot do: here pkijs builds the
+ * structures and node's crypto makes the DSA signatures. Returns the pinned certificate (PEM)
+ * and an identity proof signed by it.
+ */
+export async function dsaSignedAwsProof(instanceId: string): Promise<{ pem: string; document: string; signature: string }> {
+  const { privateKey, publicKey } = generateKeyPairSync('dsa', { modulusLength: 1024, divisorLength: 160 })
+  const dsaWithSha1 = () => new pkijs.AlgorithmIdentifier({ algorithmId: '1.2.840.10040.4.3' })
+  const cert = new pkijs.Certificate()
+  cert.version = 0
+  cert.serialNumber = new asn1js.Integer({ value: serial++ })
+  const name = new pkijs.AttributeTypeAndValue({ type: '2.5.4.3', value: new asn1js.Utf8String({ value: 'ec2.amazonaws.com' }) })
+  cert.subject.typesAndValues.push(name)
+  cert.issuer.typesAndValues.push(name)
+  cert.notBefore.value = new Date(Date.now() - DAY)
+  cert.notAfter.value = new Date(Date.now() + 365 * DAY)
+  cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(publicKey.export({ type: 'spki', format: 'der' }))
+  cert.signature = dsaWithSha1()
+  cert.signatureAlgorithm = dsaWithSha1()
+  cert.signatureValue = new asn1js.BitString({ valueHex: signData('sha1', Buffer.from(cert.encodeTBS().toBER(false)), privateKey) })
+  const certDer = Buffer.from(cert.toSchema(true).toBER(false))
+  const pem = `-----BEGIN CERTIFICATE-----\n${certDer.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`
+
+  const document = awsDocument(instanceId)
+  const dataType = '1.2.840.113549.1.7.1'
+  const signedAttrs = new pkijs.SignedAndUnsignedAttributes({
+    type: 0,
+    attributes: [
+      new pkijs.Attribute({ type: '1.2.840.113549.1.9.3', values: [new asn1js.ObjectIdentifier({ value: dataType })] }),
+      new pkijs.Attribute({ type: '1.2.840.113549.1.9.4', values: [new asn1js.OctetString({ valueHex: createHash('sha1').update(document).digest() })] }),
+    ],
+  })
+  const attrs = Buffer.from(signedAttrs.toSchema().toBER(false))
+  attrs[0] = 0x31 // signed as a SET, sent as [0]
+  const signerInfo = new pkijs.SignerInfo({
+    version: 1,
+    sid: new pkijs.IssuerAndSerialNumber({ issuer: cert.issuer, serialNumber: cert.serialNumber }),
+    digestAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: '1.3.14.3.2.26' }),
+    signedAttrs,
+    signatureAlgorithm: dsaWithSha1(),
+    signature: new asn1js.OctetString({ valueHex: signData('sha1', attrs, privateKey) }),
+  })
+  const sd = new pkijs.SignedData({
+    version: 1,
+    digestAlgorithms: [new pkijs.AlgorithmIdentifier({ algorithmId: '1.3.14.3.2.26' })],
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: dataType }),
+    signerInfos: [signerInfo],
+  })
+  const info = new pkijs.ContentInfo({ contentType: '1.2.840.113549.1.7.2', content: sd.toSchema(true) })
+  return { pem, document, signature: Buffer.from(info.toSchema().toBER(false)).toString('base64') }
+}

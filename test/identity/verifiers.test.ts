@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { verifyAwsIdentity } from '../../src/workspaces/identity/aws.ts'
 import { verifyAzureIdentity } from '../../src/workspaces/identity/azure.ts'
 import { googleKeysFromJwks, verifyGoogleIdentity } from '../../src/workspaces/identity/google.ts'
-import { googleClaims, issueCertificate, makeCloudIdentities, untrustedRsaKey, type CloudIdentities } from '../fakes/cloud-identity.ts'
+import { dsaSignedAwsProof, googleClaims, issueCertificate, makeCloudIdentities, untrustedRsaKey, type CloudIdentities } from '../fakes/cloud-identity.ts'
 
 let ids: CloudIdentities
 const x509 = (pem: string) => new X509Certificate(pem)
@@ -17,6 +17,12 @@ describe('AWS instance identity documents', () => {
   it('accepts a detached PKCS#7 signature by the pinned certificate and reads the instance id', async () => {
     const proof = await ids.awsProof('i-0123456789abcdef0')
     expect(verifyAwsIdentity(proof, [x509(ids.aws.pem)])).toEqual({ instanceId: 'i-0123456789abcdef0', region: 'us-east-1' })
+  })
+
+  it('accepts the DSA (SHA-1) signature EC2 puts on /pkcs7, and rejects it against another pinned certificate', async () => {
+    const proof = await dsaSignedAwsProof('i-0dsa')
+    expect(verifyAwsIdentity(proof, [x509(ids.aws.pem), x509(proof.pem)])).toEqual({ instanceId: 'i-0dsa', region: 'us-east-1' })
+    expect(() => verifyAwsIdentity(proof, [x509(ids.aws.pem)])).toThrow(/forged or foreign/)
   })
 
   it('rejects a document edited after signing', async () => {

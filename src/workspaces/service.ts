@@ -19,15 +19,16 @@ import {
   workspaceStream,
   type ProvisionerSpec,
   type Role,
-  type TemplateParameter,
-  type TemplateParameterValue,
   type TemplateSettings,
 } from '../events/index.ts'
 import type { ProjectionEngine } from '../projections/types.ts'
 import { ExecProvisioner } from './provisioners/exec.ts'
 import { LocalProvisioner } from './provisioners/local.ts'
 import type { Provisioner, ProvisionResult } from './provisioners/types.ts'
+import { templateRow, workspaceRow, type TemplateRow, type WorkspaceAgentRow, type WorkspaceRow } from './rows.ts'
 import { WorkspaceTunnels, type DaemonHello } from './tunnel.ts'
+
+export type { TemplateRow, WorkspaceAgentRow, WorkspaceRow } from './rows.ts'
 
 type Log = (line: string) => void
 
@@ -36,46 +37,6 @@ export interface Actor {
   userId: string
   role: Role
   organizationId: string
-}
-
-export interface TemplateRow {
-  id: string
-  organizationId: string
-  name: string
-  description: string
-  parameters: TemplateParameter[]
-  provisioner: ProvisionerSpec
-  allowedRoles: string[] | 'everyone'
-  archived: boolean
-  workspaceCount: number
-  createdAt: Date
-  updatedAt: Date
-}
-
-export interface WorkspaceRow {
-  id: string
-  organizationId: string
-  ownerId: string
-  templateId: string
-  name: string
-  parameters: Record<string, TemplateParameterValue>
-  status: string
-  transition: string | null
-  agentConnected: boolean
-  agent: Record<string, unknown> | null
-  lastBuildLog: string
-  lastError: string | null
-  createdAt: Date
-  updatedAt: Date
-}
-
-/** An agent of the workspace's latest build, with its connection. */
-export interface WorkspaceAgentRow {
-  name: string
-  authKind: AgentAuthKind
-  instanceId: string | null
-  parent: string | null
-  connected: boolean
 }
 
 export interface BuildOutcome {
@@ -88,7 +49,6 @@ export const WORKSPACE_NOT_FOUND = 'workspace not found'
 const workspaceNotFound = (id?: string) => new CommandError('NOT_FOUND', id ? `workspace ${id} not found` : WORKSPACE_NOT_FOUND)
 const templateNotFound = (id?: string) => new CommandError('NOT_FOUND', id ? `template ${id} not found` : 'template not found')
 
-export { hashAgentToken } from './agent-credentials.ts'
 
 /** A member sees only their own workspaces; auditors read all of the organization; admins do everything. */
 export function canReadWorkspace(a: Actor, w: { ownerId: string; organizationId: string }): boolean {
@@ -416,41 +376,3 @@ export class WorkspaceService {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const isUuid = (s: string) => UUID.test(s)
-
-/** jsonb comes back parsed on both backends; a JSON string value ("everyone") stays a string. */
-const json = <T>(v: unknown): T => v as T
-
-function templateRow(r: Record<string, unknown>): TemplateRow {
-  return {
-    id: r.id as string,
-    organizationId: r.organization_id as string,
-    name: r.name as string,
-    description: r.description as string,
-    parameters: json(r.parameters),
-    provisioner: json(r.provisioner),
-    allowedRoles: json(r.allowed_roles),
-    archived: r.archived as boolean,
-    workspaceCount: Number(r.workspace_count),
-    createdAt: new Date(r.created_at as string),
-    updatedAt: new Date(r.updated_at as string),
-  }
-}
-
-function workspaceRow(r: Record<string, unknown>): WorkspaceRow {
-  return {
-    id: r.id as string,
-    organizationId: r.organization_id as string,
-    ownerId: r.owner_id as string,
-    templateId: r.template_id as string,
-    name: r.name as string,
-    parameters: json(r.parameters),
-    status: r.status as string,
-    transition: (r.transition as string | null) ?? null,
-    agentConnected: r.agent_connected as boolean,
-    agent: r.agent ? json(r.agent) : null,
-    lastBuildLog: r.last_build_log as string,
-    lastError: (r.last_error as string | null) ?? null,
-    createdAt: new Date(r.created_at as string),
-    updatedAt: new Date(r.updated_at as string),
-  }
-}

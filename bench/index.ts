@@ -1,6 +1,7 @@
 // `npm run bench` runs every benchmark listed here. Adding a bench is one line in `benches`.
 import { benchEventStore } from './eventstore.ts'
 import { benchFanout } from './fanout.ts'
+import { benchIdentity } from './identity.ts'
 import { benchLoop } from './loop.ts'
 import { createReport, type Report } from './report.ts'
 import { benchTunnel } from './tunnel.ts'
@@ -10,6 +11,7 @@ export type Bench = (report: Report) => Promise<void>
 export const benches: Record<string, Bench> = {
   eventstore: benchEventStore,
   fanout: benchFanout,
+  identity: benchIdentity,
   loop: benchLoop,
   tunnel: benchTunnel,
 }

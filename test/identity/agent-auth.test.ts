@@ -4,10 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { runWorkspaceAgent } from '../../src/workspace-agent/daemon.ts'
 import { exchangeInstanceIdentity } from '../../src/workspace-agent/instance-identity.ts'
 import { makeCloudIdentities, startFakeMetadataService, type CloudIdentities } from '../fakes/cloud-identity.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
-import type { WorkspaceServer } from '../workspaces/harness.ts'
+import { toolResults, type WorkspaceServer } from '../workspaces/harness.ts'
 import { manifestTemplate, postFrom, startIdentityServer, workspaceWithAgents } from './support.ts'
 
 const AUDIENCE = 'https://cairn.example.com'
@@ -205,6 +206,27 @@ describe('the daemon side', () => {
       await metadata.close()
     }
   })
+})
+
+describe('tools in a workspace whose only agent is not main', () => {
+  it('go to that agent when the call names none', async () => {
+    const instanceId = `solo-${Math.random().toString(36).slice(2, 8)}`
+    const { workspaceId } = await workspaceWithAgents(h, ownerId, templateId, [{ name: 'dev', auth: 'google-instance-identity', instance_id: instanceId }])
+    const res = await postFrom(`${h.server.url}/api/v1/workspace-agents/google-instance-identity`, { json_web_token: ids.googleProof(instanceId, AUDIENCE) }, '127.0.0.14')
+    expect(res.status).toBe(200)
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-solo-'))
+    const daemon = await runWorkspaceAgent({ url: h.server.url, token: res.body.session_token, workdir: dir, log: () => {} })
+    try {
+      await h.server.workspaces.tunnels.waitForConnection(workspaceId, 30_000, undefined, 'dev')
+      h.script('who serves me', [{ toolCalls: [{ id: 's1', name: 'execute', arguments: { command: 'pwd' } }] }, { text: 'done' }])
+      const chatId = await h.createChat(ownerId, 'who serves me', { workspaceId })
+      const events = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnCompleted' || e.type === 'TurnFailed'), 60_000)
+      expect(toolResults(events).s1).toMatchObject({ isError: false })
+      expect(toolResults(events).s1?.result).toContain(dir)
+    } finally {
+      await daemon.close()
+    }
+  }, 90_000)
 })
 
 describe('a bad manifest', () => {

@@ -2,6 +2,7 @@
 import { benchEventStore } from './eventstore.ts'
 import { benchFanout } from './fanout.ts'
 import { benchFork } from './fork.ts'
+import { benchIdentity } from './identity.ts'
 import { benchLoop } from './loop.ts'
 import { createReport, type Report } from './report.ts'
 import { benchTunnel } from './tunnel.ts'
@@ -12,6 +13,7 @@ export const benches: Record<string, Bench> = {
   eventstore: benchEventStore,
   fanout: benchFanout,
   fork: benchFork,
+  identity: benchIdentity,
   loop: benchLoop,
   tunnel: benchTunnel,
 }

@@ -206,6 +206,8 @@ export function summaryOf(event: CairnEvent): string {
       return 'workspace stopped'
     case 'WorkspaceDeleted':
       return 'workspace deleted'
+    case 'WorkspaceAgentsDeclared':
+      return `declared agents ${event.data.agents.map((a) => a.name).join(', ')}`
     case 'WorkspaceAgentConnected':
       return `workspace agent ${snippet(event.data.version, 30)} connected (${snippet(event.data.os, 30)})`
     case 'WorkspaceAgentDisconnected':

@@ -1,5 +1,6 @@
 import type { Projection } from '../src/projections/types.ts'
 import {
+  MAIN_AGENT,
   TEMPLATE_EVENT_TYPES,
   templateIdOfStream,
   upcast,
@@ -10,11 +11,14 @@ import {
   type WorkspaceEvent,
 } from '../src/events/index.ts'
 
-/** `templates` (with a popularity counter) and `workspaces`, from the template-<id> and workspace-<id> streams. */
+/**
+ * `templates` (with a popularity counter), `workspaces`, the agents each build declares
+ * (`workspace_agents`) and each agent's connection, from the template-<id> and workspace-<id> streams.
+ */
 export const workspacesProjection: Projection = {
   name: 'workspaces',
   eventTypes: [...TEMPLATE_EVENT_TYPES, ...WORKSPACE_EVENT_TYPES],
-  tables: ['templates', 'workspaces'],
+  tables: ['templates', 'workspaces', 'workspace_agents', 'workspace_agent_connections'],
   async handle(tx, stored) {
     const event = upcast(stored) as Stored<TemplateEvent | WorkspaceEvent>
     const at = event.createdAt
@@ -58,7 +62,16 @@ export const workspacesProjection: Projection = {
         return
       }
       case 'WorkspaceBuildStarted':
-        await set(`status = 'building', transition = $3, last_build_log = '', last_error = null`, [event.data.transition])
+        await set(`status = 'building', transition = $3, last_build_log = '', last_error = null, latest_build_id = $4`, [event.data.transition, event.data.buildId])
+        return
+      case 'WorkspaceAgentsDeclared':
+        for (const [position, a] of event.data.agents.entries()) {
+          await tx.query(
+            `insert into workspace_agents (workspace_id, build_id, name, auth_kind, instance_id, parent_name, position)
+             values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing`,
+            [id, event.data.buildId, a.name, a.authKind, a.instanceId, a.parent, position],
+          )
+        }
         return
       case 'WorkspaceBuildSucceeded':
         await set(`last_build_log = $3`, [event.data.log])
@@ -74,12 +87,22 @@ export const workspacesProjection: Projection = {
         return
       case 'WorkspaceDeleted':
         await set(`status = 'deleted', transition = null, agent_connected = false`)
+        await tx.query(`update workspace_agent_connections set connected = false where workspace_id = $1`, [id])
         return
-      case 'WorkspaceAgentConnected':
-        await set(`agent_connected = true, agent = $3::jsonb`, [JSON.stringify(event.data)])
+      case 'WorkspaceAgentConnected': {
+        const { agentName = MAIN_AGENT, ...hello } = event.data
+        await tx.query(
+          `insert into workspace_agent_connections (workspace_id, name, connected, agent) values ($1, $2, true, $3::jsonb)
+           on conflict (workspace_id, name) do update set connected = true, agent = excluded.agent`,
+          [id, agentName, JSON.stringify(hello)],
+        )
+        // `agent` on the workspace stays the main agent's hello (or the first to connect)
+        await set(`agent_connected = true, agent = case when $3::text = 'main' or agent is null then $4::jsonb else agent end`, [agentName, JSON.stringify(hello)])
         return
+      }
       case 'WorkspaceAgentDisconnected':
-        await set(`agent_connected = false`)
+        await tx.query(`update workspace_agent_connections set connected = false where workspace_id = $1 and name = $2`, [id, event.data.agentName ?? MAIN_AGENT])
+        await set(`agent_connected = exists (select 1 from workspace_agent_connections c where c.workspace_id = $1 and c.connected)`)
         return
     }
   },

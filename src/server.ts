@@ -17,6 +17,8 @@ import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from
 import { createProjectionEngine } from './projections/engine.ts'
 import { WorkspaceService } from './workspaces/service.ts'
 import { registerWorkspaceTools } from './workspaces/tools.ts'
+import { agentAuthRoutes } from './workspaces/agent-auth-routes.ts'
+import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
 import type { Projection, ProjectionEngine } from './projections/types.ts'
 
 type Log = (line: string) => void
@@ -149,6 +151,7 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   await app.register(operationsRoutes, { ctx })
   await app.register(apiPlugin, { ctx })
   await app.register(ctx.workspaces.tunnels.plugin)
+  await app.register(agentAuthRoutes, { workspaces: ctx.workspaces, trust: loadInstanceIdentityTrust(ctx.env.instanceIdentity) })
   return app
 }
 

@@ -1,5 +1,6 @@
 import type { TemplateParameterValue } from '../../src/events/template.ts'
-import type { WorkspaceAgentInfo, WorkspaceEvent } from '../../src/events/workspace.ts'
+import { MAIN_AGENT, type WorkspaceAgentInfo, type WorkspaceAgentSpec, type WorkspaceEvent } from '../../src/events/workspace.ts'
+import { agentListProblem, DEFAULT_AGENTS } from './agents.ts'
 import { CommandError } from '../errors.ts'
 import type { Decider } from '../decider.ts'
 
@@ -16,9 +17,10 @@ export type WorkspaceCommand =
       parameters: Record<string, TemplateParameterValue>
     }
   | { type: 'BeginBuild'; buildId: string; transition: BuildTransition }
-  | { type: 'FinishBuild'; buildId: string; ok: boolean; log: string; error?: string }
-  | { type: 'RecordAgentConnected'; agent: WorkspaceAgentInfo }
-  | { type: 'RecordAgentDisconnected' }
+  /** `agents`: what a successful create/start build yields (default: one token agent named main). */
+  | { type: 'FinishBuild'; buildId: string; ok: boolean; log: string; error?: string; agents?: WorkspaceAgentSpec[] }
+  | { type: 'RecordAgentConnected'; agentName: string; agent: WorkspaceAgentInfo }
+  | { type: 'RecordAgentDisconnected'; agentName: string }
 
 /**
  * `pending`: created, never built. `building`: a transition runs. `started`/`stopped`: the last build
@@ -37,6 +39,8 @@ export interface WorkspaceState {
   status: WorkspaceStatus
   build: { buildId: string; transition: BuildTransition } | null
   agentConnected: boolean
+  /** Names of the agents whose daemons are connected now. */
+  connectedAgents: string[]
 }
 
 export const initialWorkspaceState = (): WorkspaceState => ({
@@ -50,6 +54,7 @@ export const initialWorkspaceState = (): WorkspaceState => ({
   status: 'pending',
   build: null,
   agentConnected: false,
+  connectedAgents: [],
 })
 
 const notFound = () => new CommandError('NOT_FOUND', 'workspace not found')
@@ -70,18 +75,18 @@ export function decideWorkspace(cmd: WorkspaceCommand, w: WorkspaceState): Works
     case 'FinishBuild': {
       if (w.build?.buildId !== cmd.buildId) return []
       if (!cmd.ok) return [{ type: 'WorkspaceBuildFailed', data: { buildId: cmd.buildId, log: cmd.log, error: cmd.error ?? 'build failed' } }]
-      const done: WorkspaceEvent =
-        w.build.transition === 'stop'
-          ? { type: 'WorkspaceStopped', data: {} }
-          : w.build.transition === 'delete'
-            ? { type: 'WorkspaceDeleted', data: {} }
-            : { type: 'WorkspaceStarted', data: {} }
-      return [{ type: 'WorkspaceBuildSucceeded', data: { buildId: cmd.buildId, log: cmd.log } }, done]
+      const succeeded: WorkspaceEvent = { type: 'WorkspaceBuildSucceeded', data: { buildId: cmd.buildId, log: cmd.log } }
+      if (w.build.transition === 'stop') return [succeeded, { type: 'WorkspaceStopped', data: {} }]
+      if (w.build.transition === 'delete') return [succeeded, { type: 'WorkspaceDeleted', data: {} }]
+      const agents = cmd.agents ?? DEFAULT_AGENTS
+      const problem = agentListProblem(agents)
+      if (problem) throw new CommandError('INVALID_INPUT', `the build's agents are invalid: ${problem}`)
+      return [succeeded, { type: 'WorkspaceAgentsDeclared', data: { buildId: cmd.buildId, agents } }, { type: 'WorkspaceStarted', data: {} }]
     }
     case 'RecordAgentConnected':
-      return [{ type: 'WorkspaceAgentConnected', data: cmd.agent }]
+      return [{ type: 'WorkspaceAgentConnected', data: { ...cmd.agent, agentName: cmd.agentName } }]
     case 'RecordAgentDisconnected':
-      return w.agentConnected ? [{ type: 'WorkspaceAgentDisconnected', data: {} }] : []
+      return w.connectedAgents.includes(cmd.agentName) ? [{ type: 'WorkspaceAgentDisconnected', data: { agentName: cmd.agentName } }] : []
   }
 }
 
@@ -94,6 +99,7 @@ export function evolveWorkspace(w: WorkspaceState, e: WorkspaceEvent): Workspace
     case 'WorkspaceBuildStarted':
       return { ...w, status: 'building', build: { buildId: e.data.buildId, transition: e.data.transition } }
     case 'WorkspaceBuildSucceeded':
+    case 'WorkspaceAgentsDeclared':
       return w
     case 'WorkspaceBuildFailed':
       return { ...w, status: 'failed', build: null }
@@ -103,10 +109,16 @@ export function evolveWorkspace(w: WorkspaceState, e: WorkspaceEvent): Workspace
       return { ...w, status: 'stopped', build: null }
     case 'WorkspaceDeleted':
       return { ...w, status: 'deleted', build: null }
-    case 'WorkspaceAgentConnected':
-      return { ...w, agentConnected: true }
-    case 'WorkspaceAgentDisconnected':
-      return { ...w, agentConnected: false }
+    case 'WorkspaceAgentConnected': {
+      const name = e.data.agentName ?? MAIN_AGENT
+      const connectedAgents = w.connectedAgents.includes(name) ? w.connectedAgents : [...w.connectedAgents, name]
+      return { ...w, agentConnected: true, connectedAgents }
+    }
+    case 'WorkspaceAgentDisconnected': {
+      const name = e.data.agentName ?? MAIN_AGENT
+      const connectedAgents = w.connectedAgents.filter((n) => n !== name)
+      return { ...w, agentConnected: connectedAgents.length > 0, connectedAgents }
+    }
   }
 }
 

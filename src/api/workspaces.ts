@@ -126,6 +126,9 @@ export function workspaceApiResolvers(service: WorkspaceService) {
       const t = await service.getTemplate(actor(ctx), w.templateId)
       return t ? templateView(t) : null
     },
+    async agents(w: WorkspaceRow) {
+      return (await service.agentsOf(w.id)).map((a) => ({ ...a, authKind: a.authKind.toUpperCase().replace(/-/g, '_') }))
+    },
   }
 
   const Subscription = {

@@ -114,8 +114,8 @@ const commands: Record<string, Command> = {
 
   'workspace-agent': {
     takesFlags: true,
-    usage: 'workspace-agent --url URL [--dir DIR]',
-    summary: 'run the workspace daemon: dials out to the control plane (token in CAIRN_AGENT_TOKEN)',
+    usage: 'workspace-agent --url URL [--auth KIND] [--agent-name N] [--dir DIR]',
+    summary: 'run the workspace daemon: dials out to the control plane (token in CAIRN_AGENT_TOKEN, or a cloud instance identity)',
     async run(args) {
       const { main } = await import('../workspace-agent/main.ts')
       await main(args)

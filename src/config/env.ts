@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import type { InstanceIdentityConfig } from '../workspaces/identity/trust.ts'
 
 /** Everything the server reads from its environment, parsed once. */
 export interface CairnEnv {
@@ -10,6 +11,8 @@ export interface CairnEnv {
   host: string
   /** CAIRN_RUNNER=off makes an API-only process: it serves GraphQL but runs no turns. */
   runner: boolean
+  /** Trust anchors for workspace agents that authenticate by cloud instance identity. */
+  instanceIdentity?: InstanceIdentityConfig
 }
 
 export class InvalidEnvError extends Error {
@@ -36,5 +39,11 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     port,
     host: source.HOST?.trim() || '0.0.0.0',
     runner: source.CAIRN_RUNNER?.trim().toLowerCase() !== 'off',
+    instanceIdentity: {
+      awsCertsFile: source.CAIRN_AWS_IDENTITY_CERTS?.trim() || undefined,
+      azureCertsFile: source.CAIRN_AZURE_IDENTITY_CERTS?.trim() || undefined,
+      googleJwksFile: source.CAIRN_GOOGLE_IDENTITY_JWKS?.trim() || undefined,
+      googleAudience: source.CAIRN_GOOGLE_IDENTITY_AUDIENCE?.trim() || undefined,
+    },
   }
 }

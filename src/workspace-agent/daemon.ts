@@ -12,6 +12,8 @@ export interface WorkspaceAgentOptions {
   /** Control plane base URL, http(s). */
   url: string
   token: string
+  /** A fresh token when the control plane rejects this one (instance-identity agents re-authenticate). */
+  refreshToken?: () => Promise<string>
   workdir: string
   /** Default `<workdir>/.cairn-agent`. */
   stateDir?: string
@@ -38,6 +40,7 @@ export async function runWorkspaceAgent(opts: WorkspaceAgentOptions): Promise<Ru
   const tunnel = new TunnelClient({
     url: opts.url,
     token: opts.token,
+    refreshToken: opts.refreshToken,
     localSocket: local.socketPath,
     log,
     hello: {

@@ -19,6 +19,8 @@ export interface TunnelClientOptions {
   /** Control plane base URL, http(s) or ws(s). */
   url: string
   token: string
+  /** Called when the control plane rejects the token (a new build revoked it): a fresh one, e.g. by instance identity. */
+  refreshToken?: () => Promise<string>
   /** Unix socket the daemon's API listens on. */
   localSocket: string
   hello: DaemonHello
@@ -48,9 +50,11 @@ export class TunnelClient {
   private stopped = false
   private readonly target: string
   private connectedOnce = false
+  private token: string
 
   constructor(private readonly opts: TunnelClientOptions) {
     this.target = tunnelUrl(opts.url)
+    this.token = opts.token
   }
 
   start(): void {
@@ -75,7 +79,7 @@ export class TunnelClient {
   private connect(): void {
     if (this.stopped) return
     const socket = new WebSocket(this.target, {
-      headers: { authorization: `Bearer ${this.opts.token}` },
+      headers: { authorization: `Bearer ${this.token}` },
       handshakeTimeout: 10_000,
     })
     this.socket = socket
@@ -110,6 +114,22 @@ export class TunnelClient {
       exchanges.clear()
       if (code === CloseCode.unauthorized || code === CloseCode.forbidden) authRejected = true
       if (this.stopped) return
+      if (authRejected && this.opts.refreshToken) {
+        // Re-authenticate at once instead of retrying a token that was revoked.
+        const refresh = this.opts.refreshToken
+        this.opts.log('control plane rejected the session token; authenticating again')
+        void refresh().then(
+          (token) => {
+            this.token = token
+            if (!this.stopped) this.retryTimer = setTimeout(() => this.connect(), this.backoff())
+          },
+          (err: unknown) => {
+            this.opts.log(`could not authenticate again: ${(err as Error).message}`)
+            if (!this.stopped) this.retryTimer = setTimeout(() => this.connect(), this.slowRetry())
+          },
+        )
+        return
+      }
       const delay = authRejected || code === CloseCode.replaced ? this.slowRetry() : this.backoff()
       const why = reason.length > 0 ? `${code} ${reason.toString('utf8')}` : String(code)
       this.opts.log(

@@ -1,6 +1,6 @@
 // Templates and workspaces: commands through their deciders, reads from the `workspaces`
-// projection's tables, builds through a provisioner, agent tokens (hashed) for the tunnel.
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+// projection's tables, builds through a provisioner, agent credentials (agent-credentials.ts) for the tunnel.
+import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { templateDecider, resolveParameters, type TemplateCommand } from '../../commands/template/decide.ts'
 import { workspaceDecider, type BuildTransition, type WorkspaceCommand } from '../../commands/workspace/decide.ts'
@@ -8,21 +8,27 @@ import { handleCommand } from '../../commands/handler.ts'
 import { CommandError } from '../../commands/errors.ts'
 import type { Database } from '../db/database.ts'
 import type { EventMetadata, EventStore } from '../eventstore/types.ts'
+import { AgentCredentials, type AgentSelection } from './agent-credentials.ts'
+import { parseAgentManifest } from './agent-manifest.ts'
 import {
   DEFAULT_ORGANIZATION_ID,
+  MAIN_AGENT,
+  type AgentAuthKind,
+  type WorkspaceAgentSpec,
   templateStream,
   workspaceStream,
   type ProvisionerSpec,
   type Role,
-  type TemplateParameter,
-  type TemplateParameterValue,
   type TemplateSettings,
 } from '../events/index.ts'
 import type { ProjectionEngine } from '../projections/types.ts'
 import { ExecProvisioner } from './provisioners/exec.ts'
 import { LocalProvisioner } from './provisioners/local.ts'
-import type { Provisioner } from './provisioners/types.ts'
+import type { Provisioner, ProvisionResult } from './provisioners/types.ts'
+import { templateRow, workspaceRow, type TemplateRow, type WorkspaceAgentRow, type WorkspaceRow } from './rows.ts'
 import { WorkspaceTunnels, type DaemonHello } from './tunnel.ts'
+
+export type { TemplateRow, WorkspaceAgentRow, WorkspaceRow } from './rows.ts'
 
 type Log = (line: string) => void
 
@@ -31,37 +37,6 @@ export interface Actor {
   userId: string
   role: Role
   organizationId: string
-}
-
-export interface TemplateRow {
-  id: string
-  organizationId: string
-  name: string
-  description: string
-  parameters: TemplateParameter[]
-  provisioner: ProvisionerSpec
-  allowedRoles: string[] | 'everyone'
-  archived: boolean
-  workspaceCount: number
-  createdAt: Date
-  updatedAt: Date
-}
-
-export interface WorkspaceRow {
-  id: string
-  organizationId: string
-  ownerId: string
-  templateId: string
-  name: string
-  parameters: Record<string, TemplateParameterValue>
-  status: string
-  transition: string | null
-  agentConnected: boolean
-  agent: Record<string, unknown> | null
-  lastBuildLog: string
-  lastError: string | null
-  createdAt: Date
-  updatedAt: Date
 }
 
 export interface BuildOutcome {
@@ -74,7 +49,6 @@ export const WORKSPACE_NOT_FOUND = 'workspace not found'
 const workspaceNotFound = (id?: string) => new CommandError('NOT_FOUND', id ? `workspace ${id} not found` : WORKSPACE_NOT_FOUND)
 const templateNotFound = (id?: string) => new CommandError('NOT_FOUND', id ? `template ${id} not found` : 'template not found')
 
-export const hashAgentToken = (token: string) => createHash('sha256').update(token).digest('hex')
 
 /** A member sees only their own workspaces; auditors read all of the organization; admins do everything. */
 export function canReadWorkspace(a: Actor, w: { ownerId: string; organizationId: string }): boolean {
@@ -106,6 +80,7 @@ export class WorkspaceService {
   readonly exec = new ExecProvisioner()
   /** Live build log lines per workspace, for the `workspaceBuildLog` subscription. */
   readonly buildLogs = new EventEmitter()
+  readonly credentials: AgentCredentials
   #controlPlaneUrl: string | null = null
   readonly #builds = new Map<string, Promise<BuildOutcome>>()
 
@@ -113,11 +88,12 @@ export class WorkspaceService {
     private readonly deps: { db: Database; store: EventStore; engine: ProjectionEngine; dataDir: string; log: Log; bwrap?: string | null },
   ) {
     this.buildLogs.setMaxListeners(0)
+    this.credentials = new AgentCredentials(deps.db)
     this.local = new LocalProvisioner({ dataDir: deps.dataDir, log: deps.log, bwrap: deps.bwrap })
     this.tunnels = new WorkspaceTunnels({
-      authenticate: (token) => this.authenticate(token),
-      onConnect: (id, hello) => this.#onAgent(id, hello),
-      onDisconnect: (id) => this.#onAgent(id, null),
+      authenticate: (token) => this.credentials.authenticate(token),
+      onConnect: (id, hello, agentName) => this.#onAgent(id, agentName, hello),
+      onDisconnect: (id, agentName) => this.#onAgent(id, agentName, null),
       log: deps.log,
     })
   }
@@ -125,6 +101,10 @@ export class WorkspaceService {
   /** The URL daemons dial; known once the server listens. */
   setControlPlaneUrl(url: string): void {
     this.#controlPlaneUrl = url
+  }
+
+  get controlPlaneUrl(): string | null {
+    return this.#controlPlaneUrl
   }
 
   async close(): Promise<void> {
@@ -271,28 +251,34 @@ export class WorkspaceService {
       this.buildLogs.emit(workspaceId, line)
     }
     let outcome: BuildOutcome
+    let agents: WorkspaceAgentSpec[] | undefined
     try {
       const template = await this.#templateById(state.templateId)
       if (!template) throw new Error(`template ${state.templateId} no longer exists`)
       const provisioner = this.#provisionerFor(template.provisioner)
+      // Every build ends the previous build's sessions; a started workspace's main agent gets a fresh token.
+      await this.credentials.revokeAll(workspaceId)
       const needsToken = transition === 'create' || transition === 'start'
-      const agentToken = needsToken ? await this.#rotateAgentToken(workspaceId) : ''
+      const agentToken = needsToken ? await this.credentials.issue(workspaceId, MAIN_AGENT) : ''
       const req = { workspaceId, controlPlaneUrl: this.#url(), agentToken, parameters: state.parameters, spec: template.provisioner, log }
+      let result: ProvisionResult | void = undefined
       if (transition === 'create') {
-        await provisioner.create(req)
-        await provisioner.start(req)
-      } else if (transition === 'start') await provisioner.start(req)
+        const created = await provisioner.create(req)
+        const started = await provisioner.start(req)
+        result = parseAgentManifest(started?.lastLine) ? started : created
+      } else if (transition === 'start') result = await provisioner.start(req)
       else if (transition === 'stop') await provisioner.stop(req)
-      else {
-        await provisioner.delete(req)
-        await this.deps.db.query(`delete from workspace_agent_tokens where workspace_id = $1`, [workspaceId])
-      }
+      else await provisioner.delete(req)
+      const manifest = parseAgentManifest(result?.lastLine)
+      if (manifest && 'error' in manifest) throw new Error(manifest.error)
+      agents = manifest?.agents
+      if (agents) log(`agents: ${agents.map((a) => `${a.parent ? `${a.parent}/` : ''}${a.name} (${a.authKind}${a.instanceId ? ` on ${a.instanceId}` : ''})`).join(', ')}`)
       outcome = { ok: true, log: lines.join('\n') }
     } catch (err) {
       log(`error: ${(err as Error).message}`)
       outcome = { ok: false, log: lines.join('\n'), error: (err as Error).message }
     }
-    const finished = await this.#workspaceCommand(workspaceId, { type: 'FinishBuild', buildId, ...outcome }, meta)
+    const finished = await this.#workspaceCommand(workspaceId, { type: 'FinishBuild', buildId, ...outcome, ...(agents ? { agents } : {}) }, meta)
     await this.deps.engine.waitForPosition('workspaces', finished.result!.checkpoint).catch(() => {})
     this.buildLogs.emit(`${workspaceId}:end`, outcome)
     return outcome
@@ -306,36 +292,50 @@ export class WorkspaceService {
     for (const row of rows) {
       const spec = typeof row.provisioner === 'string' ? (JSON.parse(row.provisioner) as ProvisionerSpec) : row.provisioner
       if (spec.kind !== 'local') continue
-      const token = await this.#rotateAgentToken(row.id)
+      const token = await this.credentials.issue(row.id, MAIN_AGENT)
       await this.local
         .start({ workspaceId: row.id, controlPlaneUrl: this.#url(), agentToken: token, parameters: {}, spec, log: () => {} })
         .catch((err: unknown) => this.deps.log(`workspace ${row.id}: could not resume: ${(err as Error).message}`))
     }
   }
 
-  // ---- agent tokens and the tunnel
+  // ---- agents and the tunnel
 
-  async authenticate(token: string): Promise<{ workspaceId: string } | null> {
-    const rows = await this.deps.db.query<{ workspace_id: string }>(`select workspace_id from workspace_agent_tokens where token_hash = $1`, [hashAgentToken(token)])
-    return rows[0] ? { workspaceId: rows[0].workspace_id } : null
+  /** A daemon's token: which workspace and which of its agents it is. */
+  authenticate(token: string): Promise<{ workspaceId: string; agentName: string } | null> {
+    return this.credentials.authenticate(token)
   }
 
-  /** One live token per workspace: a new start makes the old one useless. */
-  async #rotateAgentToken(workspaceId: string): Promise<string> {
-    const token = `cairn_agent_${randomBytes(32).toString('base64url')}`
-    await this.deps.db.query(
-      `insert into workspace_agent_tokens (token_hash, workspace_id) values ($1, $2)
-       on conflict (workspace_id) do update set token_hash = excluded.token_hash, created_at = now()`,
-      [hashAgentToken(token), workspaceId],
+  /** A verified instance identity becomes a session token for the one agent it selects (see AgentCredentials.select). */
+  async exchangeInstanceIdentity(
+    authKind: Exclude<AgentAuthKind, 'token'>,
+    instanceId: string,
+    agentName?: string | null,
+  ): Promise<AgentSelection & { token?: string }> {
+    const selected = await this.credentials.select(authKind, instanceId, agentName)
+    if (!selected.ok) return selected
+    return { ...selected, token: await this.credentials.issue(selected.workspaceId, selected.agentName) }
+  }
+
+  /** The agents of the workspace's latest build, in manifest order, with their connections. */
+  async agentsOf(workspaceId: string): Promise<WorkspaceAgentRow[]> {
+    const rows = await this.deps.db.query<{ name: string; auth_kind: AgentAuthKind; instance_id: string | null; parent_name: string | null; connected: boolean | null }>(
+      `select a.name, a.auth_kind, a.instance_id, a.parent_name, c.connected
+         from workspace_agents a
+         join workspaces w on w.id = a.workspace_id and w.latest_build_id = a.build_id
+         left join workspace_agent_connections c on c.workspace_id = a.workspace_id and c.name = a.name
+        where a.workspace_id = $1
+        order by a.position`,
+      [workspaceId],
     )
-    return token
+    return rows.map((r) => ({ name: r.name, authKind: r.auth_kind, instanceId: r.instance_id, parent: r.parent_name, connected: r.connected === true }))
   }
 
-  async #onAgent(workspaceId: string, hello: DaemonHello | null): Promise<void> {
+  async #onAgent(workspaceId: string, agentName: string, hello: DaemonHello | null): Promise<void> {
     const meta: EventMetadata = { actor: { kind: 'workspace', id: workspaceId } }
     const cmd: WorkspaceCommand = hello
-      ? { type: 'RecordAgentConnected', agent: { version: hello.version, os: hello.os, arch: hello.arch, hostname: hello.hostname, workdir: hello.workdir } }
-      : { type: 'RecordAgentDisconnected' }
+      ? { type: 'RecordAgentConnected', agentName, agent: { version: hello.version, os: hello.os, arch: hello.arch, hostname: hello.hostname, workdir: hello.workdir } }
+      : { type: 'RecordAgentDisconnected', agentName }
     await this.#workspaceCommand(workspaceId, cmd, meta).catch((err: unknown) => {
       if (!(err instanceof CommandError && err.code === 'NOT_FOUND')) throw err
     })
@@ -376,41 +376,3 @@ export class WorkspaceService {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const isUuid = (s: string) => UUID.test(s)
-
-/** jsonb comes back parsed on both backends; a JSON string value ("everyone") stays a string. */
-const json = <T>(v: unknown): T => v as T
-
-function templateRow(r: Record<string, unknown>): TemplateRow {
-  return {
-    id: r.id as string,
-    organizationId: r.organization_id as string,
-    name: r.name as string,
-    description: r.description as string,
-    parameters: json(r.parameters),
-    provisioner: json(r.provisioner),
-    allowedRoles: json(r.allowed_roles),
-    archived: r.archived as boolean,
-    workspaceCount: Number(r.workspace_count),
-    createdAt: new Date(r.created_at as string),
-    updatedAt: new Date(r.updated_at as string),
-  }
-}
-
-function workspaceRow(r: Record<string, unknown>): WorkspaceRow {
-  return {
-    id: r.id as string,
-    organizationId: r.organization_id as string,
-    ownerId: r.owner_id as string,
-    templateId: r.template_id as string,
-    name: r.name as string,
-    parameters: json(r.parameters),
-    status: r.status as string,
-    transition: (r.transition as string | null) ?? null,
-    agentConnected: r.agent_connected as boolean,
-    agent: r.agent ? json(r.agent) : null,
-    lastBuildLog: r.last_build_log as string,
-    lastError: (r.last_error as string | null) ?? null,
-    createdAt: new Date(r.created_at as string),
-    updatedAt: new Date(r.updated_at as string),
-  }
-}

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { blobPath } from '../attachments/blobs.ts'
 import type { Tool, ToolContext, ToolResult } from '../agent/tools/registry.ts'
 import type { Database } from '../db/database.ts'
+import { MAIN_AGENT } from '../events/workspace.ts'
 import { WorkspaceNotConnectedError } from './tunnel.ts'
 import type { Actor, WorkspaceService } from './service.ts'
 
@@ -25,6 +26,12 @@ export interface WorkspaceToolServices {
 
 const rootOnly = (chat: { parentChatId: string | null }) => chat.parentChatId === null
 
+/** A workspace and the one of its agents (daemons) a tool call goes to. */
+interface AgentTarget {
+  workspaceId: string
+  agent: string
+}
+
 export function registerWorkspaceTools(ctx: { tools: { register(...t: Tool[]): unknown } }, services: WorkspaceToolServices): void {
   ctx.tools.register(...workspaceTools(services))
 }
@@ -42,22 +49,43 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
   const boundWorkspaceId = (ctx: ToolContext): string | null => ctx.chat.workspaceId
 
   /** Parallel calls of one chat that need a workspace wait for the first one's, never make two. */
-  const creating = new Map<string, Promise<string>>()
+  const creating = new Map<string, Promise<AgentTarget>>()
+
+  /**
+   * The agent a tool call names (its `agent` argument), else `main`, else the workspace's only root agent.
+   * A name the latest build does not declare is refused with the names it does.
+   */
+  async function agentNameFor(workspaceId: string, requested: unknown): Promise<string> {
+    const roots = (await ws.agentsOf(workspaceId)).filter((a) => a.parent === null).map((a) => a.name)
+    const name = typeof requested === 'string' && requested.trim() ? requested.trim() : null
+    if (name) {
+      if (roots.length && !roots.includes(name)) throw new ToolFailure(`This workspace has no agent named ${JSON.stringify(name)}; its agents are: ${roots.join(', ')}.`)
+      return name
+    }
+    if (roots.length === 1) return roots[0]!
+    if (roots.length > 1 && !roots.includes(MAIN_AGENT))
+      throw new ToolFailure(`This workspace has several agents (${roots.join(', ')}); say which one runs this with the agent argument.`)
+    return MAIN_AGENT
+  }
 
   /** Waits for the daemon of a created/started workspace, or says why it is not there. */
-  async function connected(workspaceId: string, build: Promise<{ ok: boolean; log: string; error?: string }>, signal: AbortSignal): Promise<void> {
+  async function connected(workspaceId: string, build: Promise<{ ok: boolean; log: string; error?: string }>, signal: AbortSignal, requestedAgent?: unknown): Promise<string> {
     const outcome = await build
     if (!outcome.ok) throw new ToolFailure(`The workspace build failed: ${outcome.error}\nBuild log:\n${outcome.log}`)
+    // Without a named agent and no main among several, wait for all of them.
+    const roots = (await ws.agentsOf(workspaceId)).filter((a) => a.parent === null).map((a) => a.name)
+    const waitFor = requestedAgent === undefined && roots.length > 1 && !roots.includes(MAIN_AGENT) ? roots : [await agentNameFor(workspaceId, requestedAgent)]
     try {
-      await ws.tunnels.waitForConnection(workspaceId, CONNECT_TIMEOUT_MS, signal)
+      for (const agent of waitFor) await ws.tunnels.waitForConnection(workspaceId, CONNECT_TIMEOUT_MS, signal, agent)
+      return waitFor[0]!
     } catch (err) {
       const agentOutput = ws.local.recentOutput(workspaceId).trim()
       throw new ToolFailure(`${(err as Error).message}\nBuild log:\n${outcome.log}${agentOutput ? `\nWorkspace agent output:\n${agentOutput}` : ''}`)
     }
   }
 
-  /** The chat's workspace, created from the default template and bound the first time one is needed. */
-  async function workspaceFor(ctx: ToolContext): Promise<string> {
+  /** The chat's workspace (created from the default template and bound the first time one is needed) and the agent the call targets. */
+  async function workspaceFor(ctx: ToolContext, requestedAgent?: unknown): Promise<AgentTarget> {
     const pending = creating.get(ctx.chatId)
     if (pending) await pending.catch(() => {})
     const actor = await actorOf(ctx)
@@ -65,20 +93,22 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
     if (bound) {
       const w = await ws.getWorkspace(actor, bound)
       if (!w) throw new ToolFailure(`Workspace ${bound} not found. Call create_workspace to make a new one.`)
-      if (ws.tunnels.isConnected(w.id)) return w.id
+      const agent = await agentNameFor(w.id, requestedAgent)
+      if (ws.tunnels.isConnected(w.id, agent)) return { workspaceId: w.id, agent }
       if (w.status === 'started' || w.status === 'building') {
         // The daemon may be restarting (the local provisioner brings it back): wait briefly, never hang.
         try {
-          await ws.tunnels.waitForConnection(w.id, RECONNECT_GRACE_MS, ctx.signal)
-          return w.id
+          await ws.tunnels.waitForConnection(w.id, RECONNECT_GRACE_MS, ctx.signal, agent)
+          return { workspaceId: w.id, agent }
         } catch {
           // fall through to the message below
         }
       }
-      throw new ToolFailure(`Workspace ${w.name} (${w.id}) is ${w.status === 'started' ? 'not reachable' : w.status}. Call start_workspace to start it, then retry.`)
+      const which = agent === MAIN_AGENT ? '' : `'s agent ${JSON.stringify(agent)}`
+      throw new ToolFailure(`Workspace ${w.name} (${w.id})${which} is ${w.status === 'started' ? 'not reachable' : w.status}. Call start_workspace to start it, then retry.`)
     }
-    if (creating.has(ctx.chatId)) return workspaceFor(ctx)
-    const creation = createDefaultWorkspace(ctx, actor)
+    if (creating.has(ctx.chatId)) return workspaceFor(ctx, requestedAgent)
+    const creation = createDefaultWorkspace(ctx, actor, requestedAgent)
     creating.set(ctx.chatId, creation)
     try {
       return await creation
@@ -87,23 +117,35 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
     }
   }
 
-  async function createDefaultWorkspace(ctx: ToolContext, actor: Actor): Promise<string> {
+  async function createDefaultWorkspace(ctx: ToolContext, actor: Actor, requestedAgent?: unknown): Promise<AgentTarget> {
     const [template] = await ws.listTemplates(actor)
     if (!template) throw new ToolFailure('This chat has no workspace and you may use no template to create one. Ask an admin for a workspace template.')
     const created = await ws.createWorkspace(actor, { templateId: template.id })
     await ctx.bindWorkspace(created.workspace.id)
-    await connected(created.workspace.id, created.build, ctx.signal)
-    return created.workspace.id
+    const agent = await connected(created.workspace.id, created.build, ctx.signal, requestedAgent)
+    return { workspaceId: created.workspace.id, agent }
   }
+
+  /** The `agent` argument of the call being run (workspace tools take it; see `tool` below). */
+  const requestedAgents = new WeakMap<ToolContext, unknown>()
 
   const request = async <T>(ctx: ToolContext, req: { method: string; path: string; body?: unknown; timeoutMs?: number }): Promise<T> => {
-    const workspaceId = await workspaceFor(ctx)
-    return ws.tunnels.requestJson<T>(workspaceId, { ...req, signal: ctx.signal })
+    const target = await workspaceFor(ctx, requestedAgents.get(ctx))
+    return ws.tunnels.requestJson<T>(target.workspaceId, { ...req, agent: target.agent, signal: ctx.signal })
   }
 
+  const agentProperty = {
+    type: 'string',
+    description: "Which of the workspace's agents runs it, when it has several (default: main, or the only one).",
+  }
+  /** Workspace tools (those that reach a daemon) get an `agent` argument; platform tools do not. */
   const tool = (t: Omit<Tool, 'run' | 'recover'> & { run(args: any, ctx: ToolContext): Promise<string | ToolResult>; recover?: Tool['recover'] }): Tool => ({
     ...t,
+    ...(t.availability === rootOnly
+      ? {}
+      : { inputSchema: { ...t.inputSchema, properties: { ...((t.inputSchema as { properties?: object }).properties ?? {}), agent: agentProperty } } }),
     async run(args, ctx) {
+      requestedAgents.set(ctx, (args as { agent?: unknown } | null)?.agent)
       try {
         const out = await t.run(args ?? {}, ctx)
         return typeof out === 'string' ? { content: out, isError: false } : out
@@ -128,9 +170,9 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
 
   type ProcessAnswer = Parameters<typeof processText>[0] & { background?: boolean; replayed?: boolean }
 
-  async function waitForProcess(ctx: ToolContext, workspaceId: string, id: string): Promise<ProcessAnswer> {
+  async function waitForProcess(ctx: ToolContext, target: AgentTarget, id: string): Promise<ProcessAnswer> {
     for (;;) {
-      const p = await ws.tunnels.requestJson<ProcessAnswer>(workspaceId, { method: 'GET', path: `/processes/${encodeURIComponent(id)}/output?waitMs=60000`, timeoutMs: 90_000, signal: ctx.signal })
+      const p = await ws.tunnels.requestJson<ProcessAnswer>(target.workspaceId, { method: 'GET', path: `/processes/${encodeURIComponent(id)}/output?waitMs=60000`, timeoutMs: 90_000, agent: target.agent, signal: ctx.signal })
       if (p.status !== 'running') return p
     }
   }
@@ -164,17 +206,17 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
     },
     async recover(rawArgs, ctx) {
       // The call started before a crash: find the run by its idempotency key instead of running it again.
-      const args = (rawArgs ?? {}) as { run_in_background?: boolean }
-      const workspaceId = await workspaceFor(ctx)
+      const args = (rawArgs ?? {}) as { run_in_background?: boolean; agent?: unknown }
+      const target = await workspaceFor(ctx, args.agent)
       let p: ProcessAnswer
       try {
-        p = await ws.tunnels.requestJson<ProcessAnswer>(workspaceId, { method: 'GET', path: `/processes/by-key/${encodeURIComponent(ctx.callId)}`, signal: ctx.signal })
+        p = await ws.tunnels.requestJson<ProcessAnswer>(target.workspaceId, { method: 'GET', path: `/processes/by-key/${encodeURIComponent(ctx.callId)}`, agent: target.agent, signal: ctx.signal })
       } catch (err) {
         if ((err as { status?: number }).status === 404) return null // never reached the daemon: the runner reports it unknown
         throw err
       }
       if (args.run_in_background) return { content: `background process ${p.id} (started before a restart) is ${p.status}`, isError: false }
-      if (p.status === 'running') p = await waitForProcess(ctx, workspaceId, p.id)
+      if (p.status === 'running') p = await waitForProcess(ctx, target, p.id)
       return { content: processText(p), isError: p.exitCode !== 0 }
     },
   })
@@ -267,8 +309,8 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
       description: 'Attaches a file of the workspace to the chat so the user can download it.',
       inputSchema: { type: 'object', properties: { path: str('Path of the file.'), name: str('Name shown to the user (default: the file name).') }, required: ['path'] },
       async run(args: { path: string; name?: string }, ctx) {
-        const workspaceId = await workspaceFor(ctx)
-        const res = await ws.tunnels.request(workspaceId, { method: 'GET', path: `/files/download?path=${encodeURIComponent(args.path)}`, signal: ctx.signal })
+        const target = await workspaceFor(ctx, requestedAgents.get(ctx))
+        const res = await ws.tunnels.request(target.workspaceId, { method: 'GET', path: `/files/download?path=${encodeURIComponent(args.path)}`, agent: target.agent, signal: ctx.signal })
         if (res.status !== 200) throw new ToolFailure(`could not download ${args.path}: ${res.body.toString('utf8').slice(0, 500)}`)
         if (res.body.length > MAX_ATTACH_BYTES) throw new ToolFailure(`${args.path} is ${res.body.length} bytes; attachments are at most ${MAX_ATTACH_BYTES} bytes`)
         const name = (args.name?.trim() || path.basename(args.path)).replace(/[\\/\x00-\x1f]/g, '_').slice(0, 200) || 'file'
@@ -335,9 +377,11 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
         const actor = await actorOf(ctx)
         const created = await ws.createWorkspace(actor, { templateId: args.template_id, name: args.name, parameters: args.parameters })
         await ctx.bindWorkspace(created.workspace.id)
-        await connected(created.workspace.id, created.build, ctx.signal)
-        const hello = ws.tunnels.helloOf(created.workspace.id)
-        return `created workspace ${created.workspace.name} (${created.workspace.id}) and bound it to this chat; working directory ${hello?.workdir ?? '?'} (${hello?.os ?? '?'})`
+        const agent = await connected(created.workspace.id, created.build, ctx.signal)
+        const hello = ws.tunnels.helloOf(created.workspace.id, agent)
+        const agents = (await ws.agentsOf(created.workspace.id)).filter((a) => a.parent === null).map((a) => a.name)
+        const several = agents.length > 1 ? `; its agents are ${agents.join(', ')} (pass agent to workspace tools)` : ''
+        return `created workspace ${created.workspace.name} (${created.workspace.id}) and bound it to this chat; working directory ${hello?.workdir ?? '?'} (${hello?.os ?? '?'})${several}`
       },
     }),
     tool({
@@ -351,7 +395,7 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
         if (!id) throw new ToolFailure('this chat has no workspace; call create_workspace')
         const w = await ws.getWorkspace(actor, id)
         if (!w) throw new ToolFailure(`Workspace ${id} not found.`)
-        if (ws.tunnels.isConnected(w.id)) return `workspace ${w.name} is running`
+        if (ws.tunnels.isConnected(w.id, await agentNameFor(w.id, undefined).catch(() => MAIN_AGENT))) return `workspace ${w.name} is running`
         const started = await ws.startWorkspace(actor, w.id)
         await connected(w.id, started.build, ctx.signal)
         if (!boundWorkspaceId(ctx)) await ctx.bindWorkspace(w.id)

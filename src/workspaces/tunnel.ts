@@ -18,10 +18,16 @@ import {
 export type { DaemonHello } from './tunnel-protocol.ts'
 export { TUNNEL_PATH } from './tunnel-protocol.ts'
 
+/** Who a daemon is: one agent of one workspace (`agentName` absent: `main`). */
+export interface AgentIdentity {
+  workspaceId: string
+  agentName?: string
+}
+
 export interface TunnelOptions {
-  authenticate(token: string): Promise<{ workspaceId: string } | null>
-  onConnect?(workspaceId: string, hello: DaemonHello): void | Promise<void>
-  onDisconnect?(workspaceId: string): void | Promise<void>
+  authenticate(token: string): Promise<AgentIdentity | null>
+  onConnect?(workspaceId: string, hello: DaemonHello, agentName: string): void | Promise<void>
+  onDisconnect?(workspaceId: string, agentName: string): void | Promise<void>
   /** Keepalive ping period; a daemon that misses one pong is dropped. Default 15 s. */
   pingIntervalMs?: number
   /** How long an authenticated socket may stay silent before its hello. Default 10 s. */
@@ -35,6 +41,8 @@ export interface WorkspaceRequest {
   path: string
   /** Sent as JSON unless it is a Buffer or string. */
   body?: unknown
+  /** Which of the workspace's agents serves it. Default `main`. */
+  agent?: string
   /** request(): whole exchange. stream(): until the response head arrives. Default 5 min. */
   timeoutMs?: number
   signal?: AbortSignal
@@ -73,13 +81,16 @@ export class WorkspaceNotConnectedError extends WorkspaceRequestError {
 }
 
 const DEFAULT_TIMEOUT_MS = 5 * 60_000
+const MAIN_AGENT = 'main'
+/** Connections are keyed per agent: a workspace may run several daemons. */
+const keyOf = (workspaceId: string, agentName = MAIN_AGENT) => `${workspaceId}/${agentName}`
 
 export class WorkspaceTunnels {
   readonly plugin: FastifyPluginAsync
   private readonly connections = new Map<string, TunnelConnection>()
   /** Called with no argument when the workspace connects, with an error when we shut down. */
   private readonly waiters = new Map<string, Set<(err?: Error) => void>>()
-  private readonly auth = new WeakMap<FastifyRequest, { workspaceId: string } | null>()
+  private readonly auth = new WeakMap<FastifyRequest, AgentIdentity | null>()
   private closed = false
 
   constructor(private readonly opts: TunnelOptions) {
@@ -103,26 +114,27 @@ export class WorkspaceTunnels {
             socket.close(CloseCode.unauthorized, 'invalid workspace agent token')
             return
           }
-          this.accept(identity.workspaceId, socket)
+          this.accept(identity.workspaceId, identity.agentName ?? MAIN_AGENT, socket)
         },
       )
     }
   }
 
-  isConnected(workspaceId: string): boolean {
-    return this.connections.get(workspaceId)?.hello !== undefined
+  isConnected(workspaceId: string, agentName = MAIN_AGENT): boolean {
+    return this.connections.get(keyOf(workspaceId, agentName))?.hello !== undefined
   }
 
   /** The hello of the live connection, if any. */
-  helloOf(workspaceId: string): DaemonHello | undefined {
-    return this.connections.get(workspaceId)?.hello
+  helloOf(workspaceId: string, agentName = MAIN_AGENT): DaemonHello | undefined {
+    return this.connections.get(keyOf(workspaceId, agentName))?.hello
   }
 
-  waitForConnection(workspaceId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.isConnected(workspaceId)) return Promise.resolve()
+  waitForConnection(workspaceId: string, timeoutMs: number, signal?: AbortSignal, agentName = MAIN_AGENT): Promise<void> {
+    if (this.isConnected(workspaceId, agentName)) return Promise.resolve()
+    const key = keyOf(workspaceId, agentName)
     return new Promise((resolve, reject) => {
-      let waiters = this.waiters.get(workspaceId)
-      if (!waiters) this.waiters.set(workspaceId, (waiters = new Set()))
+      let waiters = this.waiters.get(key)
+      if (!waiters) this.waiters.set(key, (waiters = new Set()))
       const done = (err?: Error) => {
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
@@ -133,7 +145,7 @@ export class WorkspaceTunnels {
       const onConnected = (err?: Error) => done(err)
       const onAbort = () => done(signal?.reason instanceof Error ? signal.reason : new Error('aborted'))
       const timer = setTimeout(
-        () => done(new WorkspaceNotConnectedError(workspaceId, `its workspace agent did not connect within ${timeoutMs} ms`)),
+        () => done(new WorkspaceNotConnectedError(workspaceId, `its workspace agent${agentName === MAIN_AGENT ? '' : ` ${JSON.stringify(agentName)}`} did not connect within ${timeoutMs} ms`)),
         timeoutMs,
       )
       waiters.add(onConnected)
@@ -183,16 +195,18 @@ export class WorkspaceTunnels {
 
   async close(): Promise<void> {
     this.closed = true
-    for (const [workspaceId, conn] of this.connections) {
-      this.connections.delete(workspaceId)
-      conn.shutdown(CloseCode.goingAway, 'control plane shutting down', new WorkspaceNotConnectedError(workspaceId, 'the control plane is shutting down'))
+    for (const [key, conn] of this.connections) {
+      this.connections.delete(key)
+      conn.shutdown(CloseCode.goingAway, 'control plane shutting down', new WorkspaceNotConnectedError(conn.workspaceId, 'the control plane is shutting down'))
     }
-    for (const [workspaceId, waiters] of this.waiters) {
-      for (const w of [...waiters]) w(new WorkspaceNotConnectedError(workspaceId, 'the control plane is shutting down'))
+    for (const [key, waiters] of this.waiters) {
+      for (const w of [...waiters]) w(new WorkspaceNotConnectedError(key.split('/')[0]!, 'the control plane is shutting down'))
     }
   }
 
-  private accept(workspaceId: string, socket: WebSocket): void {
+  private accept(workspaceId: string, agentName: string, socket: WebSocket): void {
+    const key = keyOf(workspaceId, agentName)
+    const who = agentName === MAIN_AGENT ? `workspace ${workspaceId}` : `workspace ${workspaceId} agent ${agentName}`
     const conn = new TunnelConnection(workspaceId, socket, this.opts.pingIntervalMs ?? 15_000)
     const helloTimer = setTimeout(
       () => socket.close(CloseCode.helloTimeout, 'no hello received'),
@@ -200,32 +214,33 @@ export class WorkspaceTunnels {
     )
     conn.onHello = (hello) => {
       clearTimeout(helloTimer)
-      const previous = this.connections.get(workspaceId)
-      this.connections.set(workspaceId, conn)
+      const previous = this.connections.get(key)
+      this.connections.set(key, conn)
       if (previous && previous !== conn) {
         previous.shutdown(CloseCode.replaced, 'replaced by a newer connection', new WorkspaceNotConnectedError(workspaceId, 'its workspace agent reconnected while the request ran'))
       }
-      this.opts.log?.(`workspace ${workspaceId}: agent ${hello.version} connected (${hello.hostname}, pid ${hello.pid})`)
-      void Promise.resolve(this.opts.onConnect?.(workspaceId, hello)).catch((err) =>
-        this.opts.log?.(`workspace ${workspaceId}: onConnect failed: ${String(err)}`),
+      this.opts.log?.(`${who}: agent ${hello.version} connected (${hello.hostname}, pid ${hello.pid})`)
+      void Promise.resolve(this.opts.onConnect?.(workspaceId, hello, agentName)).catch((err) =>
+        this.opts.log?.(`${who}: onConnect failed: ${String(err)}`),
       )
-      const waiters = this.waiters.get(workspaceId)
+      const waiters = this.waiters.get(key)
       if (waiters) for (const w of [...waiters]) w()
     }
     conn.onClosed = () => {
       clearTimeout(helloTimer)
-      if (this.connections.get(workspaceId) !== conn) return
-      this.connections.delete(workspaceId)
-      this.opts.log?.(`workspace ${workspaceId}: agent disconnected`)
-      void Promise.resolve(this.opts.onDisconnect?.(workspaceId)).catch((err) =>
-        this.opts.log?.(`workspace ${workspaceId}: onDisconnect failed: ${String(err)}`),
+      if (this.connections.get(key) !== conn) return
+      this.connections.delete(key)
+      this.opts.log?.(`${who}: agent disconnected`)
+      void Promise.resolve(this.opts.onDisconnect?.(workspaceId, agentName)).catch((err) =>
+        this.opts.log?.(`${who}: onDisconnect failed: ${String(err)}`),
       )
     }
   }
 
   private open(workspaceId: string, req: WorkspaceRequest, timeoutWholeExchange: boolean): Exchange {
-    const conn = this.connections.get(workspaceId)
-    if (!conn?.hello) throw new WorkspaceNotConnectedError(workspaceId)
+    const conn = this.connections.get(keyOf(workspaceId, req.agent))
+    if (!conn?.hello)
+      throw new WorkspaceNotConnectedError(workspaceId, req.agent && req.agent !== MAIN_AGENT ? `its workspace agent ${JSON.stringify(req.agent)} is not connected` : undefined)
     return conn.open(req, timeoutWholeExchange)
   }
 }

@@ -11,16 +11,34 @@ import { createRecorderTable, recorderProjection, tick } from '../projections/re
 describe('loadEnv', () => {
   it('applies the defaults', () => {
     const env = loadEnv({})
-    expect(env).toEqual({ databaseUrl: undefined, dataDir: expect.stringMatching(/\/\.cairn$/), port: 8080, host: '0.0.0.0', runner: true })
+    expect(env).toEqual({ databaseUrl: undefined, dataDir: expect.stringMatching(/\/\.cairn$/), port: 8080, host: '0.0.0.0', runner: true, instanceIdentity: {} })
   })
 
   it('reads every variable and rejects a bad PORT or DATABASE_URL with a message to act on', () => {
-    expect(loadEnv({ DATABASE_URL: 'postgres://u@h/db', CAIRN_DATA_DIR: '/var/cairn', PORT: '9000', HOST: '127.0.0.1', CAIRN_RUNNER: 'off' })).toEqual({
+    expect(
+      loadEnv({
+        DATABASE_URL: 'postgres://u@h/db',
+        CAIRN_DATA_DIR: '/var/cairn',
+        PORT: '9000',
+        HOST: '127.0.0.1',
+        CAIRN_RUNNER: 'off',
+        CAIRN_AWS_IDENTITY_CERTS: '/etc/cairn/aws.pem',
+        CAIRN_AZURE_IDENTITY_CERTS: '/etc/cairn/azure.pem',
+        CAIRN_GOOGLE_IDENTITY_JWKS: '/etc/cairn/google.json',
+        CAIRN_GOOGLE_IDENTITY_AUDIENCE: 'https://cairn.example.com',
+      }),
+    ).toEqual({
       databaseUrl: 'postgres://u@h/db',
       dataDir: '/var/cairn',
       port: 9000,
       host: '127.0.0.1',
       runner: false,
+      instanceIdentity: {
+        awsCertsFile: '/etc/cairn/aws.pem',
+        azureCertsFile: '/etc/cairn/azure.pem',
+        googleJwksFile: '/etc/cairn/google.json',
+        googleAudience: 'https://cairn.example.com',
+      },
     })
     expect(() => loadEnv({ PORT: 'eighty' })).toThrow(/PORT must be an integer from 0 to 65535; got "eighty"/)
     expect(() => loadEnv({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL must start with postgres:\/\//)

@@ -58,6 +58,12 @@ describe('workspaces through GraphQL', () => {
       (r) => r.data?.workspace?.status === 'STARTED' && r.data.workspace.agentConnected,
     )
     expect(started.data.workspace).toMatchObject({ name: 'mine', template: { name: 'local' } })
+    // the local template yields one token agent named main
+    const agents = await until(
+      () => gql(alice, `query($id: ID!) { workspace(id: $id) { agents { name authKind instanceId parent connected } } }`, { id }),
+      (r) => r.data?.workspace?.agents?.[0]?.connected === true,
+    )
+    expect(agents.data.workspace.agents).toEqual([{ name: 'main', authKind: 'TOKEN', instanceId: null, parent: null, connected: true }])
     expect(started.data.workspace.agent.workdir).toContain(id)
 
     const foreign = await gql(bob, `query($id: ID!) { workspace(id: $id) { id } }`, { id })

@@ -11,12 +11,46 @@ const created: WorkspaceEvent = {
 }
 
 describe('workspace decider', () => {
-  it('a successful create build starts the workspace', () => {
+  it('a successful create build declares its agents (one token agent named main by default) and starts the workspace', () => {
     const history: WorkspaceEvent[] = [created, { type: 'WorkspaceBuildStarted', data: { buildId: 'b1', transition: 'create' } }]
     expect(when(history, { type: 'FinishBuild', buildId: 'b1', ok: true, log: 'ok' })).toEqual([
       { type: 'WorkspaceBuildSucceeded', data: { buildId: 'b1', log: 'ok' } },
+      { type: 'WorkspaceAgentsDeclared', data: { buildId: 'b1', agents: [{ name: 'main', authKind: 'token', instanceId: null, parent: null }] } },
       { type: 'WorkspaceStarted', data: {} },
     ])
+    const agents = [
+      { name: 'main', authKind: 'google-instance-identity' as const, instanceId: '123', parent: null },
+      { name: 'dev', authKind: 'google-instance-identity' as const, instanceId: '123', parent: null },
+    ]
+    expect(when(history, { type: 'FinishBuild', buildId: 'b1', ok: true, log: 'ok', agents })[1]).toEqual({ type: 'WorkspaceAgentsDeclared', data: { buildId: 'b1', agents } })
+  })
+
+  it('refuses agents that break the rules, and a stop build declares none', () => {
+    const history: WorkspaceEvent[] = [created, { type: 'WorkspaceBuildStarted', data: { buildId: 'b1', transition: 'start' } }]
+    const twice = [
+      { name: 'main', authKind: 'token' as const, instanceId: null, parent: null },
+      { name: 'main', authKind: 'token' as const, instanceId: null, parent: null },
+    ]
+    expect(() => when(history, { type: 'FinishBuild', buildId: 'b1', ok: true, log: 'ok', agents: twice })).toThrow(/used twice/)
+    const noInstance = [{ name: 'main', authKind: 'aws-instance-identity' as const, instanceId: null, parent: null }]
+    expect(() => when(history, { type: 'FinishBuild', buildId: 'b1', ok: true, log: 'ok', agents: noInstance })).toThrow(/needs the instance_id/)
+    const stopping: WorkspaceEvent[] = [created, { type: 'WorkspaceBuildStarted', data: { buildId: 'b2', transition: 'stop' } }]
+    expect(when(stopping, { type: 'FinishBuild', buildId: 'b2', ok: true, log: '' }).map((e) => e.type)).toEqual(['WorkspaceBuildSucceeded', 'WorkspaceStopped'])
+  })
+
+  it('tracks connections per agent: one agent leaving keeps the workspace connected while another stays', () => {
+    const hello = { version: '1', os: 'linux', arch: 'x64', hostname: 'h', workdir: '/w' }
+    const history: WorkspaceEvent[] = [
+      created,
+      { type: 'WorkspaceAgentConnected', data: { ...hello, agentName: 'main' } },
+      { type: 'WorkspaceAgentConnected', data: { ...hello, agentName: 'dev' } },
+    ]
+    expect(when(history, { type: 'RecordAgentDisconnected', agentName: 'dev' })).toEqual([{ type: 'WorkspaceAgentDisconnected', data: { agentName: 'dev' } }])
+    expect(when([...history, { type: 'WorkspaceAgentDisconnected', data: { agentName: 'dev' } }], { type: 'RecordAgentDisconnected', agentName: 'dev' })).toEqual([])
+    const afterDev = given([...history, { type: 'WorkspaceAgentDisconnected', data: { agentName: 'dev' } }])
+    expect([afterDev.agentConnected, afterDev.connectedAgents]).toEqual([true, ['main']])
+    // events from before agents had names stand for main
+    expect(when([created, { type: 'WorkspaceAgentConnected', data: hello }], { type: 'RecordAgentDisconnected', agentName: 'main' })).toHaveLength(1)
   })
 
   it('starting a started workspace decides nothing; a second build while one runs is a conflict', () => {

@@ -9,6 +9,7 @@ import { projections } from '../../projections/index.ts'
 import { chatStream, DEFAULT_ORGANIZATION_ID, type ChatEvent, type Role } from '../../src/events/index.ts'
 import type { StoredEvent } from '../../src/eventstore/types.ts'
 import { createUser } from '../../src/identity/index.ts'
+import type { CairnEnv } from '../../src/config/env.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { configureFakeModel } from '../agent/harness.ts'
 import type { FakeProvider, ScriptedResponse } from '../fakes/script.ts'
@@ -30,11 +31,14 @@ export interface WorkspaceServer {
   close(): Promise<void>
 }
 
-export async function startWorkspaceServer(fake: FakeProvider, opts: { dataDir?: string; keepDataDir?: boolean; databaseUrl?: string } = {}): Promise<WorkspaceServer> {
+export async function startWorkspaceServer(
+  fake: FakeProvider,
+  opts: { dataDir?: string; keepDataDir?: boolean; databaseUrl?: string; env?: Partial<CairnEnv> } = {},
+): Promise<WorkspaceServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'cairn-ws-'))
   const logs: string[] = []
   const server = await startServer({
-    env: { databaseUrl: opts.databaseUrl, dataDir, port: 0, host: '127.0.0.1', runner: true } as never,
+    env: { databaseUrl: opts.databaseUrl, dataDir, port: 0, host: '127.0.0.1', runner: true, ...opts.env } as never,
     projections,
     log: (l) => logs.push(l),
   })

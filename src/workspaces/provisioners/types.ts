@@ -17,10 +17,16 @@ export class ProvisionError extends Error {
   override name = 'ProvisionError'
 }
 
+/** What a create/start step reports besides its log. */
+export interface ProvisionResult {
+  /** The last line the step printed on stdout: it may be an agent manifest (agent-manifest.ts). */
+  lastLine: string | null
+}
+
 /** Makes, starts, stops and removes the compute behind a workspace. A failure throws ProvisionError. */
 export interface Provisioner {
-  create(req: ProvisionRequest): Promise<void>
-  start(req: ProvisionRequest): Promise<void>
+  create(req: ProvisionRequest): Promise<ProvisionResult | void>
+  start(req: ProvisionRequest): Promise<ProvisionResult | void>
   stop(req: ProvisionRequest): Promise<void>
   delete(req: ProvisionRequest): Promise<void>
   status(workspaceId: string): 'running' | 'stopped' | 'unknown'

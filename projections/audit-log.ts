@@ -1,5 +1,6 @@
 import type { StoredEvent } from '../src/eventstore/types.ts'
 import {
+  ANCHOR_EVENT_TYPES,
   CHAT_EVENT_TYPES,
   CONFIG_EVENT_TYPES,
   TEMPLATE_EVENT_TYPES,
@@ -18,6 +19,7 @@ export const AUDITED_EVENT_TYPES: readonly string[] = [
   ...CONFIG_EVENT_TYPES,
   ...TEMPLATE_EVENT_TYPES,
   ...WORKSPACE_EVENT_TYPES,
+  ...ANCHOR_EVENT_TYPES,
 ]
 
 const KNOWN_TYPES = new Set(AUDITED_EVENT_TYPES)
@@ -208,6 +210,8 @@ export function summaryOf(event: CairnEvent): string {
       return `workspace agent ${snippet(event.data.version, 30)} connected (${snippet(event.data.os, 30)})`
     case 'WorkspaceAgentDisconnected':
       return 'workspace agent disconnected'
+    case 'LogAnchored':
+      return `anchored the log through ${event.data.throughCheckpoint} (${count(event.data.eventCount, 'event')}, key ${event.data.keyFingerprint})`
     default:
       return unreachable(event)
   }

@@ -8,6 +8,7 @@ import { closeOnSignals, openContext, openDatabaseFor, startServer } from '../se
 import { formatTable } from './table.ts'
 import { chatCommand } from './chat.ts'
 import { runIdentityCommand } from '../identity/cli.ts'
+import { runEventsCommand } from './events.ts'
 
 export interface CliIo {
   env: Record<string, string | undefined>
@@ -111,6 +112,13 @@ const commands: Record<string, Command> = {
   },
 
   chat: { ...chatCommand, takesFlags: true },
+
+  events: {
+    takesFlags: true,
+    usage: 'events verify|anchor|export|import|replay',
+    summary: 'verify hash chains and signed anchors, export/import/replay a chat (see `cairn events`)',
+    run: (args, io) => runEventsCommand(args, io),
+  },
 
   'workspace-agent': {
     takesFlags: true,

@@ -68,6 +68,7 @@ export const auditLogProjection: Projection = {
         revision: Number(event.revision),
         event_type: event.type,
         summary: KNOWN_TYPES.has(event.type) ? summaryOf(event as CairnEvent) : event.type,
+        message_text: KNOWN_TYPES.has(event.type) ? messageTextOf(event as CairnEvent) : null,
         occurred_at: event.createdAt,
       })
       .onConflict((oc) => oc.column('position').doNothing())
@@ -81,6 +82,27 @@ function idOfStream(stream: string, kind: string): string | null {
 
 function uuidOrNull(value: unknown): string | null {
   return typeof value === 'string' && UUID.test(value) ? value : null
+}
+
+/** The full text people and the model wrote, for the audit log's text search; null for other events. */
+export function messageTextOf(event: CairnEvent): string | null {
+  switch (event.type) {
+    case 'UserMessagePosted':
+    case 'MessageQueued':
+      return event.data.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n') || null
+    case 'AssistantStepCompleted':
+      return event.data.text || null
+    case 'QuestionAsked':
+      return event.data.question
+    case 'QuestionAnswered':
+      return event.data.answer
+    case 'PlanProposed':
+      return event.data.plan
+    case 'SubAgentSpawned':
+      return event.data.prompt
+    default:
+      return null
+  }
 }
 
 /** User text cut to one line of `max` characters. */

@@ -82,10 +82,11 @@ async function scanLog(sql: Sql, stopAt: string, onEvent: (hash: string, checkpo
   }
 }
 
-async function headOfLog(sql: Sql): Promise<string> {
+export async function headOfLog(sql: Sql): Promise<string> {
   const rows = await sql.query<{ xid: string; position: string }>(
-    `select xid::text as xid, position::text as position from events
-     where xid < pg_snapshot_xmin(pg_current_snapshot()) order by xid desc, position desc limit 1`,
+    // Qualified: a bare `position` in ORDER BY would sort the text output column ('9' > '10').
+    `select e.xid::text as xid, e.position::text as position from events e
+     where e.xid < pg_snapshot_xmin(pg_current_snapshot()) order by e.xid desc, e.position desc limit 1`,
   )
   return rows[0] ? formatCheckpoint(rows[0].xid, rows[0].position) : ''
 }

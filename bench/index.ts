@@ -1,4 +1,5 @@
 // `npm run bench` runs every benchmark listed here. Adding a bench is one line in `benches`.
+import { benchAudit } from './audit.ts'
 import { benchEventStore } from './eventstore.ts'
 import { benchFanout } from './fanout.ts'
 import { benchLoop } from './loop.ts'
@@ -8,6 +9,7 @@ import { benchTunnel } from './tunnel.ts'
 export type Bench = (report: Report) => Promise<void>
 
 export const benches: Record<string, Bench> = {
+  audit: benchAudit,
   eventstore: benchEventStore,
   fanout: benchFanout,
   loop: benchLoop,

@@ -175,7 +175,11 @@ async function importFile(values: Options, file: string | undefined, io: CliIo):
   return withDatabase(io, async (db, dataDir) => {
     const input = file ? createReadStream(file) : process.stdin
     try {
-      const result = await importChat(db, createInterface({ input, crlfDelay: Infinity }), { dataDir, attachmentsDir: values.attachments as string | undefined })
+      // The iterator is taken at once: readline emits lines as the file flows, and lines emitted
+      // before anyone iterates (importChat first opens its transaction) would be lost.
+      const iterator = createInterface({ input, crlfDelay: Infinity })[Symbol.asyncIterator]()
+      const lines = { [Symbol.asyncIterator]: () => iterator }
+      const result = await importChat(db, lines, { dataDir, attachmentsDir: values.attachments as string | undefined })
       io.out(`imported chat ${result.chatId}: ${result.events} events in ${result.streams} streams, ${result.attachments} attachments; the chains verify`)
       return 0
     } catch (err) {

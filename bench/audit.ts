@@ -41,8 +41,8 @@ async function plainSelect(db: Database): Promise<number> {
   let rows = 0
   for (;;) {
     const page = await db.query<{ stream: string; revision: string }>(
-      `select stream, revision::text as revision, id::text as id, type, data::text as data, metadata::text as metadata, hash
-       from events where (stream, revision) > ($1, $2::bigint) order by stream, revision limit $3`,
+      `select e.stream, e.revision::text as revision, e.id::text as id, e.type, e.data::text as data, e.metadata::text as metadata, e.hash
+       from events e where (e.stream, e.revision) > ($1, $2::bigint) order by e.stream, e.revision limit $3`,
       [after[0], after[1], PAGE],
     )
     rows += page.length

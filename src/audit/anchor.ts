@@ -69,10 +69,11 @@ async function scanLog(sql: Sql, stopAt: string, onEvent: (hash: string, checkpo
   let after = parseCheckpoint('')
   for (;;) {
     const rows = await sql.query<{ hash: string; xid: string; position: string }>(
-      `select hash, xid::text as xid, position::text as position from events
-       where xid < pg_snapshot_xmin(pg_current_snapshot())
-         and (xid, position) > ($1::xid8, $2::bigint) and (xid, position) <= ($3::xid8, $4::bigint)
-       order by xid, position limit $5`,
+      // Columns qualified throughout: a bare name in ORDER BY is the text output column ('9' > '10').
+    `select e.hash, e.xid::text as xid, e.position::text as position from events e
+       where e.xid < pg_snapshot_xmin(pg_current_snapshot())
+         and (e.xid, e.position) > ($1::xid8, $2::bigint) and (e.xid, e.position) <= ($3::xid8, $4::bigint)
+       order by e.xid, e.position limit $5`,
       [after.xid, after.position, stop.xid, stop.position, SCAN_PAGE],
     )
     for (const row of rows) onEvent(row.hash, formatCheckpoint(row.xid, row.position))
@@ -128,7 +129,7 @@ export interface AnchorVerification {
  */
 export async function verifyAnchors(db: Database, key: KeyObject | null): Promise<AnchorVerification> {
   const rows = await db.query<{ revision: string; data: string }>(
-    `select revision::text as revision, data::text as data from events where stream = $1 order by revision`,
+    `select e.revision::text as revision, e.data::text as data from events e where e.stream = $1 order by e.revision`,
     [ANCHOR_STREAM],
   )
   const anchors = rows.map((r) => ({ revision: BigInt(r.revision), data: JSON.parse(r.data) as AnchorData }))

@@ -122,8 +122,9 @@ async function verifyPage(tx: Sql, streams: StreamRow[], fromPosition: bigint | 
   const names = streams.map((s) => s.stream)
   const last = new Map<string, { revision: bigint; hash: string }>()
   for (const row of await tx.query<{ stream: string; revision: string; hash: string }>(
-    `select distinct on (stream) stream, revision::text as revision, hash from events
-     where stream = any($1::text[]) order by stream, revision desc`,
+    // Qualified: a bare `revision` in ORDER BY would sort the text output column ('9' > '10').
+    `select distinct on (e.stream) e.stream, e.revision::text as revision, e.hash from events e
+     where e.stream = any($1::text[]) order by e.stream, e.revision desc`,
     [names],
   )) {
     last.set(row.stream, { revision: BigInt(row.revision), hash: row.hash })
@@ -139,17 +140,22 @@ async function verifyPage(tx: Sql, streams: StreamRow[], fromPosition: bigint | 
     }
   }
 
-  let after: [string, string] = [names[0]!, '-1']
   const lastName = names[names.length - 1]!
-  for (;;) {
-    const rows = await tx.query<EventRow>(
-      `select stream, revision::text as revision, id::text as id, type, data::text as data, metadata::text as metadata, hash
-       from events
-       where (stream, revision) > ($1, $2::bigint) and stream <= $3 and stream = any($4::text[])
-         and ($5::bigint is null or position >= $5::bigint)
-       order by stream, revision limit $6`,
+  const fetchAfter = (after: [string, string]) =>
+    tx.query<EventRow>(
+      `select e.stream, e.revision::text as revision, e.id::text as id, e.type, e.data::text as data, e.metadata::text as metadata, e.hash
+       from events e
+       where (e.stream, e.revision) > ($1, $2::bigint) and e.stream <= $3 and e.stream = any($4::text[])
+         and ($5::bigint is null or e.position >= $5::bigint)
+       order by e.stream, e.revision limit $6`,
       [after[0], after[1], lastName, names, fromPosition?.toString() ?? null, EVENT_PAGE],
     )
+  let page: Promise<EventRow[]> | null = fetchAfter([names[0]!, '-1'])
+  while (page) {
+    const rows: EventRow[] = await page
+    const tail = rows[rows.length - 1]
+    // The database reads the next page while this one is hashed.
+    page = rows.length < EVENT_PAGE || !tail ? null : fetchAfter([tail.stream, tail.revision])
     for (const row of rows) {
       const state = states.get(row.stream)!
       if (state.broken) continue
@@ -191,9 +197,6 @@ async function verifyPage(tx: Sql, streams: StreamRow[], fromPosition: bigint | 
       state.previous = row.hash
       state.next = revision + 1n
     }
-    if (rows.length < EVENT_PAGE) break
-    const tail = rows[rows.length - 1]!
-    after = [tail.stream, tail.revision]
   }
 
   for (const state of states.values()) {

@@ -132,7 +132,9 @@ const commands: Record<string, Command> = {
   },
 
   bench: {
-    usage: 'bench [name…]',
+    // `--json` is the bench runner's own flag; the global parse would reject it.
+    takesFlags: true,
+    usage: 'bench [--json] [name…]',
     summary: 'run the benchmarks in bench/ (all, or the named ones)',
     async run(args, io) {
       if (!existsSync(BENCH_INDEX)) {

@@ -68,6 +68,17 @@ for (const backend of backends) {
       }
     })
 
+    it('verifies streams longer than ten events in revision order, not text order, and finds a gap in them', async () => {
+      await appendMany(store, 'chat-long', 25)
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+      await anchorLog(db, store, privateKey)
+      expect(await verifyChains(db)).toMatchObject({ ok: true, streams: 4, events: 35 })
+      expect((await verifyAnchors(db, publicKey)).ok).toBe(true)
+      await db.query(`delete from events where stream = 'chat-long' and revision = 12`)
+      expect((await verifyChains(db)).broken).toEqual([expect.objectContaining({ stream: 'chat-long', kind: 'missing_event', revision: 12n })])
+      expect((await verifyAnchors(db, publicKey)).ok).toBe(false)
+    })
+
     it('finds a deleted tail by the head the stream records', async () => {
       await db.query(`delete from events where stream = 'chat-b' and revision = 2`)
       const result = await verifyChains(db)

@@ -33,6 +33,11 @@ export const auditQueryResolvers = {
     requireAuditLog(p)
     requireChatAccess(p, await chatOwnership(ctx.api.db, ctx.api.store, args.chatId), 'read')
     const streams = await streamsOfChain(ctx.api.db, chatStream(args.chatId))
+    if (!streams.length) {
+      // The read model still knows the chat, the log does not: its stream was deleted.
+      const message = `the chat's stream ${chatStream(args.chatId)} is not in the log: its events and head were deleted`
+      return { ok: false, streams: 0, events: 0, broken: [{ stream: chatStream(args.chatId), kind: 'MISSING_EVENT', revision: 0, expectedHash: null, storedHash: null, message }] }
+    }
     const result = await verifyChains(ctx.api.db, { streams })
     return {
       ok: result.ok,

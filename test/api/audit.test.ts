@@ -104,6 +104,12 @@ for (const backend of backends) {
       ])
       // The other chat is untouched.
       expect((await server.gql(VERIFY, { chatId: otherChatId }, auditor)).body.data.verifyChat.ok).toBe(true)
+
+      // A stream deleted outright (events and head) while the read model still lists the chat.
+      await server.db.query(`delete from events where stream = $1`, [chatStream(otherChatId)])
+      await server.db.query(`delete from streams where stream = $1`, [chatStream(otherChatId)])
+      const gone = await server.gql(VERIFY, { chatId: otherChatId }, auditor)
+      expect(gone.body.data.verifyChat).toMatchObject({ ok: false, streams: 0, broken: [expect.objectContaining({ kind: 'MISSING_EVENT', revision: 0 })] })
     })
   })
 }

@@ -1,4 +1,5 @@
 // `npm run bench` runs every benchmark listed here. Adding a bench is one line in `benches`.
+import { benchAudit } from './audit.ts'
 import { benchEventStore } from './eventstore.ts'
 import { benchFanout } from './fanout.ts'
 import { benchFork } from './fork.ts'
@@ -10,6 +11,7 @@ import { benchTunnel } from './tunnel.ts'
 export type Bench = (report: Report) => Promise<void>
 
 export const benches: Record<string, Bench> = {
+  audit: benchAudit,
   eventstore: benchEventStore,
   fanout: benchFanout,
   fork: benchFork,

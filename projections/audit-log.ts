@@ -1,5 +1,6 @@
 import type { StoredEvent } from '../src/eventstore/types.ts'
 import {
+  ANCHOR_EVENT_TYPES,
   CHAT_EVENT_TYPES,
   CONFIG_EVENT_TYPES,
   TEMPLATE_EVENT_TYPES,
@@ -18,6 +19,7 @@ export const AUDITED_EVENT_TYPES: readonly string[] = [
   ...CONFIG_EVENT_TYPES,
   ...TEMPLATE_EVENT_TYPES,
   ...WORKSPACE_EVENT_TYPES,
+  ...ANCHOR_EVENT_TYPES,
 ]
 
 const KNOWN_TYPES = new Set(AUDITED_EVENT_TYPES)
@@ -66,6 +68,7 @@ export const auditLogProjection: Projection = {
         revision: Number(event.revision),
         event_type: event.type,
         summary: KNOWN_TYPES.has(event.type) ? summaryOf(event as CairnEvent) : event.type,
+        message_text: KNOWN_TYPES.has(event.type) ? messageTextOf(event as CairnEvent) : null,
         occurred_at: event.createdAt,
       })
       .onConflict((oc) => oc.column('position').doNothing())
@@ -79,6 +82,27 @@ function idOfStream(stream: string, kind: string): string | null {
 
 function uuidOrNull(value: unknown): string | null {
   return typeof value === 'string' && UUID.test(value) ? value : null
+}
+
+/** The full text people and the model wrote, for the audit log's text search; null for other events. */
+export function messageTextOf(event: CairnEvent): string | null {
+  switch (event.type) {
+    case 'UserMessagePosted':
+    case 'MessageQueued':
+      return event.data.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n') || null
+    case 'AssistantStepCompleted':
+      return event.data.text || null
+    case 'QuestionAsked':
+      return event.data.question
+    case 'QuestionAnswered':
+      return event.data.answer
+    case 'PlanProposed':
+      return event.data.plan
+    case 'SubAgentSpawned':
+      return event.data.prompt
+    default:
+      return null
+  }
 }
 
 /** User text cut to one line of `max` characters. */
@@ -212,6 +236,8 @@ export function summaryOf(event: CairnEvent): string {
       return `workspace agent ${snippet(event.data.version, 30)} connected (${snippet(event.data.os, 30)})`
     case 'WorkspaceAgentDisconnected':
       return 'workspace agent disconnected'
+    case 'LogAnchored':
+      return `anchored the log through ${event.data.throughCheckpoint} (${count(event.data.eventCount, 'event')}, key ${event.data.keyFingerprint})`
     default:
       return unreachable(event)
   }

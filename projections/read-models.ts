@@ -103,6 +103,8 @@ export interface AuditLogTable {
   event_type: string
   summary: string
   occurred_at: Timestamp
+  /** Full user/assistant message text for the text filter (migration 060). */
+  message_text: string | null
 }
 
 export interface ReadModels {

@@ -11,6 +11,7 @@ import mercurius from 'mercurius'
 import type { WebSocket } from 'ws'
 import { CommandError } from '../../commands/errors.ts'
 import { attachmentRoutes } from '../attachments/routes.ts'
+import { auditExportRoutes, auditQueryResolvers } from './audit.ts'
 import type { ConfigService } from '../config/service.ts'
 import { configMutationResolvers, configQueryResolvers } from './config.ts'
 import type { Database } from '../db/database.ts'
@@ -129,7 +130,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
-      Query: guardAll({ ...queryResolvers, ...configQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
+      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
       Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
       Subscription: subscriptions,
       Chat: guardAll(chatFieldResolvers as Record<string, Resolver>),
@@ -162,5 +163,6 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   app.graphql.addHook('preSubscriptionExecution', async (schema, document) => checkComplexity(schema, document))
 
   await app.register(attachmentRoutes, { db: ctx.db, dataDir: ctx.env.dataDir })
+  await app.register(auditExportRoutes, { db: ctx.db, store: ctx.store })
 }
 

@@ -2,9 +2,9 @@
 import { chatStream } from '../events/chat.ts'
 import { StreamNotFoundError } from '../eventstore/types.ts'
 import { invalidInput } from '../../commands/errors.ts'
-import { chatListOwnerScope, chatNotFound, requireAuditLog, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
+import { chatListOwnerScope, chatNotFound, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
 import type { ApiContext } from './context.ts'
-import { chatOwnership, chatQueue, eventView, listAudit, listChats, listMessages, loadChat, pageSize, type ChatView } from './read-models.ts'
+import { chatOwnership, chatQueue, eventView, listChats, listMessages, loadChat, pageSize, type ChatView } from './read-models.ts'
 
 async function readableChat(ctx: ApiContext, chatId: string) {
   const principal = requirePrincipal(ctx.principal)
@@ -59,16 +59,6 @@ export const queryResolvers = {
       if (err instanceof StreamNotFoundError) throw chatNotFound()
       throw err
     }
-  },
-
-  async auditLog(
-    _root: unknown,
-    args: { filter?: { userId?: string | null; chatId?: string | null; eventType?: string | null; from?: string | null; to?: string | null } | null; first?: number | null; after?: string | null },
-    ctx: ApiContext,
-  ) {
-    const p = requirePrincipal(ctx.principal)
-    requireAuditLog(p)
-    return listAudit(ctx.api.db, { organizationId: p.organizationId, ...(args.filter ?? {}), first: pageSize(args.first, 50), after: args.after })
   },
 }
 

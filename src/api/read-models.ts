@@ -200,57 +200,6 @@ export async function listMessages(db: Sql, chatId: string, first: number, after
   return connection(views, first, (m) => encodeCursor([String(m.revision)]))
 }
 
-export interface AuditQuery {
-  organizationId: string
-  userId?: string | null
-  chatId?: string | null
-  eventType?: string | null
-  from?: string | null
-  to?: string | null
-  first: number
-  after?: string | null
-}
-
-export async function listAudit(db: Sql, q: AuditQuery) {
-  const where = ['organization_id = $1']
-  const params: unknown[] = [q.organizationId]
-  const add = (sql: string, value: unknown) => {
-    params.push(value)
-    where.push(sql.replace('?', `$${params.length}`))
-  }
-  if (q.userId) add('user_id = ?', q.userId)
-  if (q.chatId) {
-    if (!isUuid(q.chatId)) throw invalidInput('filter.chatId is not a chat id')
-    add('chat_id = ?', q.chatId)
-  }
-  if (q.eventType) add('event_type = ?', q.eventType)
-  if (q.from) add('occurred_at >= ?::timestamptz', validTime(q.from, 'from'))
-  if (q.to) add('occurred_at < ?::timestamptz', validTime(q.to, 'to'))
-  const after = decodeCursor(q.after, 1)
-  if (after) add('position > ?', after[0])
-  params.push(q.first + 1)
-  const rows = await db.query<Row>(`select * from audit_log where ${where.join(' and ')} order by position limit $${params.length}`, params)
-  const views = rows.map((r) => ({
-    position: String(r.position),
-    eventId: String(r.event_id),
-    eventType: String(r.event_type),
-    actor: { kind: String(r.actor_kind).toUpperCase(), id: String(r.actor_id), onBehalfOf: (r.on_behalf_of as string | null) ?? null },
-    userId: (r.user_id as string | null) ?? null,
-    chatId: (r.chat_id as string | null) ?? null,
-    workspaceId: (r.workspace_id as string | null) ?? null,
-    stream: String(r.stream),
-    revision: num(r.revision),
-    summary: String(r.summary),
-    occurredAt: iso(r.occurred_at),
-  }))
-  return connection(views, q.first, (a) => encodeCursor([a.position]))
-}
-
-function validTime(value: string, name: string): string {
-  if (Number.isNaN(Date.parse(value))) throw invalidInput(`filter.${name} is not an ISO-8601 time: ${value}`)
-  return new Date(value).toISOString()
-}
-
 /** A stored event as the schema's ChatEvent. */
 export function eventView(e: StoredEvent) {
   return {

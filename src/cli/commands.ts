@@ -8,6 +8,7 @@ import { closeOnSignals, openContext, openDatabaseFor, startServer } from '../se
 import { formatTable } from './table.ts'
 import { chatCommand } from './chat.ts'
 import { runIdentityCommand } from '../identity/cli.ts'
+import { runEventsCommand } from './events.ts'
 
 export interface CliIo {
   env: Record<string, string | undefined>
@@ -112,6 +113,13 @@ const commands: Record<string, Command> = {
 
   chat: { ...chatCommand, takesFlags: true },
 
+  events: {
+    takesFlags: true,
+    usage: 'events verify|anchor|export|import|replay',
+    summary: 'verify hash chains and signed anchors, export/import/replay a chat (see `cairn events`)',
+    run: (args, io) => runEventsCommand(args, io),
+  },
+
   'workspace-agent': {
     takesFlags: true,
     usage: 'workspace-agent --url URL [--auth KIND] [--agent-name N] [--dir DIR]',
@@ -124,9 +132,10 @@ const commands: Record<string, Command> = {
   },
 
   bench: {
-    usage: 'bench [name…]',
+    // `--json` is the bench runner's own flag; the global parse would reject it.
+    takesFlags: true,
+    usage: 'bench [--json] [name…]',
     summary: 'run the benchmarks in bench/ (all, or the named ones)',
-    takesFlags: true, // --json goes to the benches
     async run(args, io) {
       if (!existsSync(BENCH_INDEX)) {
         io.err('no benchmarks: bench/index.ts does not exist')

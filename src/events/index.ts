@@ -8,14 +8,16 @@ import type { UserEvent } from './user.ts'
 import type { ConfigEvent } from './config.ts'
 import type { TemplateEvent } from './template.ts'
 import type { WorkspaceEvent } from './workspace.ts'
+import type { AnchorEvent } from './anchor.ts'
 
 export * from './chat.ts'
 export * from './user.ts'
 export * from './config.ts'
 export * from './template.ts'
 export * from './workspace.ts'
+export * from './anchor.ts'
 
-export type CairnEvent = ChatEvent | UserEvent | ConfigEvent | TemplateEvent | WorkspaceEvent
+export type CairnEvent = ChatEvent | UserEvent | ConfigEvent | TemplateEvent | WorkspaceEvent | AnchorEvent
 export type CairnEventType = CairnEvent['type']
 
 /** A stored event narrowed to one of our unions. */

@@ -18,6 +18,9 @@ export function canonicalJson(value: unknown): string {
   return serialize(JSON.parse(JSON.stringify(value) ?? 'null'))
 }
 
+/** `canonicalJson` of a value fresh from `JSON.parse` (no `toJSON`, no `undefined`): skips the round trip. */
+export const canonicalJsonOfParsed = (value: unknown): string => serialize(value)
+
 function serialize(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(serialize).join(',')}]`
   if (value !== null && typeof value === 'object') {
@@ -29,8 +32,9 @@ function serialize(value: unknown): string {
 }
 
 /** SHA-256 (hex) of the previous event's hash in the stream ('' for the first) and this event's content. */
-export function eventHash(previousHash: string, event: HashedContent): string {
-  const content = canonicalJson({
+export function eventHash(previousHash: string, event: HashedContent, options: { parsed?: boolean } = {}): string {
+  // `parsed`: data and metadata came from JSON.parse (a verifier reading rows), so no round trip is needed.
+  const content = (options.parsed ? canonicalJsonOfParsed : canonicalJson)({
     id: event.id,
     type: event.type,
     data: event.data,

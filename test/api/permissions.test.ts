@@ -48,6 +48,12 @@ const QUERIES: Row[] = [
     variables: () => ({}),
     expect: { anonymous: 'UNAUTHENTICATED', owner: 'FORBIDDEN', otherMember: 'FORBIDDEN', auditor: 'ok', admin: 'ok' },
   },
+  {
+    name: 'verifyChat',
+    query: 'query($chatId: ID!) { verifyChat(chatId: $chatId) { ok events } }',
+    variables: (s) => ({ chatId: s.chatId }),
+    expect: { anonymous: 'UNAUTHENTICATED', owner: 'FORBIDDEN', otherMember: 'FORBIDDEN', auditor: 'ok', admin: 'ok' },
+  },
 ]
 
 const m = (field: string, args: string, vars: string) => `mutation(${vars}) { ${field}(${args}) { id } }`

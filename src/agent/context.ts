@@ -1,6 +1,7 @@
 import type { StoredEvent } from '../eventstore/types.ts'
 import type { ChatEvent, MessagePart } from '../events/chat.ts'
 import type { AssistantPart, ModelMessage, ToolResultPart, UserPart } from '../providers/types.ts'
+import { openToolCallsAfter, toolCallsClosedByFork, type OpenToolCalls } from '../events/open-tool-calls.ts'
 
 /** Loads an attachment's bytes for the model (images only). */
 export type AttachmentLoader = (attachmentId: string) => Promise<{ mimeType: string; data: string } | null>
@@ -71,8 +72,13 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
   }
 
   const callNames = new Map<string, string>()
+  // The calls open before the visible part, so a fork right after a compaction still closes them.
+  let open: OpenToolCalls = {}
+  for (const raw of events.slice(0, startIndex)) open = openToolCallsAfter(open, raw as ChatStored)
   for (const raw of events.slice(startIndex)) {
     const e = raw as ChatStored
+    const openBefore = open
+    open = openToolCallsAfter(open, e)
     switch (e.type) {
       case 'UserMessagePosted':
         pushUser(await userParts(e.data.parts, load))
@@ -96,12 +102,14 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
           },
         ])
         break
-      case 'ChatForked':
-        if (e.data.closedToolCallIds.length)
+      case 'ChatForked': {
+        const closed = toolCallsClosedByFork(e, openBefore)
+        if (closed.length)
           pushToolResults(
-            e.data.closedToolCallIds.map((callId) => ({ callId, name: callNames.get(callId) ?? 'unknown', content: NOT_EXECUTED_AFTER_FORK, isError: true })),
+            closed.map((callId) => ({ callId, name: callNames.get(callId) ?? openBefore[callId] ?? 'unknown', content: NOT_EXECUTED_AFTER_FORK, isError: true })),
           )
         break
+      }
       default:
         break
     }

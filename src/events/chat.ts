@@ -59,8 +59,11 @@ export type ChatEvent =
         ownerId: string
         organizationId: string
         title: string
-        /** Tool calls left without results by the cut: closed as not executed. */
-        closedToolCallIds: string[]
+        /**
+         * Tool calls left without results by the cut: closed as not executed. Absent when the fork
+         * was decided from the source's head only; then `toolCallsClosedByFork` derives them.
+         */
+        closedToolCallIds?: string[]
         /** The source's settings at the cut, so a read model need not replay the source. Absent on early events. */
         modelId?: string | null
         workspaceId?: string | null

@@ -165,7 +165,8 @@ export async function subAgentChats(db: Sql, rootChatId: string): Promise<string
 
 export async function chatQueue(db: Sql, chatId: string) {
   const rows = await db.query<Row>('select * from chat_queue where chat_id = $1 order by position', [chatId])
-  return rows.map((r) => queueView({ queueId: String(r.queue_id), parts: r.parts as MessagePart[], authorId: String(r.author_id), createdAt: r.created_at as Date }, num(r.position)))
+  // The stored positions only order; the API reports places (0 = next), as the as-of view does.
+  return rows.map((r, i) => queueView({ queueId: String(r.queue_id), parts: r.parts as MessagePart[], authorId: String(r.author_id), createdAt: r.created_at as Date }, i))
 }
 
 export const queueView = (q: QueueItem, position: number) => ({ queueId: q.queueId, position, parts: q.parts, authorId: q.authorId, createdAt: iso(q.createdAt) })

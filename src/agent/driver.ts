@@ -9,6 +9,7 @@ import { buildModelContext, type AttachmentLoader } from './context.ts'
 import type { EphemeralSink } from './ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
 import { ChatSession } from './session.ts'
+import type { SecretScanner } from '../secrets/scanner.ts'
 import { StepAccumulator, type StreamedStep } from './step.ts'
 import type { ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
 
@@ -24,6 +25,8 @@ export interface DriverOptions {
   retryBaseMs: number
   retryMaxMs: number
   log: (line: string) => void
+  /** Redacts secrets from every event this driver appends. */
+  secrets?: SecretScanner
 }
 
 export const DEFAULT_TITLE = 'New chat'
@@ -84,7 +87,7 @@ export class ChatDriver {
   ) {
     this.session = new ChatSession(store, chatId, opts.runnerId, (status) => {
       if (this.#loaded) opts.publish(chatId, { kind: 'StatusChanged', status })
-    })
+    }, opts.secrets)
   }
 
   /** Stop at once (lease lost or shutdown): aborts the provider stream and tools, writes nothing more. */

@@ -8,6 +8,7 @@ import type { EphemeralSink } from './ephemeral.ts'
 import { ChatLeases } from './leases.ts'
 import { StaleRunnerError } from './session.ts'
 import type { ToolRegistry } from './tools/registry.ts'
+import type { SecretScanner } from '../secrets/scanner.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -27,6 +28,8 @@ export interface RunnerOptions {
   retryBaseMs?: number
   retryMaxMs?: number
   log?: (line: string) => void
+  /** Redacts secrets from the chat events the runner appends (src/secrets/scanner.ts). */
+  secrets?: SecretScanner
 }
 
 /** Events after which a chat may need the runner: a message to answer, a queue, a request. */
@@ -61,6 +64,7 @@ export class AgentRunner {
       retryBaseMs: opts.retryBaseMs ?? 1_000,
       retryMaxMs: opts.retryMaxMs ?? 60_000,
       log: opts.log ?? (() => {}),
+      secrets: opts.secrets,
     }
   }
 

@@ -5,6 +5,7 @@ import type { EventMetadata, EventStore, StoredEvent } from '../eventstore/types
 import { WrongExpectedRevisionError } from '../eventstore/types.ts'
 import { SCHEMA_VERSION, upcast } from '../events/index.ts'
 import { chatStream, type ChatEvent } from '../events/chat.ts'
+import type { SecretScanner } from '../secrets/scanner.ts'
 
 /** Another runner wrote to the chat: this one's view is stale and it must stop. */
 export class StaleRunnerError extends Error {
@@ -33,6 +34,8 @@ export class ChatSession {
     readonly runnerId: string,
     /** Told whenever the folded status changes. */
     private readonly onStatusChange?: (status: ChatState['status']) => void,
+    /** Redacts secrets before every append (src/secrets/scanner.ts). */
+    private readonly secrets?: SecretScanner,
   ) {
     this.stream = chatStream(chatId)
   }
@@ -75,7 +78,8 @@ export class ChatSession {
   }
 
   async #appendNow(events: ChatEvent[]): Promise<StoredEvent[]> {
-    const newEvents = events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata: this.metadata() }))
+    const fresh = events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata: this.metadata() }))
+    const newEvents = this.secrets ? await this.secrets.redactEvents(fresh) : fresh
     for (;;) {
       try {
         const result = await this.store.appendToStream(this.stream, newEvents, { expectedRevision: this.revision })

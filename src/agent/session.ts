@@ -79,7 +79,7 @@ export class ChatSession {
 
   async #appendNow(events: ChatEvent[]): Promise<StoredEvent[]> {
     const fresh = events.map((e) => ({ id: randomUUID(), type: e.type, data: e.data, metadata: this.metadata() }))
-    const newEvents = this.secrets ? await this.secrets.redactEvents(fresh) : fresh
+    const newEvents = this.secrets ? await this.secrets.redactEvents(fresh, this.chatId) : fresh
     for (;;) {
       try {
         const result = await this.store.appendToStream(this.stream, newEvents, { expectedRevision: this.revision })

@@ -27,13 +27,16 @@ export const SECRET_PATTERNS: SecretPattern[] = [
   { kind: 'slack_token', regex: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g },
   { kind: 'slack_webhook', regex: /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9/_-]+/g },
   { kind: 'cairn_token', regex: /\bcairn_[A-Za-z0-9_-]{20,}/g },
-  { kind: 'authorization_header', regex: /(authorization["']?\s*[:=]\s*["']?)((?:bearer|basic|token|digest)\s+)?[^\s"',;]+/gi, keep: 2 },
+  // A header with a credential after its scheme; code that builds one (`Bearer ${token}`) is left alone.
+  { kind: 'authorization_header', regex: /(\bauthorization["']?\s*:\s*["']?)((?:bearer|basic|token|digest)\s+)[A-Za-z0-9._~+/=-]{8,}/gi, keep: 2 },
 ]
 
 /** Known values shorter than this are not secrets worth a scan (and would redact ordinary words). */
 const MIN_KNOWN_LENGTH = 8
-/** How much of a stream's tail can be the unfinished start of a pattern's match. */
-const PATTERN_TAIL = 64
+/** Every pattern's secret is one run of non-space characters this long at most (keys, tokens). */
+const LONGEST_TOKEN = 300
+/** A labelled secret whose value may still be coming on the same line. */
+const OPEN_LABEL = /(?:\bauthorization\b|aws_secret_access_key)[^\n]*$/i
 
 export type RedactionCounts = Record<string, number>
 
@@ -121,10 +124,11 @@ export class SecretRedactor {
 }
 
 /**
- * Redacts a text that arrives in chunks (token deltas). It holds back the tail that could be
- * the start of a secret finished by the next chunk — the longest suffix that begins a known
- * value, any match that reaches the end, an unterminated private-key block, and the last few
- * characters for the patterns — so a secret split across chunks is never published in parts.
+ * Redacts a text that arrives in chunks (token deltas). It holds back what the next chunk could
+ * turn into a secret — the trailing run of non-space characters (every key and token is one),
+ * any match that reaches the end, an unterminated private-key block, the rest of a line that
+ * names an `Authorization` or AWS secret whose value has not ended — so a secret split across
+ * chunks is never published in parts. Text between words flows at once.
  */
 export class StreamingRedactor {
   #held = ''
@@ -147,14 +151,17 @@ export class StreamingRedactor {
   }
 
   #safeEnd(text: string): number {
-    let cut = Math.max(0, text.length - PATTERN_TAIL)
-    for (const m of this.redactor.matches(text)) if (m.end > cut) cut = Math.min(cut, m.start)
+    let cut = text.length
+    const word = /\S+$/.exec(text)
+    if (word) cut = Math.max(word.index, text.length - Math.max(LONGEST_TOKEN, this.redactor.longestKnown))
+    const ms = this.redactor.matches(text)
+    for (const m of ms) if (m.end >= cut) cut = Math.min(cut, m.start)
     const begin = text.lastIndexOf('-----BEGIN ')
     if (begin !== -1 && text.indexOf('-----END ', begin) === -1) cut = Math.min(cut, begin)
-    const longest = Math.min(this.redactor.longestKnown - 1, text.length)
-    for (let k = longest; k > 0 && text.length - k < cut; k--) {
-      const suffix = text.slice(text.length - k)
-      if (this.redactor.startsKnown(suffix)) {
+    const label = OPEN_LABEL.exec(text)
+    if (label && !ms.some((m) => m.start <= label.index && m.end > label.index && m.end < text.length)) cut = Math.min(cut, label.index)
+    for (let k = Math.min(this.redactor.longestKnown - 1, text.length); k > 0 && text.length - k < cut; k--) {
+      if (this.redactor.startsKnown(text.slice(text.length - k))) {
         cut = text.length - k
         break
       }

@@ -15,6 +15,8 @@ export interface SecretSource {
  */
 export class SecretScanner {
   #redactor = new SecretRedactor()
+  /** Releases a chat's held-back delta tails through the sink (set once `sink` wraps a publish). */
+  #release: (chatId: string) => void = () => {}
 
   constructor(private readonly source?: SecretSource) {}
 
@@ -29,9 +31,11 @@ export class SecretScanner {
 
   /**
    * Replaces secrets in each event's data by `[redacted:<kind>]` and records
-   * `metadata.redactions: [{kind, count}]` on the events that had any.
+   * `metadata.redactions: [{kind, count}]` on the events that had any. An append to a chat ends
+   * what streamed before it: the chat's held-back delta tails are published first.
    */
-  async redactEvents<E extends NewEvent>(events: E[]): Promise<E[]> {
+  async redactEvents<E extends NewEvent>(events: E[], chatId?: string): Promise<E[]> {
+    if (chatId) this.#release(chatId)
     const redactor = await this.refresh()
     return events.map((e) => {
       const { value, counts } = redactor.redactValue(e.data)
@@ -42,8 +46,8 @@ export class SecretScanner {
 
   /**
    * Wraps the runner's publish: deltas go through one streaming redactor per (chat, stream),
-   * whose held-back tail is released when another item of that chat comes; other items'
-   * strings are redacted whole. The committed step that follows carries the full, redacted text.
+   * whose held-back tail is released when another item of that chat comes or the runner appends
+   * to the chat (the step is complete then); other items' strings are redacted whole.
    */
   sink(publish: EphemeralSink): EphemeralSink {
     const open = new Map<string, { key: string; item: DeltaItem; stream: StreamingRedactor }>()
@@ -54,6 +58,7 @@ export class SecretScanner {
       const rest = pending.stream.flush()
       if (rest) publish(chatId, { ...pending.item, delta: rest })
     }
+    this.#release = (chatId) => release(chatId)
     return (chatId, item) => {
       if (isDelta(item)) {
         const key = `${item.kind}:${item.turnId}:${'callId' in item ? item.callId : (item.stepId ?? '')}`

@@ -197,6 +197,7 @@ for (const backend of backends) {
       const fork = uuid()
       const forkOfFork = uuid()
       const attachment = uuid()
+      const later = uuid()
       const src = chatStream(source)
       const image: MessagePart = { type: 'attachment', attachmentId: attachment, sha256: '0'.repeat(64), mimeType: 'image/png', name: 'x.png', size: 1 }
       // source revisions: 0 created, 1 attachment, 2 m1, 3 turn, 4 s1, 5 tool start, 6 tool done, 7 completed,
@@ -217,6 +218,8 @@ for (const backend of backends) {
           step('s2', usage(1000, 100), 2),
           { type: 'ChatModelChanged', data: { modelId: 'gpt' } },
           queued('q1'),
+          // revision 14: after the fork's cut, so not the fork's to read
+          { type: 'AttachmentAdded', data: { ...image, attachmentId: later, source: 'upload' } as never },
         ]),
       )
       log.fork(chatStream(fork), 9)
@@ -259,6 +262,7 @@ for (const backend of backends) {
       expect(readMessages(await listMessages(db, fork, 3, page.pageInfo.endCursor)).map((m) => m[1])).toEqual([expect.any(String), 'm2', 'f1'])
       // Whoever may read the fork may read the attachment its inherited history references.
       expect(new Set((await chatsReferencing(db, attachment)).map((c) => c.ownerId))).toEqual(new Set([OWNER, FORKER]))
+      expect((await chatsReferencing(db, later)).map((c) => c.ownerId)).toEqual([OWNER])
 
       // A fork of the fork at a revision before the source's compaction: nothing compacted yet.
       log.fork(chatStream(forkOfFork), 6)

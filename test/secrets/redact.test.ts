@@ -35,6 +35,8 @@ describe('secret redaction', () => {
 
   it('leaves ordinary text, and provider signatures inside event data, alone', () => {
     expect(redactor.redact('Ran the tests: 42 passed, AKIA is a prefix').text).toBe('Ran the tests: 42 passed, AKIA is a prefix')
+    const code = 'fetch(url, { headers: { Authorization: `Bearer ${token}` } })'
+    expect(redactor.redact(code).text).toBe(code)
     const { value, counts } = redactor.redactValue({ parts: [{ type: 'text', text: `use ${AWS_KEY}`, signature: AWS_KEY }], n: 3 })
     expect(value).toEqual({ parts: [{ type: 'text', text: 'use [redacted:aws_access_key]', signature: AWS_KEY }], n: 3 })
     expect(counts).toEqual({ aws_access_key: 1 })
@@ -54,6 +56,13 @@ describe('secret redaction', () => {
         }
       }
     }
+  })
+
+  it('publishes ordinary words at once and holds back only a word that is not finished', () => {
+    const s = redactor.stream()
+    expect(s.push('one two thr')).toBe('one two ')
+    expect(s.push('ee four')).toBe('three ')
+    expect(s.flush()).toBe('four')
   })
 
   it('holds an unterminated private key block until it ends', () => {
@@ -83,5 +92,12 @@ describe('secret redaction', () => {
     const text = published.flatMap((p) => (p.kind === 'TextDelta' ? [p.delta] : [])).join('')
     expect(text).toBe('key [redacted:provider_key] end')
     expect(published.at(-1)).toEqual({ kind: 'StatusChanged', status: 'waiting' })
+
+    // An append to the chat (the committed step) releases what the stream still held.
+    published.length = 0
+    sink('c', { kind: 'TextDelta', turnId: 't2', delta: 'all done' })
+    expect(published).toEqual([{ kind: 'TextDelta', turnId: 't2', delta: 'all ' }])
+    await scanner.redactEvents([appended], 'c')
+    expect(published.at(-1)).toEqual({ kind: 'TextDelta', turnId: 't2', delta: 'done' })
   })
 })

@@ -66,7 +66,8 @@ export class SecretScanner {
         let pending = open.get(chatId)
         if (!pending) open.set(chatId, (pending = { key, item, stream: this.#redactor.stream() }))
         const delta = pending.stream.push(item.delta)
-        if (delta) publish(chatId, { ...item, delta })
+        // An empty delta passes as it came (it holds nothing); a held-back one waits.
+        if (delta || !item.delta) publish(chatId, { ...item, delta })
         return
       }
       release(chatId)

@@ -5,6 +5,8 @@ export type CommandErrorCode =
   | 'FORBIDDEN'
   | 'UNAUTHENTICATED'
   | 'FORK_REVISION_OUT_OF_RANGE'
+  /** A chat asked about as of a revision it does not have (chat, chatMessages, chatContext). */
+  | 'REVISION_OUT_OF_RANGE'
   | 'CHAT_ARCHIVED'
   | 'INVALID_INPUT'
   | 'CONFLICT'

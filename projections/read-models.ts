@@ -56,6 +56,8 @@ export interface ChatsTable {
   compaction_requested: ColumnType<boolean, boolean | undefined, boolean>
   /** chatNeedsRunner of the row: all the runner's discovery reads. */
   needs_runner: ColumnType<boolean, boolean | undefined, boolean>
+  /** Call id → tool name of the calls asked for and not yet answered. */
+  open_tool_calls: ColumnType<Record<string, string>, string | undefined, string>
   revision: Int8
   created_at: Timestamp
   updated_at: Timestamp
@@ -70,6 +72,7 @@ export interface ChatMessagesTable {
   usage: Jsonb | null
   cost_usd: Numeric | null
   compacted: ColumnType<boolean, boolean | undefined, boolean>
+  /** Always false since migration 070: a fork's inherited rows are resolved on read, not copied. */
   inherited: ColumnType<boolean, boolean | undefined, boolean>
   created_at: Timestamp
 }
@@ -86,6 +89,8 @@ export interface ChatQueueTable {
 export interface ChatAttachmentsTable {
   chat_id: string
   attachment_id: string
+  /** The revision of the AttachmentAdded; null on rows from before migration 070. */
+  revision: Int8 | null
 }
 
 export interface AuditLogTable {

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { AgentRunner } from './agent/runner.ts'
 import { ToolRegistry } from './agent/tools/registry.ts'
+import { SecretScanner } from './secrets/scanner.ts'
 import { apiPlugin } from './api/index.ts'
 import { ephemeralFor, stampSequence } from './live/ephemeral.ts'
 import { attachmentLoader } from './attachments/blobs.ts'
@@ -92,14 +93,17 @@ export function createContext(opts: {
   const config = new ConfigService(store, new SecretStore(db, loadSecretKey(env.dataDir)))
   const tools = new ToolRegistry()
   const ephemeral = ephemeralFor(db)
+  // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
+  const secrets = new SecretScanner(config)
   const runner = new AgentRunner({
     db,
     store,
     config,
     tools,
-    publish: stampSequence((chatId, item, source) => void ephemeral.publishEphemeral(chatId, item, source).catch(() => {})),
+    publish: secrets.sink(stampSequence((chatId, item, source) => void ephemeral.publishEphemeral(chatId, item, source).catch(() => {}))),
     loadAttachment: attachmentLoader(db, env.dataDir),
-    log,
+    log: (line) => log(secrets.redactor.redact(line).text),
+    secrets,
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })

@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../eventstore/types.ts'
 import type { ChatEvent, MessagePart } from '../events/chat.ts'
-import { callsClosedByFork, openToolCallsAfter } from '../events/chat-state.ts'
+import { openToolCallsAfter, toolCallsClosedByFork, type OpenToolCalls } from '../events/open-tool-calls.ts'
 import type { AssistantPart, ModelMessage, ToolResultPart, UserPart } from '../providers/types.ts'
 
 /** Loads an attachment's bytes for the model (images only). */
@@ -72,7 +72,7 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
   }
 
   // Open calls are tracked from the start, not from the summary: a fork's cut may close a call asked before it.
-  let open: Record<string, string> = {}
+  let open: OpenToolCalls = {}
   for (const raw of events.slice(0, startIndex)) open = openToolCallsAfter(open, raw as ChatStored)
   for (const raw of events.slice(startIndex)) {
     const e = raw as ChatStored
@@ -101,7 +101,7 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
         ])
         break
       case 'ChatForked': {
-        const closed = callsClosedByFork(e, openBefore)
+        const closed = toolCallsClosedByFork(e, openBefore)
         if (closed.length)
           pushToolResults(closed.map((callId) => ({ callId, name: openBefore[callId] ?? 'unknown', content: NOT_EXECUTED_AFTER_FORK, isError: true })))
         break

@@ -10,6 +10,7 @@ import { ProviderError, type Usage } from '../providers/types.ts'
 import { buildModelContext, type AttachmentLoader } from './context.ts'
 import type { EphemeralBody, EphemeralSink } from '../live/ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
+import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSession } from './session.ts'
 import { StepAccumulator, type StreamedStep } from './step.ts'
 import type { ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
@@ -26,6 +27,8 @@ export interface DriverOptions {
   retryBaseMs: number
   retryMaxMs: number
   log: (line: string) => void
+  /** Redacts secrets from every move the driver records (src/secrets/scanner.ts). */
+  secrets?: SecretScanner
 }
 
 export const DEFAULT_TITLE = 'New chat'
@@ -106,7 +109,7 @@ export class ChatDriver {
 
   /** Runs until the chat needs nothing more from the runner. */
   async drive(): Promise<void> {
-    const session = (this.#session = await ChatSession.open(this.store, this.chatId, this.opts.runnerId))
+    const session = (this.#session = await ChatSession.open(this.store, this.chatId, this.opts.runnerId, this.opts.secrets))
     const unwatch = session.view.onApply((event, before) => {
       const s = session.state
       if (s.currentTurnId) this.#turnKey = s.currentTurnId

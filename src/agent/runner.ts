@@ -9,6 +9,7 @@ import type { EphemeralSink } from '../live/ephemeral.ts'
 import { ChatLeases } from './leases.ts'
 import { StaleRunnerError } from './session.ts'
 import type { ToolRegistry } from './tools/registry.ts'
+import type { SecretScanner } from '../secrets/scanner.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -28,6 +29,8 @@ export interface RunnerOptions {
   retryBaseMs?: number
   retryMaxMs?: number
   log?: (line: string) => void
+  /** Redacts secrets from the chat events the runner appends (src/secrets/scanner.ts). */
+  secrets?: SecretScanner
 }
 
 /** What users append that a driver must act on at once, whichever process it came through. */
@@ -66,6 +69,7 @@ export class AgentRunner {
       retryBaseMs: opts.retryBaseMs ?? 1_000,
       retryMaxMs: opts.retryMaxMs ?? 60_000,
       log: opts.log ?? (() => {}),
+      secrets: opts.secrets,
     }
   }
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { ChatState } from '../events/chat-state.ts'
 import type { EventMetadata, EventStore, StoredEvent } from '../eventstore/types.ts'
 import { chatStream } from '../events/chat.ts'
+import type { SecretScanner } from '../secrets/scanner.ts'
 
 /** Another runner took the chat over: this one's decisions are refused and it must stop. */
 export class StaleRunnerError extends Error {
@@ -30,13 +31,15 @@ export class ChatSession {
     readonly chatId: string,
     readonly runnerId: string,
     readonly view: StreamView<ChatState>,
+    /** Redacts secrets from every move before the decider records it (src/secrets/scanner.ts). */
+    private readonly secrets?: SecretScanner,
   ) {
     this.stream = view.stream
   }
 
-  static async open(store: EventStore, chatId: string, runnerId: string): Promise<ChatSession> {
+  static async open(store: EventStore, chatId: string, runnerId: string, secrets?: SecretScanner): Promise<ChatSession> {
     const view = await writerFor(store).keep(chatStream(chatId), chatDecider)
-    return new ChatSession(store, chatId, runnerId, view)
+    return new ChatSession(store, chatId, runnerId, view, secrets)
   }
 
   get state(): ChatState {
@@ -68,11 +71,14 @@ export class ChatSession {
 
   /** Sends one of the runner's moves through the chat decider; returns the events it appended. */
   async run(command: ChatCommand, causationId?: string): Promise<StoredEvent[]> {
+    let metadata = this.metadata(causationId)
+    if (this.secrets) {
+      const redacted = await this.secrets.redactCommand(command, this.chatId)
+      command = redacted.command
+      if (redacted.redactions.length) metadata = { ...metadata, redactions: redacted.redactions }
+    }
     try {
-      const outcome = await writerFor(this.store).handle(this.stream, chatDecider, command, {
-        commandId: randomUUID(),
-        metadata: this.metadata(causationId),
-      })
+      const outcome = await writerFor(this.store).handle(this.stream, chatDecider, command, { commandId: randomUUID(), metadata })
       return outcome.events
     } catch (err) {
       if (err instanceof CommandError && err.code === 'STALE_RUNNER') throw new StaleRunnerError(this.chatId, err.message)

@@ -1,4 +1,6 @@
 import type { WebSocket } from 'ws'
+import type { AttachmentLoader } from '../agent/context.ts'
+import type { ToolRegistry } from '../agent/tools/registry.ts'
 import type { ConfigService } from '../config/service.ts'
 import type { Database } from '../db/database.ts'
 import type { EventMetadata, EventStore } from '../eventstore/types.ts'
@@ -16,6 +18,9 @@ export interface ApiServices {
   chatChanges: ChatChangeFeed
   /** Absent only in servers built without the agent (some tests). */
   config?: ConfigService
+  /** The runner's tools and attachment loader, for `chatContext`; absent without the agent. */
+  tools?: ToolRegistry
+  loadAttachment?: AttachmentLoader
   /** Most items one subscription may buffer before its client is disconnected. */
   subscriptionBuffer: number
   /** How long a subscriber may take no item while its buffer is half full before it is disconnected. */

@@ -12,6 +12,8 @@ import type { WebSocket } from 'ws'
 import { CommandError } from '../../commands/errors.ts'
 import { attachmentRoutes } from '../attachments/routes.ts'
 import { auditExportRoutes, auditQueryResolvers } from './audit.ts'
+import { attachmentLoader } from '../attachments/blobs.ts'
+import type { ToolRegistry } from '../agent/tools/registry.ts'
 import type { ConfigService } from '../config/service.ts'
 import { configMutationResolvers, configQueryResolvers } from './config.ts'
 import type { Database } from '../db/database.ts'
@@ -39,6 +41,8 @@ export interface ApiPluginOptions {
     projections: Projection[]
     env: { dataDir: string }
     config?: ConfigService
+    /** The runner's tools, for `chatContext`. */
+    tools?: ToolRegistry
     /** Templates and workspaces; without it the workspace fields have no resolvers. */
     workspaces?: WorkspaceService
   }
@@ -113,6 +117,8 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     engine: ctx.engine,
     ephemeral: ephemeralFor(ctx.db),
     config: ctx.config,
+    tools: ctx.tools,
+    loadAttachment: attachmentLoader(ctx.db, ctx.env.dataDir),
     chatChanges: createChatChangeFeed({ db: ctx.db, store: ctx.store, engine: ctx.engine, chatsProjection }),
     subscriptionBuffer: opts.subscriptionBuffer ?? DEFAULT_SUBSCRIPTION_BUFFER,
     slowSubscriberMs: opts.slowSubscriberMs ?? DEFAULT_SLOW_SUBSCRIBER_MS,

@@ -2,7 +2,8 @@
 import { chatStream } from '../events/chat.ts'
 import { StreamNotFoundError } from '../eventstore/types.ts'
 import { invalidInput } from '../../commands/errors.ts'
-import { chatListOwnerScope, chatNotFound, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
+import { chatListOwnerScope, chatNotFound, requireAuditLog, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
+import { chatContextView, chatMessagesAsOf, chatViewAsOf } from './as-of.ts'
 import type { ApiContext } from './context.ts'
 import { chatOwnership, chatQueue, eventView, listChats, listMessages, loadChat, pageSize, type ChatView } from './read-models.ts'
 
@@ -18,8 +19,9 @@ export const queryResolvers = {
     return { id: p.userId, email: p.email, name: p.name, role: p.role.toUpperCase(), organizationId: p.organizationId }
   },
 
-  async chat(_root: unknown, args: { id: string }, ctx: ApiContext) {
+  async chat(_root: unknown, args: { id: string; asOfRevision?: number | null }, ctx: ApiContext) {
     await readableChat(ctx, args.id)
+    if (args.asOfRevision != null) return chatViewAsOf(ctx, args.id, args.asOfRevision)
     const chat = await loadChat(ctx.api.db, args.id)
     if (!chat) throw chatNotFound()
     return chat
@@ -43,9 +45,16 @@ export const queryResolvers = {
     })
   },
 
-  async chatMessages(_root: unknown, args: { chatId: string; first?: number | null; after?: string | null }, ctx: ApiContext) {
+  async chatMessages(_root: unknown, args: { chatId: string; asOfRevision?: number | null; first?: number | null; after?: string | null }, ctx: ApiContext) {
     await readableChat(ctx, args.chatId)
+    if (args.asOfRevision != null) return chatMessagesAsOf(ctx, args.chatId, args.asOfRevision, pageSize(args.first, 50), args.after)
     return listMessages(ctx.api.db, args.chatId, pageSize(args.first, 50), args.after)
+  },
+
+  /** Readable by whoever may read the chat: its owner, auditors and admins (src/identity/permissions.ts). */
+  async chatContext(_root: unknown, args: { chatId: string; atRevision: number }, ctx: ApiContext) {
+    await readableChat(ctx, args.chatId)
+    return chatContextView(ctx, args.chatId, args.atRevision)
   },
 
   async chatEvents(_root: unknown, args: { chatId: string; fromRevision?: number | null; limit?: number | null }, ctx: ApiContext) {
@@ -63,5 +72,5 @@ export const queryResolvers = {
 }
 
 export const chatFieldResolvers = {
-  queue: (chat: ChatView, _args: unknown, ctx: ApiContext) => chatQueue(ctx.api.db, chat.id),
+  queue: (chat: ChatView, _args: unknown, ctx: ApiContext) => chat.queueAsOf ?? chatQueue(ctx.api.db, chat.id),
 }

@@ -4,6 +4,10 @@ import { chatStream } from '../events/chat.ts'
 import type { EventStore, StoredEvent } from '../eventstore/types.ts'
 import type { ChatOwnership } from '../identity/permissions.ts'
 import { invalidInput } from '../../commands/errors.ts'
+import { chatRowOf } from '../../projections/chats.ts'
+import { addCost, addUsage, type ChatRow, type QueueItem } from '../../projections/chat-row.ts'
+import type { MessagePart, TokenUsage } from '../events/chat.ts'
+import { inheritedUsage, lineageMessages } from './chat-lineage.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export const isUuid = (id: unknown): id is string => typeof id === 'string' && UUID.test(id)
@@ -63,47 +67,52 @@ export interface ChatView extends ChatOwnership {
   compactionRequested: boolean
   queueLength: number
   usage: Record<string, number>
+  openToolCalls: { callId: string; name: string }[]
   revision: number
   createdAt: string
   updatedAt: string
   /** Pagination key: created_at as PostgreSQL prints it (microseconds kept). */
   sortKey: string
+  /** Set on a chat as of a revision: its queue then, instead of the read model's current one. */
+  queueAsOf?: ReturnType<typeof queueView>[]
 }
 
 type Row = Record<string, unknown>
 
-function chatView(r: Row): ChatView {
+/** The schema's Chat from the in-memory row; a fork's inherited totals are added to its own. */
+export function chatViewOf(row: ChatRow, queueLength: number, inherited: { usage: TokenUsage; costUsd: number } | null, sortKey?: string): ChatView {
+  const usage = inherited ? addUsage(row.usage, inherited.usage) : row.usage
   return {
-    id: String(r.id),
-    organizationId: String(r.organization_id),
-    ownerId: String(r.owner_id),
-    title: String(r.title),
-    status: String(r.status).toUpperCase(),
-    archived: Boolean(r.archived),
-    modelId: (r.model_id as string | null) ?? null,
-    workspaceId: (r.workspace_id as string | null) ?? null,
-    parentChatId: (r.parent_chat_id as string | null) ?? null,
-    rootChatId: (r.root_chat_id as string | null) ?? null,
-    agentType: (r.agent_type as string | null) ?? null,
-    planMode: Boolean(r.plan_mode),
-    forkOf: r.fork_of_chat_id ? { chatId: String(r.fork_of_chat_id), revision: num(r.fork_of_revision) } : null,
-    lastError: (r.last_error as string | null) ?? null,
-    pendingQuestionId: (r.pending_question_id as string | null) ?? null,
-    compactionRequested: Boolean(r.compaction_requested),
-    queueLength: num(r.queue_length),
-    usage: {
-      inputTokens: num(r.input_tokens),
-      outputTokens: num(r.output_tokens),
-      cacheReadTokens: num(r.cache_read_tokens),
-      cacheWriteTokens: num(r.cache_write_tokens),
-      reasoningTokens: num(r.reasoning_tokens),
-      costUsd: num(r.cost_usd),
-    },
-    revision: num(r.revision),
-    createdAt: iso(r.created_at),
-    updatedAt: iso(r.updated_at),
-    sortKey: String(r.sort_key ?? r.created_at),
+    id: row.id,
+    organizationId: row.organizationId,
+    ownerId: row.ownerId,
+    title: row.title,
+    status: row.status.toUpperCase(),
+    archived: row.archived,
+    modelId: row.modelId,
+    workspaceId: row.workspaceId,
+    parentChatId: row.parentChatId,
+    rootChatId: row.rootChatId,
+    agentType: row.agentType,
+    planMode: row.planMode,
+    forkOf: row.forkOfChatId ? { chatId: row.forkOfChatId, revision: row.forkOfRevision ?? 0 } : null,
+    lastError: row.lastError,
+    pendingQuestionId: row.pendingQuestionId,
+    compactionRequested: row.compactionRequested,
+    queueLength,
+    usage: { ...usage, costUsd: inherited ? addCost(row.costUsd, inherited.costUsd) : row.costUsd },
+    openToolCalls: Object.entries(row.openToolCalls).map(([callId, name]) => ({ callId, name })),
+    revision: row.revision,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+    sortKey: sortKey ?? iso(row.createdAt),
   }
+}
+
+async function chatView(db: Sql, r: Row): Promise<ChatView> {
+  const row = chatRowOf(r)
+  const inherited = row.forkOfChatId ? await inheritedUsage(db, row.id) : null
+  return chatViewOf(row, num(r.queue_length), inherited, String(r.sort_key ?? r.created_at))
 }
 
 const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'
@@ -111,7 +120,7 @@ const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'
 export async function loadChat(db: Sql, chatId: string): Promise<ChatView | null> {
   if (!isUuid(chatId)) return null
   const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.id = $1`, [chatId])
-  return rows[0] ? chatView(rows[0]) : null
+  return rows[0] ? chatView(db, rows[0]) : null
 }
 
 export interface ChatListQuery {
@@ -145,7 +154,8 @@ export async function listChats(db: Sql, q: ChatListQuery): Promise<Connection<C
     `select ${CHAT_COLUMNS} from chats c where ${where.join(' and ')} order by c.created_at desc, c.id desc limit $${params.length}`,
     params,
   )
-  return connection(rows.map(chatView), q.first, (c) => encodeCursor([c.sortKey, c.id]))
+  const views = await Promise.all(rows.map((r) => chatView(db, r)))
+  return connection(views, q.first, (c) => encodeCursor([c.sortKey, c.id]))
 }
 
 export async function subAgentChats(db: Sql, rootChatId: string): Promise<string[]> {
@@ -155,14 +165,11 @@ export async function subAgentChats(db: Sql, rootChatId: string): Promise<string
 
 export async function chatQueue(db: Sql, chatId: string) {
   const rows = await db.query<Row>('select * from chat_queue where chat_id = $1 order by position', [chatId])
-  return rows.map((r) => ({
-    queueId: String(r.queue_id),
-    position: num(r.position),
-    parts: r.parts,
-    authorId: String(r.author_id),
-    createdAt: iso(r.created_at),
-  }))
+  // The stored positions only order; the API reports places (0 = next), as the as-of view does.
+  return rows.map((r, i) => queueView({ queueId: String(r.queue_id), parts: r.parts as MessagePart[], authorId: String(r.author_id), createdAt: r.created_at as Date }, i))
 }
+
+export const queueView = (q: QueueItem, position: number) => ({ queueId: q.queueId, position, parts: q.parts, authorId: q.authorId, createdAt: iso(q.createdAt) })
 
 export interface MessageView {
   id: string
@@ -177,12 +184,10 @@ export interface MessageView {
   createdAt: string
 }
 
+/** A fork's messages include its source's up to the cut, resolved through the fork pointer (chat-lineage.ts). */
 export async function listMessages(db: Sql, chatId: string, first: number, after: string | null | undefined): Promise<Connection<MessageView>> {
   const cursor = decodeCursor(after, 1)
-  const rows = await db.query<Row>(
-    `select * from chat_messages where chat_id = $1 and revision > $2 order by revision limit $3`,
-    [chatId, cursor ? cursor[0] : '-1', first + 1],
-  )
+  const rows = await lineageMessages(db, chatId, cursor ? cursor[0] : '-1', first + 1)
   const views = rows.map(
     (r): MessageView => ({
       id: String(r.id),
@@ -197,8 +202,10 @@ export async function listMessages(db: Sql, chatId: string, first: number, after
       createdAt: iso(r.created_at),
     }),
   )
-  return connection(views, first, (m) => encodeCursor([String(m.revision)]))
+  return messagePage(views, first)
 }
+
+export const messagePage = (views: MessageView[], first: number) => connection(views, first, (m) => encodeCursor([String(m.revision)]))
 
 /** A stored event as the schema's ChatEvent. */
 export function eventView(e: StoredEvent) {

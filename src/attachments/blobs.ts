@@ -129,10 +129,18 @@ export async function loadAttachments(db: Sql, ids: readonly string[]): Promise<
   }))
 }
 
-/** Owners of the chats that reference an attachment (the `chat_attachments` read model). */
+/**
+ * Owners of the chats that reference an attachment (the `chat_attachments` read model), and of
+ * the forks cut after it entered one of them: a fork inherits the history, not a copy of the rows.
+ */
 export async function chatsReferencing(db: Sql, attachmentId: string): Promise<{ ownerId: string; organizationId: string }[]> {
   const rows = await db.query<{ owner_id: string; organization_id: string }>(
-    `select c.owner_id, c.organization_id from chat_attachments ca join chats c on c.id = ca.chat_id where ca.attachment_id = $1`,
+    `with recursive refs (chat_id, revision) as (
+         select chat_id, coalesce(revision, 0) from chat_attachments where attachment_id = $1
+       union
+         select c.id, r.revision from chats c join refs r on c.fork_of_chat_id = r.chat_id and c.fork_of_revision >= r.revision
+     )
+     select distinct c.owner_id, c.organization_id from refs r join chats c on c.id = r.chat_id`,
     [attachmentId],
   )
   return rows.map((r) => ({ ownerId: r.owner_id, organizationId: r.organization_id }))

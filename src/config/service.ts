@@ -8,6 +8,7 @@ import { CONFIG_STREAM, type ConfigEvent, type ModelSettings, type ProviderSetti
 import { createProvider } from '../providers/index.ts'
 import type { ModelProvider, ProviderKind } from '../providers/types.ts'
 import { SecretStore } from './secrets.ts'
+import type { KnownSecret } from '../secrets/redact.ts'
 
 export const DEFAULT_SYSTEM_PROMPT = `You are Cairn, a coding agent. You do development work for the user in their workspace through the tools you are given.
 Work in small, verifiable steps: read before you edit, run the project's tests after a change, and report what you did and what you found.`
@@ -31,6 +32,7 @@ export class ConfigService {
   #loading: Promise<void> | null = null
   #watch: Subscription<StoredEvent> | null = null
   #clients = new Map<string, { fingerprint: string | null; settingsKey: string; client: ModelProvider }>()
+  #plainKeys = new Map<string, { fingerprint: string; value: string | null }>()
 
   constructor(
     private readonly store: EventStore,
@@ -93,6 +95,25 @@ export class ConfigService {
     if (!apiKey.trim()) throw new CommandError('INVALID_INPUT', 'API key must not be empty')
     const fingerprint = await this.secrets.put(secretName(providerId), apiKey.trim())
     await this.execute({ type: 'RecordProviderApiKey', providerId, fingerprint }, metadata)
+  }
+
+  /**
+   * The provider keys in plain text, for redaction (src/secrets/): from the config as last read
+   * (read once if never), each decrypted once per fingerprint.
+   */
+  async knownSecrets(): Promise<KnownSecret[]> {
+    const state = this.#revision < 0n ? await this.current() : this.#state
+    const out: KnownSecret[] = []
+    for (const p of Object.values(state.providers)) {
+      if (!p.keyFingerprint) continue
+      let plain = this.#plainKeys.get(p.providerId)
+      if (plain?.fingerprint !== p.keyFingerprint) {
+        plain = { fingerprint: p.keyFingerprint, value: await this.secrets.get(secretName(p.providerId)) }
+        this.#plainKeys.set(p.providerId, plain)
+      }
+      if (plain.value) out.push({ kind: 'provider_key', value: plain.value })
+    }
+    return out
   }
 
   async systemPrompt(state?: ConfigState): Promise<string> {

@@ -1,4 +1,5 @@
 import type { ChatEvent, ChatStatus, MessagePart } from './chat.ts'
+import { openToolCallsAfter } from './open-tool-calls.ts'
 
 export interface QueuedMessage {
   queueId: string
@@ -56,42 +57,6 @@ export function initialChatState(): ChatState {
     lastError: null,
     userMessages: 0,
   }
-}
-
-/**
- * Tool calls asked for and not yet answered, by call id → tool name. A call is open from the
- * step that asked for it until its result; a turn's end closes what is left. The chat fold and
- * the model context (`src/agent/context.ts`) both follow it, so a fork cut between a call and
- * its result closes exactly the calls the fold says are open.
- */
-export function openToolCallsAfter(open: Readonly<Record<string, string>>, event: ChatEvent): Record<string, string> {
-  switch (event.type) {
-    case 'AssistantStepCompleted': {
-      if (!event.data.toolCalls.length) return open
-      const next = { ...open }
-      for (const call of event.data.toolCalls) next[call.id] = call.name
-      return next
-    }
-    case 'ToolCallStarted':
-      return open[event.data.callId] ? open : { ...open, [event.data.callId]: event.data.name }
-    case 'ToolCallCompleted': {
-      if (!(event.data.callId in open)) return open
-      const { [event.data.callId]: _done, ...rest } = open
-      return rest
-    }
-    case 'TurnCompleted':
-    case 'TurnInterrupted':
-    case 'TurnFailed':
-    case 'ChatForked':
-      return {}
-    default:
-      return open
-  }
-}
-
-/** The calls a fork closes as not executed: named on the event, else those open in its inherited history. */
-export function callsClosedByFork(event: Extract<ChatEvent, { type: 'ChatForked' }>, openBefore: Readonly<Record<string, string>>): string[] {
-  return event.data.closedToolCallIds ?? Object.keys(openBefore)
 }
 
 /**
@@ -224,7 +189,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'ToolCallStarted':
     case 'ToolCallCompleted':
     case 'AssistantStepCompleted':
-      return { ...state, openToolCalls: openToolCallsAfter(state.openToolCalls, event) }
+      return { ...state, openToolCalls: { ...openToolCallsAfter(state.openToolCalls, event) } }
     case 'TurnCompleted':
     case 'TurnInterrupted':
       return {

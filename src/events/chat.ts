@@ -60,9 +60,8 @@ export type ChatEvent =
         organizationId: string
         title: string
         /**
-         * Tool calls left without results by the cut: closed as not executed. Absent on forks
-         * decided from the source's head alone: then they are the calls open in the inherited
-         * history (`openToolCallsAfter`).
+         * Tool calls left without results by the cut: closed as not executed. Absent when the fork
+         * was decided from the source's head only; then `toolCallsClosedByFork` derives them.
          */
         closedToolCallIds?: string[]
         /** The source's settings at the cut, so a read model need not replay the source. Absent on early events. */

@@ -4,6 +4,11 @@ import type { Database } from '../../src/db/database.ts'
 import { chatStream, type ChatEvent, type MessagePart, type TokenUsage } from '../../src/events/index.ts'
 import { backends } from '../support/databases.ts'
 import { agentActor, eventLog, ORG, OWNER, project, type Delivered } from './support.ts'
+import { listMessages, loadChat, type Connection, type MessageView } from '../../src/api/read-models.ts'
+import { chatsReferencing } from '../../src/attachments/blobs.ts'
+
+const FORKER = '22222222-2222-4222-8222-222222222222'
+const readMessages = (c: Connection<MessageView>) => c.nodes.map((m) => [m.revision, m.id, m.compacted, m.inherited])
 
 const uuid = () => crypto.randomUUID()
 const text = (t: string): MessagePart[] => [{ type: 'text', text: t }]
@@ -186,12 +191,13 @@ for (const backend of backends) {
       expect(summary.parts).toEqual([{ type: 'summary', text: 'through 4', throughRevision: 4, tokensBefore: 900, tokensAfter: 90, manual: false }])
     })
 
-    it('builds a fork from the source as it was at the cut, and a fork of the fork', async () => {
+    it('builds a fork from its ChatForked alone and reads the source up to the cut through the fork pointer, for a fork of the fork too', async () => {
       const log = eventLog()
       const source = uuid()
       const fork = uuid()
       const forkOfFork = uuid()
       const attachment = uuid()
+      const later = uuid()
       const src = chatStream(source)
       const image: MessagePart = { type: 'attachment', attachmentId: attachment, sha256: '0'.repeat(64), mimeType: 'image/png', name: 'x.png', size: 1 }
       // source revisions: 0 created, 1 attachment, 2 m1, 3 turn, 4 s1, 5 tool start, 6 tool done, 7 completed,
@@ -212,6 +218,8 @@ for (const backend of backends) {
           step('s2', usage(1000, 100), 2),
           { type: 'ChatModelChanged', data: { modelId: 'gpt' } },
           queued('q1'),
+          // revision 14: after the fork's cut, so not the fork's to read
+          { type: 'AttachmentAdded', data: { ...image, attachmentId: later, source: 'upload' } as never },
         ]),
       )
       log.fork(chatStream(fork), 9)
@@ -219,7 +227,7 @@ for (const backend of backends) {
         log.append(chatStream(fork), [
           {
             type: 'ChatForked',
-            data: { chatId: fork, sourceChatId: source, atRevision: 9, ownerId: OWNER, organizationId: ORG, title: 'Fork', closedToolCallIds: [], modelId: 'claude', workspaceId: null, planMode: false },
+            data: { chatId: fork, sourceChatId: source, atRevision: 9, ownerId: FORKER, organizationId: ORG, title: 'Fork', closedToolCallIds: [], modelId: 'claude', workspaceId: null, planMode: false },
           },
           posted('f1'),
         ]),
@@ -230,23 +238,31 @@ for (const backend of backends) {
         model_id: 'claude',
         fork_of_chat_id: source,
         fork_of_revision: '9',
-        input_tokens: '100',
-        output_tokens: '10',
+        // The row counts only the fork's own steps: nothing of the source is folded or copied.
+        input_tokens: '0',
         queue_length: 0,
         revision: '11',
         parent_chat_id: null,
       })
-      expect(Number((await chatRow(fork))!.cost_usd)).toBe(0.5)
+      expect((await messages(fork)).map((m) => m.id)).toEqual(['f1'])
       expect(await queueOf(fork)).toEqual([])
-      expect((await messages(fork)).map((m) => [m.revision, m.id, m.compacted, m.inherited])).toEqual([
-        ['2', 'm1', true, true],
-        ['4', 's1', true, true],
-        ['6', 'c1', false, true],
-        ['8', expect.any(String), false, true],
-        ['9', 'm2', false, true],
-        ['11', 'f1', false, false],
+      // Read through the fork pointer: the source's messages up to the cut, then the fork's own.
+      const view = (await loadChat(db, fork))!
+      expect(view.usage).toMatchObject({ inputTokens: 100, outputTokens: 10, costUsd: 0.5 })
+      expect(readMessages(await listMessages(db, fork, 50, null))).toEqual([
+        [2, 'm1', true, true],
+        [4, 's1', true, true],
+        [6, 'c1', false, true],
+        [8, expect.any(String), false, true],
+        [9, 'm2', false, true],
+        [11, 'f1', false, false],
       ])
-      expect(await db.query('select attachment_id from chat_attachments where chat_id = $1', [fork])).toEqual([{ attachment_id: attachment }])
+      // Pages continue across the seam between inherited and own messages.
+      const page = await listMessages(db, fork, 3, null)
+      expect(readMessages(await listMessages(db, fork, 3, page.pageInfo.endCursor)).map((m) => m[1])).toEqual([expect.any(String), 'm2', 'f1'])
+      // Whoever may read the fork may read the attachment its inherited history references.
+      expect(new Set((await chatsReferencing(db, attachment)).map((c) => c.ownerId))).toEqual(new Set([OWNER, FORKER]))
+      expect((await chatsReferencing(db, later)).map((c) => c.ownerId)).toEqual([OWNER])
 
       // A fork of the fork at a revision before the source's compaction: nothing compacted yet.
       log.fork(chatStream(forkOfFork), 6)
@@ -257,13 +273,14 @@ for (const backend of backends) {
           compacted(2),
         ]),
       )
-      expect((await messages(forkOfFork)).map((m) => [m.revision, m.id, m.compacted, m.inherited])).toEqual([
-        ['2', 'm1', true, true],
-        ['4', 's1', false, true],
-        ['6', 'c1', false, true],
-        ['8', expect.any(String), false, false],
+      expect(readMessages(await listMessages(db, forkOfFork, 50, null))).toEqual([
+        [2, 'm1', true, true],
+        [4, 's1', false, true],
+        [6, 'c1', false, true],
+        [8, expect.any(String), false, false],
       ])
-      expect(await chatRow(forkOfFork)).toMatchObject({ fork_of_chat_id: fork, fork_of_revision: '6', model_id: 'claude', input_tokens: '100', status: 'waiting' })
+      expect(await chatRow(forkOfFork)).toMatchObject({ fork_of_chat_id: fork, fork_of_revision: '6', model_id: 'claude', input_tokens: '0', status: 'waiting' })
+      expect((await loadChat(db, forkOfFork))!.usage).toMatchObject({ inputTokens: 100 })
       // The source is untouched by its forks.
       expect((await messages(source)).every((m) => !m.inherited)).toBe(true)
       expect(await chatRow(source)).toMatchObject({ model_id: 'gpt', queue_length: 1, input_tokens: '1100' })

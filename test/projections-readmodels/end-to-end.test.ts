@@ -1,3 +1,4 @@
+import { listMessages, loadChat } from '../../src/api/read-models.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chatDecider } from '../../commands/chat/decide.ts'
 import { foldStream, handleCommand } from '../../commands/handler.ts'
@@ -89,12 +90,16 @@ for (const backend of backends) {
       )
       expect(chatRows).toEqual([
         { id: chat, status: 'running', queue_length: 1, input_tokens: '50', fork_of_chat_id: null, fork_of_revision: null, revision: '5' },
-        { id: fork, status: 'waiting', queue_length: 0, input_tokens: '50', fork_of_chat_id: chat, fork_of_revision: '4', revision: '5' },
+        // The fork's row counts its own steps only; nothing of the source is copied into it.
+        { id: fork, status: 'waiting', queue_length: 0, input_tokens: '0', fork_of_chat_id: chat, fork_of_revision: '4', revision: '5' },
       ])
-      expect(await db.query('select id, inherited from chat_messages where chat_id = $1 order by revision', [fork])).toEqual([
-        { id: 'm1', inherited: true },
-        { id: 's1', inherited: true },
+      expect(await db.query('select id from chat_messages where chat_id = $1', [fork])).toEqual([])
+      // The read side resolves the inherited history and totals through the fork pointer.
+      expect((await listMessages(db, fork, 50, null)).nodes.map((m) => [m.id, m.inherited])).toEqual([
+        ['m1', true],
+        ['s1', true],
       ])
+      expect((await loadChat(db, fork))!.usage).toMatchObject({ inputTokens: 50, costUsd: 0.01 })
       const audit = await db.query<{ event_type: string; user_id: string; position: string }>('select event_type, user_id, position from audit_log order by position')
       expect(audit.map((r) => r.event_type)).toEqual([
         'UserCreated',

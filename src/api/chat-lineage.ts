@@ -1,0 +1,60 @@
+import type { Sql } from '../db/database.ts'
+import { ZERO_USAGE } from '../../projections/chat-row.ts'
+import type { TokenUsage } from '../events/chat.ts'
+
+/**
+ * A fork's history is its source's up to the cut, resolved here on read through the `chats`
+ * rows' fork pointers (forks of forks chain); the chats projection copies nothing. `lineage`
+ * lists the chat ($1) with no upper bound, then each source with the lowest cut below it.
+ */
+export const LINEAGE = `with recursive lineage (chat_id, hi, src, cut) as (
+    select id, null::bigint, fork_of_chat_id, fork_of_revision from chats where id = $1::uuid
+  union all
+    select c.id, least(l.hi, l.cut), c.fork_of_chat_id, c.fork_of_revision from chats c join lineage l on c.id = l.src
+)`
+
+/** The newest summary's cover among the messages the chat sees: every message up to it is compacted. */
+export const COMPACTED_THROUGH = `(select coalesce(max((s.parts -> 0 ->> 'throughRevision')::bigint), -1)
+    from lineage l2 join chat_messages s on s.chat_id = l2.chat_id and (l2.hi is null or s.revision <= l2.hi)
+    where s.role = 'summary')`
+
+/** Messages of a chat, inherited ones included, after a revision, in revision order. */
+export async function lineageMessages(db: Sql, chatId: string, afterRevision: string, limit: number) {
+  return db.query<Record<string, unknown>>(
+    `${LINEAGE}
+     select $1::uuid as chat_id, m.revision, m.id, m.role, m.parts, m.usage, m.cost_usd, m.created_at,
+            m.chat_id <> $1::uuid as inherited, m.revision <= ${COMPACTED_THROUGH} as compacted
+     from lineage l join chat_messages m on m.chat_id = l.chat_id and (l.hi is null or m.revision <= l.hi)
+     where m.revision > $2::bigint
+     order by m.revision
+     limit $3`,
+    [chatId, afterRevision, limit],
+  )
+}
+
+/** Token and cost totals of a fork's inherited steps (its own are on its row). */
+export async function inheritedUsage(db: Sql, chatId: string): Promise<{ usage: TokenUsage; costUsd: number }> {
+  const [row] = await db.query<Record<string, string>>(
+    `${LINEAGE}
+     select coalesce(sum((m.usage ->> 'inputTokens')::bigint), 0)::text as input,
+            coalesce(sum((m.usage ->> 'outputTokens')::bigint), 0)::text as output,
+            coalesce(sum((m.usage ->> 'cacheReadTokens')::bigint), 0)::text as cache_read,
+            coalesce(sum((m.usage ->> 'cacheWriteTokens')::bigint), 0)::text as cache_write,
+            coalesce(sum((m.usage ->> 'reasoningTokens')::bigint), 0)::text as reasoning,
+            coalesce(sum(m.cost_usd), 0)::text as cost
+     from lineage l join chat_messages m on m.chat_id = l.chat_id and l.hi is not null and m.revision <= l.hi
+     where m.role = 'assistant'`,
+    [chatId],
+  )
+  if (!row) return { usage: ZERO_USAGE, costUsd: 0 }
+  return {
+    usage: {
+      inputTokens: Number(row.input),
+      outputTokens: Number(row.output),
+      cacheReadTokens: Number(row.cache_read),
+      cacheWriteTokens: Number(row.cache_write),
+      reasoningTokens: Number(row.reasoning),
+    },
+    costUsd: Number(row.cost),
+  }
+}

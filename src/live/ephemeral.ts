@@ -199,7 +199,9 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
     while (pending.length) {
       const envelopes = pending
       pending = []
-      for (const payload of packPayloads(envelopes)) await db.notify(EPHEMERAL_CHANNEL, payload)
+      // Deltas are lost by design when nobody listens: their NOTIFY need not wait for an fsync.
+      for (const payload of packPayloads(envelopes))
+        await db.query(`select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, [EPHEMERAL_CHANNEL, payload])
     }
   }
 

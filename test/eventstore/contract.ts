@@ -269,6 +269,19 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(after.events).toEqual([])
       })
 
+      it('reaches the head when one append crosses a power of ten (positions order as numbers, not text)', async () => {
+        const stream = uniqueStream('head-numeric')
+        const first = await store.appendToStream(stream, events(1))
+        // One append whose positions run from below 10^k to 10^k: text order would put the 9s last.
+        const power = 10n ** BigInt(String(first.position).length)
+        const last = await store.appendToStream(stream, events(Number(power - first.position) + 1))
+        const head = await eventually(
+          () => store.headCheckpoint(),
+          (h) => compareCheckpoints(h, last.checkpoint) >= 0,
+        )
+        expect(compareCheckpoints(head, last.checkpoint)).toBeGreaterThanOrEqual(0)
+      })
+
       it('continues after a checkpoint and reaches the head', async () => {
         const stream = uniqueStream('head')
         const first = await store.appendToStream(stream, events(2))

@@ -89,7 +89,7 @@ export async function readAll(sql: Sql, options: ReadAllOptions = {}): Promise<R
      ), head as (
        select xid, position from events
        where xid < pg_snapshot_xmin(pg_current_snapshot())
-       order by xid desc, position desc
+       order by events.xid desc, events.position desc
        limit 1
      )
      select h.xid::text as head_xid, h.position::text as head_position, ${eventColumns('p')}
@@ -117,9 +117,10 @@ export async function readAll(sql: Sql, options: ReadAllOptions = {}): Promise<R
 
 export async function headCheckpoint(sql: Sql): Promise<Checkpoint> {
   const rows = await sql.query<{ xid: string; position: string }>(
+    // Qualified: a bare name here would order by the text aliases ('9' after '10').
     `select xid::text as xid, position::text as position from events
      where xid < pg_snapshot_xmin(pg_current_snapshot())
-     order by xid desc, position desc
+     order by events.xid desc, events.position desc
      limit 1`,
   )
   return rows[0] ? formatCheckpoint(rows[0].xid, rows[0].position) : ''

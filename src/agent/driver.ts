@@ -382,8 +382,9 @@ export class ChatDriver {
 
   /** After the first exchange, a short generated title replaces the default one (unless someone renamed it meanwhile). */
   async #maybeTitle(resolved: ResolvedModel): Promise<void> {
-    const s = this.session.state
-    if (s.title !== DEFAULT_TITLE || s.userMessages !== 1) return
+    // After the first turn, even when a queued message was delivered with its end.
+    const turns = this.session.events.filter((e) => e.type === 'TurnStarted').length
+    if (this.session.state.title !== DEFAULT_TITLE || turns !== 1) return
     try {
       const first = (this.session.events as Chat[]).find((e) => e.type === 'UserMessagePosted')
       const prompt = first?.type === 'UserMessagePosted' ? first.data.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n') : ''

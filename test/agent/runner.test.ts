@@ -154,6 +154,8 @@ for (const backend of backends) {
       const posted = events.flatMap((e) => (e.type === 'UserMessagePosted' ? [(e.data.parts[0] as { text: string }).text] : []))
       expect(posted).toEqual(['one', 'two', 'three'])
       expect(types(events).filter((t) => t === 'MessageQueued')).toHaveLength(2)
+      // The first turn is titled even though the queue head was delivered with its end.
+      expect(events.find((e) => e.type === 'ChatRenamed')?.data).toEqual({ title: 'title', generated: true })
     })
 
     it('interrupt mid-stream keeps the partial text as an interrupted step', async () => {

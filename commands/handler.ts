@@ -211,29 +211,32 @@ export class StreamWriter {
         continue
       }
       const first = result.nextExpectedRevision - BigInt(decided.length) + 1n
+      const stored = (from: bigint) =>
+        decided.map(
+          (e, i): StoredEvent => ({
+            id: ids[i]!,
+            stream: view.stream,
+            type: e.type,
+            data: e.data,
+            metadata,
+            revision: from + BigInt(i),
+            position: result.position,
+            createdAt: new Date(),
+            hash: '',
+          }),
+        )
       if (first !== expected + 1n) {
         // A fork (its history starts with the source's events) or an idempotent retry of a
-        // command stored before: fold what the stream really holds.
+        // command stored before: the view no longer knows what the stream holds. It folds it
+        // on the stream's next command, not here, so creating a fork stays O(1).
         view.reset()
-        await this.#catchUp(view)
-        if (first !== expected + 1n && expected !== -1n) return { state: view.state, events: [], result }
+        if (view.keepers > 0) await this.#catchUp(view) // a holder reads the view's events now
+        return { state: view.state, events: expected === -1n ? stored(first) : [], result }
       }
-      const stored = decided.map(
-        (e, i): StoredEvent => ({
-          id: ids[i]!,
-          stream: view.stream,
-          type: e.type,
-          data: e.data,
-          metadata,
-          revision: first + BigInt(i),
-          position: result.position,
-          createdAt: new Date(),
-          hash: '',
-        }),
-      )
-      if (view.revision < first) view.apply(stored)
+      const events = stored(first)
+      view.apply(events)
       view.loaded = true
-      return { state: view.state, events: stored, result }
+      return { state: view.state, events, result }
     }
   }
 

@@ -129,10 +129,11 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       }
     }
     case 'ChatForked': {
-      // A fork keeps the inherited history but starts idle, owned by whoever forked it.
+      // A fork keeps the inherited history but starts idle, owned by whoever forked it: only
+      // the settings (from the event, else the cut) and the message count carry over.
       const d = event.data
       return {
-        ...state,
+        ...initialChatState(),
         exists: true,
         id: d.chatId,
         ownerId: d.ownerId,
@@ -141,17 +142,8 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         modelId: d.modelId !== undefined ? d.modelId : state.modelId,
         workspaceId: d.workspaceId !== undefined ? d.workspaceId : state.workspaceId,
         planMode: d.planMode ?? state.planMode,
-        parentChatId: null,
-        rootChatId: null,
-        archived: false,
         status: chatStatusAfter(state.status, event, false),
-        queue: [],
-        currentTurnId: null,
-        turnRunnerId: null,
-        pendingQuestionId: null,
-        openToolCalls: {},
-        compactionRequested: false,
-        lastError: null,
+        userMessages: state.userMessages,
       }
     }
     case 'UserMessagePosted':

@@ -132,14 +132,22 @@ async function startCairn(db: Database, fake: FakeProvider, maxConcurrentChats: 
 
 type Cairn = Awaited<ReturnType<typeof startCairn>>
 
-/** Resolves when the chat's turn has ended (its last event is TurnCompleted/Failed/Interrupted). */
-async function turnEnded(cairn: Cairn, chatId: string, pollMs: number, deadline: number): Promise<string> {
-  for (;;) {
-    const [last] = await cairn.ctx.store.readStream(chatStream(chatId), { fromRevision: 'end', direction: 'backwards', maxCount: 1 }).catch(() => [])
-    if (last && (last.type === 'TurnCompleted' || last.type === 'TurnFailed' || last.type === 'TurnInterrupted')) return last.type
-    if (performance.now() > deadline) return 'timeout'
-    await sleep(pollMs)
-  }
+/** Resolves when the chats projection has applied the end of the chat's turn (as a client would see it). */
+function turnEnded(cairn: Cairn, chatId: string, deadline: number): Promise<string> {
+  const stream = chatStream(chatId)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => done('timeout'), deadline - performance.now())
+    const stop = cairn.ctx.engine.onApplied((projection, events) => {
+      if (projection !== 'chats') return
+      const end = events.find((e) => e.stream === stream && (e.type === 'TurnCompleted' || e.type === 'TurnFailed' || e.type === 'TurnInterrupted'))
+      if (end) done(end.type)
+    })
+    function done(outcome: string) {
+      clearTimeout(timer)
+      stop()
+      resolve(outcome)
+    }
+  })
 }
 
 /** Median createdAt gap per `A → B` pair of consecutive event types: where a step's time goes. */
@@ -191,8 +199,9 @@ async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): P
     const chatId = randomUUID()
     const before = cairn.ctx.appends.events
     t = performance.now()
+    const ended = turnEnded(cairn, chatId, t + 120_000)
     await cairn.createChat(chatId, 'add things')
-    const outcome = await turnEnded(cairn, chatId, 5, t + 120_000)
+    const outcome = await ended
     through.push(performance.now() - t)
     if (outcome !== 'TurnCompleted') throw new Error(`the Cairn turn ended with ${outcome}`)
     const events = await cairn.ctx.store.readStream(chatStream(chatId))

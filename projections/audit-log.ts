@@ -9,8 +9,10 @@ import {
   WORKSPACE_EVENT_TYPES,
   type CairnEvent,
 } from '../src/events/index.ts'
-import type { Projection } from '../src/projections/types.ts'
-import { readModels } from './read-models.ts'
+import type { Insertable } from 'kysely'
+import type { Sql } from '../src/db/database.ts'
+import { createProjectionBatch, type Projection, type ProjectionBatch } from '../src/projections/types.ts'
+import { readModels, type AuditLogTable } from './read-models.ts'
 
 /** Every event type the audit log records: all of the catalogue. Add a new stream kind's types here. */
 export const AUDITED_EVENT_TYPES: readonly string[] = [
@@ -30,50 +32,67 @@ export const auditLogProjection: Projection = {
   name: 'audit_log',
   eventTypes: AUDITED_EVENT_TYPES,
   tables: ['audit_log'],
-  async handle(tx, stored) {
-    const event = upcast(stored)
-    const checkpoint = (event as StoredEvent & { checkpoint?: string }).checkpoint
-    if (!checkpoint) throw new Error(`audit_log: ${event.type} at ${event.stream}@${event.revision} was delivered without a checkpoint`)
-    const { actor } = event.metadata
-    const data = (event.data ?? {}) as Record<string, unknown>
-    const db = readModels(tx)
-
-    let organizationId = uuidOrNull(event.metadata.organizationId) ?? uuidOrNull(data.organizationId)
-    if (!organizationId) {
-      // Commands need not repeat the organization on every event: the stream's first row has it.
-      const first = await db
-        .selectFrom('audit_log')
-        .select('organization_id')
-        .where('stream', '=', event.stream)
-        .where('organization_id', 'is not', null)
-        .orderBy('revision')
-        .limit(1)
-        .executeTakeFirst()
-      organizationId = first?.organization_id ?? null
+  async handle(tx, stored, batch) {
+    if (!batch) {
+      const single = createProjectionBatch()
+      await recordEvent(tx, stored, single)
+      return single.flush()
     }
-
-    await db
-      .insertInto('audit_log')
-      .values({
-        position: checkpoint,
-        event_id: event.id,
-        organization_id: organizationId,
-        actor_kind: actor.kind,
-        actor_id: actor.id,
-        on_behalf_of: actor.onBehalfOf ?? null,
-        user_id: actor.onBehalfOf ?? (actor.kind === 'user' ? actor.id : null),
-        chat_id: uuidOrNull(idOfStream(event.stream, 'chat')),
-        workspace_id: uuidOrNull(data.workspaceId) ?? uuidOrNull(idOfStream(event.stream, 'workspace')),
-        stream: event.stream,
-        revision: Number(event.revision),
-        event_type: event.type,
-        summary: KNOWN_TYPES.has(event.type) ? summaryOf(event as CairnEvent) : event.type,
-        message_text: KNOWN_TYPES.has(event.type) ? messageTextOf(event as CairnEvent) : null,
-        occurred_at: event.createdAt,
-      })
-      .onConflict((oc) => oc.column('position').doNothing())
-      .execute()
+    await recordEvent(tx, stored, batch)
   },
+}
+
+type AuditRow = Insertable<AuditLogTable>
+
+/** Adds the event's row to the batch's rows, which are written in one insert at its end. */
+async function recordEvent(tx: Sql, stored: StoredEvent, batch: ProjectionBatch): Promise<void> {
+  const event = upcast(stored)
+  const checkpoint = (event as StoredEvent & { checkpoint?: string }).checkpoint
+  if (!checkpoint) throw new Error(`audit_log: ${event.type} at ${event.stream}@${event.revision} was delivered without a checkpoint`)
+  const { actor } = event.metadata
+  const data = (event.data ?? {}) as Record<string, unknown>
+  const db = readModels(tx)
+  let rows = batch.memo.get('rows') as AuditRow[] | undefined
+  if (!rows) {
+    const batchRows: AuditRow[] = (rows = [])
+    batch.memo.set('rows', batchRows)
+    batch.beforeCommit(async () => {
+      await db.insertInto('audit_log').values(batchRows).onConflict((oc) => oc.column('position').doNothing()).execute()
+    })
+  }
+
+  let organizationId = uuidOrNull(event.metadata.organizationId) ?? uuidOrNull(data.organizationId)
+  // Commands need not repeat the organization on every event: the stream's first row has it.
+  organizationId ??= rows.find((r) => r.stream === event.stream && r.organization_id)?.organization_id ?? null
+  if (!organizationId) {
+    const first = await db
+      .selectFrom('audit_log')
+      .select('organization_id')
+      .where('stream', '=', event.stream)
+      .where('organization_id', 'is not', null)
+      .orderBy('revision')
+      .limit(1)
+      .executeTakeFirst()
+    organizationId = first?.organization_id ?? null
+  }
+
+  rows.push({
+    position: checkpoint,
+    event_id: event.id,
+    organization_id: organizationId,
+    actor_kind: actor.kind,
+    actor_id: actor.id,
+    on_behalf_of: actor.onBehalfOf ?? null,
+    user_id: actor.onBehalfOf ?? (actor.kind === 'user' ? actor.id : null),
+    chat_id: uuidOrNull(idOfStream(event.stream, 'chat')),
+    workspace_id: uuidOrNull(data.workspaceId) ?? uuidOrNull(idOfStream(event.stream, 'workspace')),
+    stream: event.stream,
+    revision: Number(event.revision),
+    event_type: event.type,
+    summary: KNOWN_TYPES.has(event.type) ? summaryOf(event as CairnEvent) : event.type,
+    message_text: KNOWN_TYPES.has(event.type) ? messageTextOf(event as CairnEvent) : null,
+    occurred_at: event.createdAt,
+  })
 }
 
 function idOfStream(stream: string, kind: string): string | null {

@@ -8,14 +8,19 @@ export type { SummaryPart, ToolResultPart } from './chat-row.ts'
  * The rows under a chat in SQL: messages, queue and attachments. Each `HistoryChange` that
  * `evolveChatRow` decides is applied here as `applyHistoryChanges` applies it in memory.
  * Returns whether the queue changed (the row's `queue_length` then follows the table).
+ * With `unwritten`, message rows are added to it instead of inserted one by one.
  */
-export async function writeHistoryChanges(tx: Sql, chatId: string, changes: readonly HistoryChange[]): Promise<boolean> {
+export async function writeHistoryChanges(tx: Sql, chatId: string, changes: readonly HistoryChange[], unwritten?: MessageRow[]): Promise<boolean> {
   let queueChanged = false
   for (const c of changes) {
+    if (c.kind === 'message') {
+      if (unwritten) unwritten.push(c.message)
+      else await insertMessages(tx, [c.message])
+      continue
+    }
+    // What follows may touch messages (a compaction marks them): those held back go first.
+    if (unwritten?.length) await insertMessages(tx, unwritten.splice(0))
     switch (c.kind) {
-      case 'message':
-        await insertMessage(tx, c.message)
-        break
       case 'compact':
         await readModels(tx)
           .updateTable('chat_messages')
@@ -58,19 +63,23 @@ export async function writeHistoryChanges(tx: Sql, chatId: string, changes: read
   return queueChanged
 }
 
-async function insertMessage(tx: Sql, m: MessageRow) {
+/** Inserts message rows in one statement (a batch holds them back until its end, or until a change that needs them). */
+export async function insertMessages(tx: Sql, rows: readonly MessageRow[]) {
+  if (!rows.length) return
   await readModels(tx)
     .insertInto('chat_messages')
-    .values({
-      chat_id: m.chatId,
-      revision: m.revision,
-      id: m.id,
-      role: m.role,
-      parts: JSON.stringify(m.parts),
-      usage: m.usage === null ? null : JSON.stringify(m.usage),
-      cost_usd: m.costUsd,
-      created_at: m.createdAt,
-    })
+    .values(
+      rows.map((m) => ({
+        chat_id: m.chatId,
+        revision: m.revision,
+        id: m.id,
+        role: m.role,
+        parts: JSON.stringify(m.parts),
+        usage: m.usage === null ? null : JSON.stringify(m.usage),
+        cost_usd: m.costUsd,
+        created_at: m.createdAt,
+      })),
+    )
     .onConflict((oc) => oc.columns(['chat_id', 'revision']).doNothing())
     .execute()
 }

@@ -1,8 +1,9 @@
 import type { Sql } from '../src/db/database.ts'
+import type { StoredEvent } from '../src/eventstore/types.ts'
 import { CHAT_EVENT_TYPES, chatIdOfStream, upcast, type ChatEvent, type ChatStatus, type Stored } from '../src/events/index.ts'
-import type { Projection } from '../src/projections/types.ts'
-import { writeHistoryChanges } from './chat-history.ts'
-import { evolveChatRow, FORK_NEEDS_SOURCE_SETTINGS, type ChatRow, type ForkFallback } from './chat-row.ts'
+import { createProjectionBatch, type Projection, type ProjectionBatch } from '../src/projections/types.ts'
+import { insertMessages, writeHistoryChanges } from './chat-history.ts'
+import { evolveChatRow, FORK_NEEDS_SOURCE_SETTINGS, type ChatRow, type ForkFallback, type MessageRow } from './chat-row.ts'
 import { readModels, type ChatsTable } from './read-models.ts'
 import { chatNeedsRunner } from '../src/events/chat-state.ts'
 
@@ -16,39 +17,74 @@ export const chatsProjection: Projection = {
   name: 'chats',
   eventTypes: CHAT_EVENT_TYPES,
   tables: ['chats', 'chat_messages', 'chat_queue', 'chat_attachments'],
-  async handle(tx, stored) {
-    const event = upcast(stored) as Stored<ChatEvent>
-    const chatId = chatIdOfStream(event.stream)
-    const db = readModels(tx)
-    const first = event.type === 'ChatCreated' || event.type === 'ChatForked'
-    const current = first
-      ? null
-      : await db.selectFrom('chats').selectAll().where('id', '=', chatId).forUpdate().executeTakeFirst()
-    if (!first && !current)
-      throw new Error(`${event.type} at ${event.stream}@${event.revision}: the chat has no row (no ChatCreated or ChatForked before it)`)
-    const fallback = event.type === 'ChatForked' && FORK_NEEDS_SOURCE_SETTINGS(event) ? await sourceSettings(tx, event.data.sourceChatId) : null
-    const { row, changes } = evolveChatRow(current ? chatRowOf(current) : null, event, fallback)
-    const queueChanged = await writeHistoryChanges(tx, chatId, changes)
-    const values = columnsOf(row)
-    if (first) {
-      await db.insertInto('chats').values(values).onConflict((oc) => oc.column('id').doNothing()).execute()
-    } else {
-      const { id: _id, ...set } = values
-      const after = await db
-        .updateTable('chats')
-        .set(queueChanged ? { ...set, queue_length: (eb) => eb.selectFrom('chat_queue').select((q) => q.fn.countAll<number>().as('n')).where('chat_id', '=', chatId) } : set)
-        .where('id', '=', chatId)
-        .returning(['queue_length', 'needs_runner'])
-        .executeTakeFirstOrThrow()
-      // The runner's discovery reads this column: the one rule, applied to the row as written.
-      const needsRunner = chatNeedsRunner({ archived: row.archived, status: row.status, compactionRequested: row.compactionRequested, queueLength: Number(after.queue_length) })
-      if (needsRunner !== after.needs_runner) await db.updateTable('chats').set({ needs_runner: needsRunner }).where('id', '=', chatId).execute()
+  async handle(tx, stored, batch) {
+    if (!batch) {
+      const single = createProjectionBatch()
+      await applyChatEvent(tx, stored, single)
+      return single.flush()
     }
+    await applyChatEvent(tx, stored, batch)
   },
 }
 
+/** The batch's message rows not yet inserted (one insert at the end of the batch). */
+const MESSAGES = 'messages'
+
+interface HeldRow {
+  row: ChatRow | null
+  /** Whether the batch changed the chat's queue (its length is then counted from the table). */
+  queueChanged: boolean
+}
+
+/** Folds one event into the chat's row, which is loaded once per batch and written at its end. */
+async function applyChatEvent(tx: Sql, stored: StoredEvent, batch: ProjectionBatch): Promise<void> {
+  const event = upcast(stored) as Stored<ChatEvent>
+  const chatId = chatIdOfStream(event.stream)
+  const first = event.type === 'ChatCreated' || event.type === 'ChatForked'
+  let unwritten = batch.memo.get(MESSAGES) as MessageRow[] | undefined
+  if (!unwritten) {
+    const rows: MessageRow[] = (unwritten = [])
+    batch.memo.set(MESSAGES, rows)
+    batch.beforeCommit(() => insertMessages(tx, rows.splice(0)))
+  }
+  let held = batch.memo.get(chatId) as HeldRow | undefined
+  if (!held) {
+    const current = first ? undefined : await readModels(tx).selectFrom('chats').selectAll().where('id', '=', chatId).forUpdate().executeTakeFirst()
+    if (!first && !current)
+      throw new Error(`${event.type} at ${event.stream}@${event.revision}: the chat has no row (no ChatCreated or ChatForked before it)`)
+    const entry: HeldRow = (held = { row: current ? chatRowOf(current) : null, queueChanged: false })
+    batch.memo.set(chatId, entry)
+    batch.beforeCommit(() => writeRow(tx, entry))
+  }
+  const fallback = event.type === 'ChatForked' && FORK_NEEDS_SOURCE_SETTINGS(event) ? await sourceSettings(tx, batch, event.data.sourceChatId) : null
+  const { row, changes } = evolveChatRow(first ? null : held.row, event, fallback)
+  // Messages and queue rows refer to the chat's row: a new chat's is there before them.
+  if (first) await readModels(tx).insertInto('chats').values(columnsOf(row)).onConflict((oc) => oc.column('id').doNothing()).execute()
+  held.row = row
+  if (await writeHistoryChanges(tx, chatId, changes, unwritten)) held.queueChanged = true
+}
+
+/** Writes a chat's row as the batch left it, and the runner's discovery column from the same rule. */
+async function writeRow(tx: Sql, held: HeldRow): Promise<void> {
+  const { row, queueChanged } = held
+  if (!row) return
+  const db = readModels(tx)
+  const { id: chatId, ...set } = columnsOf(row)
+  const after = await db
+    .updateTable('chats')
+    .set(queueChanged ? { ...set, queue_length: (eb) => eb.selectFrom('chat_queue').select((q) => q.fn.countAll<number>().as('n')).where('chat_id', '=', chatId) } : set)
+    .where('id', '=', chatId)
+    .returning(['queue_length', 'needs_runner'])
+    .executeTakeFirstOrThrow()
+  // The runner's discovery reads this column: the one rule, applied to the row as written.
+  const needsRunner = chatNeedsRunner({ archived: row.archived, status: row.status, compactionRequested: row.compactionRequested, queueLength: Number(after.queue_length) })
+  if (needsRunner !== after.needs_runner) await db.updateTable('chats').set({ needs_runner: needsRunner }).where('id', '=', chatId).execute()
+}
+
 /** Early `ChatForked` events did not record the source's settings: take its current row (never a fold). */
-async function sourceSettings(tx: Sql, sourceChatId: string): Promise<ForkFallback | null> {
+async function sourceSettings(tx: Sql, batch: ProjectionBatch, sourceChatId: string): Promise<ForkFallback | null> {
+  const held = batch.memo.get(sourceChatId) as HeldRow | undefined
+  if (held?.row) return { modelId: held.row.modelId, workspaceId: held.row.workspaceId, planMode: held.row.planMode }
   const source = await readModels(tx)
     .selectFrom('chats')
     .select(['model_id', 'workspace_id', 'plan_mode'])

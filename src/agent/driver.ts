@@ -84,6 +84,8 @@ export class ChatDriver {
   #turnKey: string | null = null
   /** This drive of the chat as a publisher of ephemeral items (a takeover is another). */
   readonly #source = randomUUID()
+  /** The revision at which the chat, as folded here, needed nothing more from the runner; null until then. */
+  settledAt: bigint | null = null
 
   constructor(
     private readonly store: EventStore,
@@ -128,7 +130,7 @@ export class ChatDriver {
     const runnerId = this.opts.runnerId
     while (!this.#stopped) {
       const s = this.session.state
-      if (!s.exists || !chatNeedsRunner(runnerDemandOf(s))) return
+      if (!s.exists || !chatNeedsRunner(runnerDemandOf(s))) return void (this.settledAt = this.session.revision)
       const before = this.session.revision
       const turnId = s.currentTurnId
       if (turnId && s.turnRunnerId !== runnerId) await this.session.run({ type: 'ResumeTurn', runnerId, turnId })
@@ -137,8 +139,9 @@ export class ChatDriver {
       else if (s.compactionRequested) await this.#compact(null)
       else if (s.status === 'pending') await this.session.run({ type: 'StartTurn', runnerId, turnId: randomUUID() })
       else await this.session.run({ type: 'DeliverQueueHead', runnerId })
-      // A move the decider turned down leaves the chat as it was: stop rather than spin.
-      if (this.session.revision === before && !this.#stopped && (await this.session.refresh()) === 0) return
+      // A move the decider turned down leaves the chat as it was: stop rather than spin (and
+      // until something new is appended, the runner does not take it again).
+      if (this.session.revision === before && !this.#stopped && (await this.session.refresh()) === 0) return void (this.settledAt = before)
     }
   }
 

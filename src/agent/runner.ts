@@ -33,6 +33,9 @@ export interface RunnerOptions {
   secrets?: SecretScanner
 }
 
+/** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
+const MAX_SETTLED = 10_000
+
 /** What users append that a driver must act on at once, whichever process it came through. */
 const INTERRUPTING_EVENTS = ['InterruptRequested', 'ChatArchived']
 
@@ -47,6 +50,11 @@ export class AgentRunner {
   readonly runnerId: string
   readonly #leases: ChatLeases
   readonly #drivers = new Map<string, ChatDriver>()
+  /**
+   * Chats a driver here left needing nothing, at the revision it had folded: until the chats
+   * projection has applied past it, the row's needs_runner is stale and the chat is not taken again.
+   */
+  readonly #settled = new Map<string, bigint>()
   readonly #driverOptions: DriverOptions
   #timer: NodeJS.Timeout | null = null
   #interrupts: Subscription<unknown> | null = null
@@ -128,11 +136,17 @@ export class AgentRunner {
     const capacity = (this.opts.maxConcurrentChats ?? 200) - this.#drivers.size
     if (capacity <= 0) return
     // needs_runner is chatNeedsRunner (src/events/chat-state.ts) as the chats projection last applied it.
-    const rows = await this.opts.db.query<{ id: string }>('select id from chats where needs_runner order by updated_at limit $1', [
-      capacity + this.#drivers.size,
-    ])
-    for (const { id } of rows) {
+    const rows = await this.opts.db.query<{ id: string; revision: string }>(
+      'select id, revision from chats where needs_runner order by updated_at limit $1',
+      [capacity + this.#drivers.size + this.#settled.size],
+    )
+    for (const { id, revision } of rows) {
       if (this.#stopped || this.#drivers.has(id)) continue
+      const settledAt = this.#settled.get(id)
+      if (settledAt !== undefined) {
+        if (BigInt(revision) <= settledAt) continue
+        this.#settled.delete(id)
+      }
       if (!(await this.#leases.acquire(id))) continue
       this.#drive(id)
     }
@@ -143,6 +157,13 @@ export class AgentRunner {
     this.#drivers.set(chatId, driver)
     void driver
       .drive()
+      .then(() => {
+        // Left needing nothing (a stop or a failure leaves the chat to be looked at again).
+        if (driver.settledAt === null) return
+        this.#settled.delete(chatId)
+        this.#settled.set(chatId, driver.settledAt)
+        if (this.#settled.size > MAX_SETTLED) this.#settled.delete(this.#settled.keys().next().value!)
+      })
       .catch((err) => {
         if (!(err instanceof StaleRunnerError)) this.opts.log?.(`chat ${chatId}: runner error: ${(err as Error).stack ?? err}`)
       })

@@ -76,6 +76,11 @@ export interface ReadAllResult {
   events: (StoredEvent & { checkpoint: Checkpoint })[]
   /** Pass as `after` to continue. Moves past filtered-out events too. */
   checkpoint: Checkpoint
+  /**
+   * True when the read reached the head of the log as it could see it; false when there may be
+   * more right behind the checkpoint. (A filtered page can be short and still not at the head.)
+   */
+  atHead?: boolean
 }
 
 export interface Subscription<T> extends AsyncIterable<T> {

@@ -3,8 +3,9 @@
  * runs. They never enter the log (the committed step that follows is the durable record)
  * and are lost by a subscriber that is not listening — by design.
  *
- * On PostgreSQL they travel through NOTIFY, so a subscriber on any server process sees
- * what a runner on any other process publishes. On PGlite (one process) they stay in memory.
+ * Subscribers in the publishing process get an item at once. On PostgreSQL it also travels
+ * through NOTIFY, so a subscriber on any other server process sees it too (a process skips its
+ * own payloads). On PGlite (one process) items stay in memory.
  *
  * Order: every item carries its turn and a per-turn sequence number (`seq`, stamped by the
  * publisher). Publishes of one process go out through one queue, one NOTIFY at a time,
@@ -14,6 +15,7 @@
  *
  * Use: `ephemeralFor(db).publishEphemeral(chatId, item)`.
  */
+import { randomUUID } from 'node:crypto'
 import type { Database } from '../db/database.ts'
 import type { ChatStatus } from '../events/chat.ts'
 import type { Subscription } from '../eventstore/types.ts'
@@ -86,7 +88,7 @@ const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value))
 
 /** Splits one item into items whose NOTIFY payloads each fit, keeping deltas whole in order (same seq). */
 export function fitEphemeral(chatId: string, item: EphemeralItem): EphemeralItem[] {
-  const overhead = bytes({ b: [{ c: chatId, s: '0'.repeat(36), i: [] }] })
+  const overhead = bytes({ o: '0'.repeat(36), b: [{ c: chatId, s: '0'.repeat(36), i: [] }] })
   if (overhead + bytes(item) <= MAX_EPHEMERAL_PAYLOAD_BYTES) return [item]
   if ('delta' in item) {
     const budget = MAX_EPHEMERAL_PAYLOAD_BYTES - overhead - bytes({ ...item, delta: '' })
@@ -110,15 +112,16 @@ export function fitEphemeral(chatId: string, item: EphemeralItem): EphemeralItem
   return [item]
 }
 
-/** Packs envelopes into NOTIFY payloads under the limit, keeping each chat's items in order. */
-export function packPayloads(envelopes: Envelope[]): string[] {
+/** Packs envelopes into NOTIFY payloads under the limit, keeping each chat's items in order; `origin` names the publisher's pubsub. */
+export function packPayloads(envelopes: Envelope[], origin = ''): string[] {
   const payloads: string[] = []
   let batch: Envelope[] = []
-  let size = bytes({ b: [] })
+  const empty = bytes({ o: origin, b: [] })
+  let size = empty
   const flush = () => {
-    if (batch.length) payloads.push(JSON.stringify({ b: batch }))
+    if (batch.length) payloads.push(JSON.stringify({ o: origin, b: batch }))
     batch = []
-    size = bytes({ b: [] })
+    size = empty
   }
   for (const env of envelopes) {
     for (const item of env.i.flatMap((i) => fitEphemeral(env.c, i))) {
@@ -179,9 +182,13 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
   let listening: Promise<() => Promise<void>> | null = null
   let pending: Envelope[] = []
   let flushing: Promise<void> | null = null
+  // Payloads name this pubsub, which delivered them to its own listeners when they were published.
+  const origin = randomUUID()
+  const ownPayload = `{"o":"${origin}"`
 
   function ensureListening() {
     listening ??= db.listen(EPHEMERAL_CHANNEL, (payload) => {
+      if (payload.startsWith(ownPayload)) return
       let batch: Envelope[]
       try {
         batch = (JSON.parse(payload) as { b: Envelope[] }).b
@@ -200,7 +207,7 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
       const envelopes = pending
       pending = []
       // Deltas are lost by design when nobody listens: their NOTIFY need not wait for an fsync.
-      for (const payload of packPayloads(envelopes))
+      for (const payload of packPayloads(envelopes, origin))
         await db.query(`select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, [EPHEMERAL_CHANNEL, payload])
     }
   }
@@ -214,10 +221,9 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
 
   const pubsub: EphemeralPubSub = {
     publishEphemeral(chatId, item, source = '') {
-      if (!crossProcess) {
-        local.deliver(chatId, source, item)
-        return Promise.resolve()
-      }
+      // This process's subscribers get it now; other processes through NOTIFY.
+      local.deliver(chatId, source, item)
+      if (!crossProcess) return Promise.resolve()
       const last = pending[pending.length - 1]
       if (last && last.c === chatId && last.s === source) last.i.push(item)
       else pending.push({ c: chatId, s: source, i: [item] })

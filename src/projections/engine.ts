@@ -2,6 +2,7 @@ import type { Database } from '../db/database.ts'
 import { compareCheckpoints } from '../eventstore/index.ts'
 import type { Checkpoint, EventStore } from '../eventstore/types.ts'
 import {
+  createProjectionBatch,
   ProjectionHandlerError,
   ProjectionTimeoutError,
   UnknownProjectionError,
@@ -13,6 +14,8 @@ import {
 } from './types.ts'
 
 const DEFAULT_BATCH_SIZE = 500
+/** Read-model lag a steady stream of appends may see, traded for one transaction per batch. */
+const DEFAULT_BATCH_DELAY_MS = 20
 const DEFAULT_WAIT_MS = 10_000
 const DEFAULT_CHANNEL = 'cairn_events'
 const RETRY_MIN_MS = 200
@@ -41,6 +44,7 @@ export function createProjectionEngine(opts: ProjectionEngineOptions): Projectio
     db,
     store,
     batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE,
+    batchDelayMs: opts.batchDelayMs ?? DEFAULT_BATCH_DELAY_MS,
     pollMs: opts.pollIntervalMs ?? (db.kind === 'pglite' ? 250 : 1000),
     log,
     emit(projection, events) {
@@ -154,6 +158,8 @@ interface RunnerDeps {
   db: Database
   store: EventStore
   batchSize: number
+  /** How long a caught-up projection lets appends gather before its next read (0: none). */
+  batchDelayMs: number
   pollMs: number
   log: (line: string) => void
   emit: AppliedListener
@@ -175,6 +181,8 @@ class ProjectionRunner {
   #woken = false
   #eagerPolls = 0
   #interrupt: (() => void) | null = null
+  /** Whether the last read filled a whole batch (more may be waiting right behind it). */
+  #lastPageFull = false
 
   constructor(
     readonly projection: Projection,
@@ -193,7 +201,13 @@ class ProjectionRunner {
       try {
         const moved = await this.step()
         retryMs = RETRY_MIN_MS
-        if (!moved) {
+        if (moved && !this.#lastPageFull && this.#waiters.size === 0 && this.deps.batchDelayMs > 0) {
+          // Caught up, and nobody waits for this read model: let the next appends gather for a
+          // moment, so a steady stream of them costs one transaction per batch, not per append.
+          // Every projection wakes on the same tick, so their reads are one (sharedReadAll).
+          const tick = this.deps.batchDelayMs
+          await this.#sleep(tick - (Date.now() % tick), 'waiters')
+        } else if (!moved) {
           const eager = this.#eagerPolls > 0 || this.#waiters.size > 0
           if (this.#eagerPolls > 0) this.#eagerPolls--
           await this.#sleep(eager ? Math.min(EAGER_POLL_MS, this.deps.pollMs) : this.deps.pollMs, true)
@@ -280,6 +294,7 @@ class ProjectionRunner {
       maxCount: batchSize,
       filter: { eventTypes: [...this.projection.eventTypes] },
     })
+    this.#lastPageFull = page.atHead === undefined ? page.events.length >= batchSize : !page.atHead
     if (page.events.length === 0) {
       if (compareCheckpoints(page.checkpoint, from) <= 0) return false
       // Nothing of this projection's types: move on in memory only. Re-reading these after a
@@ -291,18 +306,26 @@ class ProjectionRunner {
     const committed = await db.transaction(async (tx) => {
       // The row lock makes processes sharing one database take turns; the re-check makes
       // the one that waited drop its batch instead of applying it a second time.
+      // A read model is rebuilt from the log: its commit need not wait for a WAL flush. A crash
+      // loses the last batches and their checkpoint together, and they are applied again.
       const [row] = await tx.query<{ checkpoint: string }>(
-        'select checkpoint from projection_checkpoints where name = $1 for update',
+        "select checkpoint, set_config('synchronous_commit', 'off', true) from projection_checkpoints where name = $1 for update",
         [name],
       )
       const current = row?.checkpoint ?? ''
       if (current !== from) return { movedTo: current }
+      const batch = createProjectionBatch()
       for (const event of page.events) {
         try {
-          await this.projection.handle(tx, event)
+          await this.projection.handle(tx, event, batch)
         } catch (err) {
           throw new ProjectionHandlerError(name, event, err)
         }
+      }
+      try {
+        await batch.flush()
+      } catch (err) {
+        throw new ProjectionHandlerError(name, page.events[page.events.length - 1]!, err)
       }
       await tx.query(
         `insert into projection_checkpoints (name, checkpoint, last_error, updated_at) values ($1, $2, null, now())
@@ -353,9 +376,10 @@ class ProjectionRunner {
     return result
   }
 
-  /** Waits `ms`, or less when stopped, or (if `wakeable`) when woken. */
-  #sleep(ms: number, wakeable: boolean): Promise<void> {
-    if (this.#stopped || (wakeable && this.#woken)) return Promise.resolve()
+  /** Waits `ms`, or less when stopped, or when woken (`true`), or when someone waits for a checkpoint (`'waiters'`). */
+  #sleep(ms: number, wakeable: boolean | 'waiters'): Promise<void> {
+    const hurry = () => (wakeable === 'waiters' ? this.#waiters.size > 0 : wakeable && this.#woken)
+    if (this.#stopped || hurry()) return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer)
@@ -364,7 +388,7 @@ class ProjectionRunner {
       }
       const timer = setTimeout(done, ms)
       this.#interrupt = () => {
-        if (this.#stopped || wakeable) done()
+        if (this.#stopped || hurry()) done()
       }
     })
   }

@@ -17,7 +17,31 @@ export interface Projection {
    * engine passes a `LoggedEvent` (it carries its checkpoint); the type stays `StoredEvent` so
    * handlers can be called with events read from a stream.
    */
-  handle(tx: Sql, event: StoredEvent): Promise<void>
+  handle(tx: Sql, event: StoredEvent, batch?: ProjectionBatch): Promise<void>
+}
+
+/**
+ * What the handler calls of one batch transaction share: a handler may keep what it loaded
+ * (the chats projection keeps each chat's row) and write it once, before the checkpoint.
+ * Without one (a test applying a single event), a handler writes at once.
+ */
+export interface ProjectionBatch {
+  /** This projection's scratch space for the transaction. */
+  readonly memo: Map<string, unknown>
+  /** Runs after the batch's last handler call, in order, inside the transaction. */
+  beforeCommit(write: () => Promise<void>): void
+}
+
+/** A batch for one transaction; `flush` runs what the handlers left for the end. */
+export function createProjectionBatch(): ProjectionBatch & { flush(): Promise<void> } {
+  const writes: (() => Promise<void>)[] = []
+  return {
+    memo: new Map(),
+    beforeCommit: (write) => void writes.push(write),
+    async flush() {
+      for (const write of writes.splice(0)) await write()
+    },
+  }
 }
 
 export interface ProjectionStatus {
@@ -50,6 +74,8 @@ export interface ProjectionEngineOptions {
   projections: Projection[]
   /** Events per transaction; default 500. */
   batchSize?: number
+  /** How long a caught-up projection lets appends gather before reading again; default 20 ms. */
+  batchDelayMs?: number
   log?: (line: string) => void
   /** NOTIFY channel the store signals appends on; default `cairn_events`. */
   notifyChannel?: string

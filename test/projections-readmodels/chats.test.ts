@@ -3,7 +3,7 @@ import { chatsProjection } from '../../projections/chats.ts'
 import type { Database } from '../../src/db/database.ts'
 import { chatStream, type ChatEvent, type MessagePart, type TokenUsage } from '../../src/events/index.ts'
 import { backends } from '../support/databases.ts'
-import { agentActor, eventLog, ORG, OWNER, project, type Delivered } from './support.ts'
+import { agentActor, eventLog, ORG, OWNER, project, projectAsOneBatch, type Delivered } from './support.ts'
 import { listMessages, loadChat, type Connection, type MessageView } from '../../src/api/read-models.ts'
 import { chatsReferencing } from '../../src/attachments/blobs.ts'
 
@@ -39,8 +39,9 @@ const compacted = (throughRevision: number): ChatEvent => ({
   data: { summary: `through ${throughRevision}`, throughRevision, tokensBefore: 900, tokensAfter: 90, manual: false },
 })
 
-for (const backend of backends) {
-  describe.skipIf(!backend.available)(`chats projection on ${backend.name}`, () => {
+// Each case applies its events one transaction per event, and again as one batch (a row loaded once, written once).
+for (const [backend, batched] of backends.flatMap((b) => [[b, false] as const, [b, true] as const])) {
+  describe.skipIf(!backend.available)(`chats projection on ${backend.name}, ${batched ? 'each apply as one batch' : 'one event per transaction'}`, () => {
     let db: Database
     let close: () => Promise<void>
     beforeAll(async () => {
@@ -48,7 +49,7 @@ for (const backend of backends) {
     })
     afterAll(() => close?.())
 
-    const apply = (events: Delivered[]) => project(db, [chatsProjection], events)
+    const apply = (events: Delivered[]) => (batched ? projectAsOneBatch : project)(db, [chatsProjection], events)
     const chatRow = async (id: string) => (await db.query<Record<string, unknown>>('select * from chats where id = $1', [id]))[0]
     const messages = (id: string) =>
       db.query<{ revision: string; id: string; role: string; compacted: boolean; inherited: boolean; parts: unknown }>(

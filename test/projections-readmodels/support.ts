@@ -1,7 +1,7 @@
 import type { Database } from '../../src/db/database.ts'
 import type { EventMetadata, StoredEvent } from '../../src/eventstore/types.ts'
 import type { CairnEvent } from '../../src/events/index.ts'
-import type { Projection } from '../../src/projections/types.ts'
+import { createProjectionBatch, type Projection } from '../../src/projections/types.ts'
 
 export type Delivered = StoredEvent & { checkpoint: string }
 
@@ -52,5 +52,16 @@ export async function project(db: Database, projections: Projection[], events: S
     for (const p of projections) {
       if (p.eventTypes.includes(event.type)) await db.transaction((tx) => p.handle(tx, event))
     }
+  }
+}
+
+/** Feeds events as one batch per projection, in one transaction each, as the engine does with a page of the log. */
+export async function projectAsOneBatch(db: Database, projections: Projection[], events: StoredEvent[]) {
+  for (const p of projections) {
+    await db.transaction(async (tx) => {
+      const batch = createProjectionBatch()
+      for (const event of events) if (p.eventTypes.includes(event.type)) await p.handle(tx, event, batch)
+      await batch.flush()
+    })
   }
 }

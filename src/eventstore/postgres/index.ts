@@ -11,8 +11,9 @@ import {
   type VerifyResult,
 } from '../types.ts'
 import { appendEvents, prepareEvents } from './append.ts'
-import { CommitNotifier, EVENTS_CHANNEL, streamsInPayload } from './notify.ts'
+import { CommitNotifier, EVENTS_CHANNEL, parseNotification } from './notify.ts'
 import { headCheckpoint, readAll, readStream, streamInfo } from './read.ts'
+import { sharedReadAll } from './shared-read.ts'
 import { PagedSubscription, Wakeups } from './subscription.ts'
 
 export interface SqlEventStoreOptions {
@@ -36,16 +37,20 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   const subscriptions = new Set<PagedSubscription<unknown>>()
   let listening: Promise<(() => Promise<void>) | null> | null = null
   let closed = false
+  // Projections and the runner's watch wake on the same append: one read serves them all.
+  const readAllShared = sharedReadAll((readOptions) => readAll(db, readOptions))
 
   function listen(): Promise<unknown> {
     // Without a listener (say, a pooler that drops LISTEN) polling still delivers.
     listening ??= db.listen(EVENTS_CHANNEL, (payload) => {
-      for (const stream of streamsInPayload(payload)) wakeups.wake(stream)
+      const { origin, streams } = parseNotification(payload)
+      if (origin === notifier.origin) return // woken at the append already, with its event types
+      for (const stream of streams) wakeups.wake(stream)
     }).catch(() => null)
     return listening
   }
 
-  function subscribe<T>(fetchPage: () => Promise<T[]>, matches: (stream: string) => boolean): PagedSubscription<T> {
+  function subscribe<T>(fetchPage: () => Promise<T[]>, matches: (stream: string, types?: readonly string[]) => boolean): PagedSubscription<T> {
     if (closed) throw new Error('the event store is closed')
     const subscription: PagedSubscription<T> = new PagedSubscription<T>({
       fetchPage,
@@ -53,6 +58,7 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
       wakeups,
       matches,
       pollIntervalMs,
+      pageSize,
       onClose: () => subscriptions.delete(subscription as PagedSubscription<unknown>),
     })
     subscriptions.add(subscription as PagedSubscription<unknown>)
@@ -62,14 +68,14 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   return {
     async appendToStream(stream: string, events: NewEvent[], appendOptions: AppendOptions = {}) {
       const result = await appendEvents(db, stream, prepareEvents(stream, events), appendOptions)
-      wakeups.wake(stream)
+      wakeups.wake(stream, events.map((e) => e.type))
       notifier.announce(stream)
       return result
     },
 
     readStream: (stream, readOptions) => readStream(db, stream, readOptions),
     streamInfo: (stream) => streamInfo(db, stream),
-    readAll: (readOptions) => readAll(db, readOptions),
+    readAll: (readOptions = {}) => readAllShared(readOptions),
     headCheckpoint: () => headCheckpoint(db),
 
     subscribeToStream(stream, subscribeOptions = {}) {
@@ -97,11 +103,11 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
       const prefix = filter?.streamPrefix ?? ''
       return subscribe(
         async () => {
-          const page = await readAll(db, { after, maxCount: pageSize, filter })
+          const page = await readAllShared({ after, maxCount: pageSize, filter })
           after = page.checkpoint
           return page.events
         },
-        (appended) => appended.startsWith(prefix),
+        (appended, types) => appended.startsWith(prefix) && (!types || !filter?.eventTypes || types.some((t) => filter.eventTypes!.includes(t))),
       )
     },
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Database } from '../../db/database.ts'
 
 /** The channel the store notifies on after appends. The payload names streams: a wake-up, never data. */
@@ -5,9 +6,15 @@ export const EVENTS_CHANNEL = 'cairn_events'
 // NOTIFY payloads must stay under 8000 bytes; an empty payload wakes every reader.
 const MAX_PAYLOAD_BYTES = 7000
 
-/** The streams a payload names; [''] (wake everyone) for an empty or unreadable one. */
-export function streamsInPayload(payload: string): string[] {
-  return payload ? payload.split('\n') : ['']
+/**
+ * A payload is `@<origin>` and the appended streams, a line each; no stream line wakes every
+ * reader. The origin names the store that appended, so its own process, woken at the append
+ * itself, does not read again for its own notification.
+ */
+export function parseNotification(payload: string): { origin: string | null; streams: string[] } {
+  const lines = payload ? payload.split('\n') : []
+  const origin = lines[0]?.startsWith('@') ? lines.shift()!.slice(1) : null
+  return { origin, streams: lines.length ? lines : [''] }
 }
 
 /**
@@ -20,6 +27,8 @@ export function streamsInPayload(payload: string): string[] {
  * holds that global lock only briefly.
  */
 export class CommitNotifier {
+  /** Names this store in its notifications (see parseNotification). */
+  readonly origin = randomUUID()
   readonly #pending = new Set<string>()
   #flushing: Promise<void> | null = null
 
@@ -40,7 +49,7 @@ export class CommitNotifier {
       const streams = [...this.#pending]
       this.#pending.clear()
       const joined = streams.join('\n')
-      const payload = streams.includes('') || Buffer.byteLength(joined) > MAX_PAYLOAD_BYTES ? '' : joined
+      const payload = `@${this.origin}` + (streams.includes('') || Buffer.byteLength(joined) > MAX_PAYLOAD_BYTES ? '' : `\n${joined}`)
       await this.db
         .query(`select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, [EVENTS_CHANNEL, payload])
         .catch(() => {})

@@ -105,14 +105,15 @@ export async function readAll(sql: Sql, options: ReadAllOptions = {}): Promise<R
   )
   const events = rows.filter((r) => r.position != null).map((r) => toGlobalEvent(r as EventRow))
   let checkpoint: Checkpoint = options.after ?? ''
-  if (limit !== undefined && events.length === limit) {
+  const full = limit !== undefined && events.length === limit
+  if (full) {
     checkpoint = events[events.length - 1]!.checkpoint
   } else if (rows[0]) {
     // Not a full page: everything visible up to the head was scanned, filtered-out rows too.
     const head = formatCheckpoint(rows[0].head_xid, rows[0].head_position)
     if (head > checkpoint) checkpoint = head
   }
-  return { events, checkpoint }
+  return { events, checkpoint, atHead: !full }
 }
 
 export async function headCheckpoint(sql: Sql): Promise<Checkpoint> {

@@ -1,6 +1,7 @@
 import type { Subscription } from '../types.ts'
 
-type StreamMatcher = (stream: string) => boolean
+/** Whether an append to `stream` may hold events for a reader; `types` when the waker knows them. */
+type StreamMatcher = (stream: string, types?: readonly string[]) => boolean
 
 interface Waiter {
   matches: StreamMatcher
@@ -11,10 +12,10 @@ interface Waiter {
 export class Wakeups {
   readonly #waiters = new Set<Waiter>()
 
-  /** `stream` is the appended stream; '' wakes every waiter. */
-  wake(stream: string): void {
+  /** `stream` is the appended stream ('' wakes every waiter); `types` its events' types, when known. */
+  wake(stream: string, types?: readonly string[]): void {
     for (const waiter of this.#waiters) {
-      if (stream === '' || waiter.matches(stream)) {
+      if (stream === '' || waiter.matches(stream, types)) {
         this.#waiters.delete(waiter)
         waiter.resolve()
       }
@@ -38,6 +39,8 @@ export interface PagedSubscriptionOptions<T> {
   wakeups: Wakeups
   matches: StreamMatcher
   pollIntervalMs: number
+  /** The most `fetchPage` returns: a shorter page reached the end of what was visible. */
+  pageSize: number
   onClose(): void
 }
 
@@ -53,6 +56,8 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
   #signalClose!: () => void
   readonly #closing = new Promise<void>((resolve) => (this.#signalClose = resolve))
   #queue: Promise<unknown> = Promise.resolve()
+  /** The wake-up registered before the last read, when that read returned a short page. */
+  #afterShortPage: { woken: Promise<void>; cancel(): void } | null = null
 
   constructor(private readonly options: PagedSubscriptionOptions<T>) {}
 
@@ -76,6 +81,7 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
     if (this.#closed) return
     this.#closed = true
     this.#page = []
+    this.#afterShortPage?.cancel()
     this.#signalClose()
     this.options.onClose()
   }
@@ -85,6 +91,15 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
     for (;;) {
       if (this.#closed) return { value: undefined, done: true }
       if (this.#index < this.#page.length) return { value: this.#page[this.#index++]!, done: false }
+      // After a short page, read again only once something new may be there: the wake-up
+      // registered before that read, or the poll (the read would otherwise find nothing).
+      if (this.#afterShortPage) {
+        const { woken, cancel } = this.#afterShortPage
+        this.#afterShortPage = null
+        await this.#wait(woken)
+        cancel()
+        continue
+      }
       const wake = this.options.wakeups.register(this.options.matches)
       let page: T[]
       try {
@@ -94,16 +109,22 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
         throw error
       }
       if (page.length) {
-        wake.cancel()
+        if (page.length < this.options.pageSize) this.#afterShortPage = wake
+        else wake.cancel()
         this.#page = page
         this.#index = 0
         continue
       }
-      let timer: NodeJS.Timeout | undefined
-      const poll = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.pollIntervalMs)))
-      await Promise.race([wake.woken, poll, this.#closing])
-      clearTimeout(timer)
+      await this.#wait(wake.woken)
       wake.cancel()
     }
+  }
+
+  /** Until `woken`, the poll interval, or close. */
+  async #wait(woken: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const poll = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.pollIntervalMs)))
+    await Promise.race([woken, poll, this.#closing])
+    clearTimeout(timer)
   }
 }

@@ -5,6 +5,7 @@ import { writeHistoryChanges } from './chat-history.ts'
 import { evolveChatRow, FORK_NEEDS_SOURCE_SETTINGS, type ChatRow, type ForkFallback } from './chat-row.ts'
 import { readModels, type ChatsTable } from './read-models.ts'
 import { chatNeedsRunner } from '../src/events/chat-state.ts'
+import { restoreChatHistory } from '../src/audit/retention.ts'
 
 /**
  * One row per chat in `chats`, with its messages, queue and attachments (chat-history.ts).
@@ -15,7 +16,7 @@ import { chatNeedsRunner } from '../src/events/chat-state.ts'
 export const chatsProjection: Projection = {
   name: 'chats',
   eventTypes: CHAT_EVENT_TYPES,
-  tables: ['chats', 'chat_messages', 'chat_queue', 'chat_attachments'],
+  tables: ['chats', 'chat_messages', 'chat_queue', 'chat_attachments', 'chat_messages_archive'],
   async handle(tx, stored) {
     const event = upcast(stored) as Stored<ChatEvent>
     const chatId = chatIdOfStream(event.stream)
@@ -26,6 +27,13 @@ export const chatsProjection: Projection = {
       : await db.selectFrom('chats').selectAll().where('id', '=', chatId).forUpdate().executeTakeFirst()
     if (!first && !current)
       throw new Error(`${event.type} at ${event.stream}@${event.revision}: the chat has no row (no ChatCreated or ChatForked before it)`)
+    // Activity brings a chat's archived rows back (src/audit/retention.ts), and a new fork
+    // its source's: both read through them. The source's row lock orders this with a retention pass.
+    if (current?.history_archived_at) await restoreChatHistory(tx, chatId)
+    if (event.type === 'ChatForked') {
+      const source = await db.selectFrom('chats').select('history_archived_at').where('id', '=', event.data.sourceChatId).forUpdate().executeTakeFirst()
+      if (source?.history_archived_at) await restoreChatHistory(tx, event.data.sourceChatId)
+    }
     const fallback = event.type === 'ChatForked' && FORK_NEEDS_SOURCE_SETTINGS(event) ? await sourceSettings(tx, event.data.sourceChatId) : null
     const { row, changes } = evolveChatRow(current ? chatRowOf(current) : null, event, fallback)
     const queueChanged = await writeHistoryChanges(tx, chatId, changes)

@@ -38,33 +38,48 @@ export async function streamInfo(sql: Sql, stream: string): Promise<StreamInfo |
   return info
 }
 
+interface Segment {
+  stream: string
+  lo: bigint
+  /** null: the stream itself, up to its head. */
+  hi: bigint | null
+}
+
 export async function readStream(sql: Sql, stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
-  const info = await streamInfo(sql, stream)
-  if (!info) throw new StreamNotFoundError(stream)
+  // The chain and the head in one round trip; the stream itself first, then each source.
+  const chain = await sql.query<{ stream: string; lo: string; hi: string | null; head: string }>(
+    `${chainSql}
+     select c.stream, c.lo::text as lo, c.hi::text as hi, (select revision::text from streams where stream = $1) as head from chain c`,
+    [stream],
+  )
+  if (!chain[0]) throw new StreamNotFoundError(stream)
+  const head = BigInt(chain[0].head)
   const backwards = options.direction === 'backwards'
   const from = options.fromRevision ?? (backwards ? 'end' : 'start')
-  const fromRevision = from === 'start' ? 0n : from === 'end' ? (backwards ? info.revision : info.revision + 1n) : from
+  const fromRevision = from === 'start' ? 0n : from === 'end' ? (backwards ? head : head + 1n) : from
   if (options.maxCount !== undefined && options.maxCount <= 0) return []
-  // Each segment of the chain is read through the (stream, revision) index with its own bounds and
-  // limit, so a page, or the last event, costs the same at revision 10 as at 100,000.
-  const [lower, upper] = backwards
-    ? ['c.lo', 'least(coalesce(c.hi, $2::bigint), $2::bigint)']
-    : ['greatest(c.lo, $2::bigint)', 'coalesce(c.hi, 9223372036854775807)']
-  const order = backwards ? 'desc' : 'asc'
-  const rows = await sql.query<EventRow>(
-    `${chainSql}
-     select ${eventColumns('e')} from chain c
-     cross join lateral (
-       select * from events e
-       where e.stream = c.stream and e.revision >= ${lower} and e.revision <= ${upper}
-       order by e.revision ${order}
-       limit $3
-     ) e
-     order by e.revision ${order}
-     limit $3`,
-    [stream, fromRevision.toString(), options.maxCount ?? null],
-  )
-  return rows.map(toStoredEvent)
+  const segments: Segment[] = chain.map((c) => ({ stream: c.stream, lo: BigInt(c.lo), hi: c.hi === null ? null : BigInt(c.hi) }))
+  if (!backwards) segments.reverse()
+  // Each segment is read through the (stream, revision) index with its own bounds and limit, in
+  // order, so a page or the last event costs the same at revision 10 as at 100,000, and no rows
+  // are sorted (a sort of wide rows spilled to disk on long chats).
+  const out: StoredEvent[] = []
+  for (const segment of segments) {
+    const left = options.maxCount === undefined ? null : options.maxCount - out.length
+    if (left !== null && left <= 0) break
+    const hi = segment.hi ?? head
+    const [lower, upper] = backwards ? [segment.lo, fromRevision < hi ? fromRevision : hi] : [fromRevision > segment.lo ? fromRevision : segment.lo, hi]
+    if (lower > upper) continue
+    const rows = await sql.query<EventRow>(
+      `select ${eventColumns('e')} from events e
+       where e.stream = $1 and e.revision >= $2::bigint and e.revision <= $3::bigint
+       order by e.revision ${backwards ? 'desc' : 'asc'}
+       limit $4`,
+      [segment.stream, lower.toString(), upper.toString(), left],
+    )
+    for (const row of rows) out.push(toStoredEvent(row))
+  }
+  return out
 }
 
 /**

@@ -1,10 +1,16 @@
 import type { StoredEvent } from '../types.ts'
 import { formatCheckpoint } from './checkpoint.ts'
 
+/**
+ * The event's time as epoch milliseconds (a JavaScript Date's precision): building the Date from a
+ * number is several times cheaper than parsing the timestamp text, on both backends.
+ */
+const CREATED_MS = (alias: string) => `(extract(epoch from date_trunc('milliseconds', ${alias}.created_at)) * 1000)::bigint::text`
+
 /** The columns every read selects, cast so `pg` and PGlite return the same JavaScript types. */
 export function eventColumns(alias: string): string {
   return `${alias}.stream, ${alias}.revision::text as revision, ${alias}.id::text as id, ${alias}.type,
-  ${alias}.data::text as data, ${alias}.metadata::text as metadata, ${alias}.created_at, ${alias}.hash,
+  ${alias}.data::text as data, ${alias}.metadata::text as metadata, ${CREATED_MS(alias)} as created_ms, ${alias}.hash,
   ${alias}.position::text as position, ${alias}.xid::text as xid`
 }
 
@@ -15,7 +21,7 @@ export interface EventRow {
   type: string
   data: string
   metadata: string
-  created_at: Date | string
+  created_ms: string
   hash: string
   position: string
   xid: string
@@ -30,7 +36,7 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     type: row.type,
     data: JSON.parse(row.data),
     metadata: JSON.parse(row.metadata),
-    createdAt: row.created_at instanceof Date ? row.created_at : new Date(row.created_at),
+    createdAt: new Date(Number(row.created_ms)),
     hash: row.hash,
   }
 }

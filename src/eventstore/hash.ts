@@ -86,13 +86,14 @@ function serialize(value: unknown): string {
 /** SHA-256 (hex) of the previous event's hash in the stream ('' for the first) and this event's content. */
 export function eventHash(previousHash: string, event: HashedContent, options: { parsed?: boolean } = {}): string {
   // `parsed`: data and metadata came from JSON.parse (a verifier reading rows), so no round trip is needed.
+  // Keys already in canonical order: the top level is never copied to sort it.
   const content = (options.parsed ? canonicalJsonOfParsed : canonicalJson)({
-    id: event.id,
-    type: event.type,
     data: event.data,
+    id: event.id,
     metadata: event.metadata,
     revision: event.revision.toString(),
     stream: event.stream,
+    type: event.type,
   })
   return createHash('sha256').update(previousHash).update(content).digest('hex')
 }

@@ -107,7 +107,7 @@ export async function readAll(sql: Sql, options: ReadAllOptions = {}): Promise<R
        order by events.xid desc, events.position desc
        limit 1
      )
-     select h.xid::text as head_xid, h.position::text as head_position, ${eventColumns('p')}
+     select h.xid::text as head_xid, h.position::text as head_position, ${eventColumns('p', { xid: true })}
      from head h left join page p on true
      order by p.xid, p.position`,
     [

@@ -7,11 +7,14 @@ import { formatCheckpoint } from './checkpoint.ts'
  */
 const CREATED_MS = (alias: string) => `(extract(epoch from date_trunc('milliseconds', ${alias}.created_at)) * 1000)::bigint::text`
 
-/** The columns every read selects, cast so `pg` and PGlite return the same JavaScript types. */
-export function eventColumns(alias: string): string {
+/**
+ * The columns every read selects, cast so `pg` and PGlite return the same JavaScript types; the
+ * transaction id only where a checkpoint is made of it (reading the whole log).
+ */
+export function eventColumns(alias: string, options: { xid?: boolean } = {}): string {
   return `${alias}.stream, ${alias}.revision::text as revision, ${alias}.id::text as id, ${alias}.type,
   ${alias}.data::text as data, ${alias}.metadata::text as metadata, ${CREATED_MS(alias)} as created_ms, ${alias}.hash,
-  ${alias}.position::text as position, ${alias}.xid::text as xid`
+  ${alias}.position::text as position${options.xid ? `, ${alias}.xid::text as xid` : ''}`
 }
 
 export interface EventRow {
@@ -24,7 +27,7 @@ export interface EventRow {
   created_ms: string
   hash: string
   position: string
-  xid: string
+  xid?: string
 }
 
 export function toStoredEvent(row: EventRow): StoredEvent {
@@ -42,5 +45,5 @@ export function toStoredEvent(row: EventRow): StoredEvent {
 }
 
 export function toGlobalEvent(row: EventRow): StoredEvent & { checkpoint: string } {
-  return { ...toStoredEvent(row), checkpoint: formatCheckpoint(row.xid, row.position) }
+  return { ...toStoredEvent(row), checkpoint: formatCheckpoint(row.xid!, row.position) }
 }

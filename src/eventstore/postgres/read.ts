@@ -38,6 +38,9 @@ export async function streamInfo(sql: Sql, stream: string): Promise<StreamInfo |
   return info
 }
 
+/** Rows per query when reading a stream: small enough that the planner walks the index in order. */
+const READ_CHUNK = 1000
+
 interface Segment {
   stream: string
   lo: bigint
@@ -60,24 +63,38 @@ export async function readStream(sql: Sql, stream: string, options: ReadStreamOp
   if (options.maxCount !== undefined && options.maxCount <= 0) return []
   const segments: Segment[] = chain.map((c) => ({ stream: c.stream, lo: BigInt(c.lo), hi: c.hi === null ? null : BigInt(c.hi) }))
   if (!backwards) segments.reverse()
-  // Each segment is read through the (stream, revision) index with its own bounds and limit, in
-  // order, so a page or the last event costs the same at revision 10 as at 100,000, and no rows
-  // are sorted (a sort of wide rows spilled to disk on long chats).
+  // Each segment is read through the (stream, revision) index with its own bounds, in order, a
+  // chunk at a time: a page or the last event costs the same at revision 10 as at 100,000, and the
+  // planner keeps the index order instead of sorting the rows' JSON (10,000 events' spilled to
+  // disk). The next chunk is asked for before this one's rows are turned into events.
   const out: StoredEvent[] = []
   for (const segment of segments) {
-    const left = options.maxCount === undefined ? null : options.maxCount - out.length
-    if (left !== null && left <= 0) break
+    if (options.maxCount !== undefined && out.length >= options.maxCount) break
     const hi = segment.hi ?? head
-    const [lower, upper] = backwards ? [segment.lo, fromRevision < hi ? fromRevision : hi] : [fromRevision > segment.lo ? fromRevision : segment.lo, hi]
-    if (lower > upper) continue
-    const rows = await sql.query<EventRow>(
-      `select ${eventColumns('e')} from events e
-       where e.stream = $1 and e.revision >= $2::bigint and e.revision <= $3::bigint
-       order by e.revision ${backwards ? 'desc' : 'asc'}
-       limit $4`,
-      [segment.stream, lower.toString(), upper.toString(), left],
-    )
-    for (const row of rows) out.push(toStoredEvent(row))
+    let [lower, upper] = backwards ? [segment.lo, fromRevision < hi ? fromRevision : hi] : [fromRevision > segment.lo ? fromRevision : segment.lo, hi]
+    const chunk = (limit: number) =>
+      sql.query<EventRow>(
+        `select ${eventColumns('e')} from events e
+         where e.stream = $1 and e.revision >= $2::bigint and e.revision <= $3::bigint
+         order by e.revision ${backwards ? 'desc' : 'asc'}
+         limit $4`,
+        [segment.stream, lower.toString(), upper.toString(), limit],
+      )
+    const wanted = (have: number) => (options.maxCount === undefined ? READ_CHUNK : Math.min(READ_CHUNK, options.maxCount - have))
+    let pending = lower <= upper ? chunk(wanted(out.length)) : null
+    while (pending) {
+      const rows = await pending
+      pending = null
+      const last = rows[rows.length - 1]
+      // A full chunk may have more after it: ask now, before these rows are turned into events.
+      if (last && rows.length === READ_CHUNK) {
+        if (backwards) upper = BigInt(last.revision) - 1n
+        else lower = BigInt(last.revision) + 1n
+        const limit = wanted(out.length + rows.length)
+        if (lower <= upper && limit > 0) pending = chunk(limit)
+      }
+      for (const row of rows) out.push(toStoredEvent(row))
+    }
   }
   return out
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /** The part of an event its hash covers. `revision` is hashed as a decimal string. */
 export interface HashedContent {
@@ -95,5 +95,6 @@ export function eventHash(previousHash: string, event: HashedContent, options: {
     stream: event.stream,
     type: event.type,
   })
-  return createHash('sha256').update(previousHash).update(content).digest('hex')
+  // One-shot hashing (UTF-8, as the append function's convert_to): half the cost of a Hash object per event.
+  return hash('sha256', previousHash + content, 'hex')
 }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chatAsOf } from '../../src/asof/chat-as-of.ts'
 import { exportChatJsonl } from '../../src/audit/export.ts'
-import { archiveOldChats } from '../../src/audit/retention.ts'
+import { archiveOldChats, ChatRetention } from '../../src/audit/retention.ts'
 import { streamsOfChain, verifyChains } from '../../src/audit/verify.ts'
 import { listMessages, loadChat } from '../../src/api/read-models.ts'
 import { chatStream } from '../../src/events/index.ts'
@@ -140,6 +140,24 @@ for (const backend of backends) {
       const lateMessages = (await readModel(late)).messages
       expect(lateMessages.filter((m) => m.inherited).map((m) => m.revision)).toEqual([1, 3, 5, 6, 7])
       expect((await verifyChains(db())).ok).toBe(true)
+    })
+
+    it("the server's pass follows the admin setting: off archives nothing, N days archives chats idle for longer", async () => {
+      const chatId = randomUUID()
+      await append(chatId, chatEvents(chatId))
+      const logs: string[] = []
+      const retention = new ChatRetention({ db: db(), retentionDays: async () => (await server.config.current()).chatRetentionDays, log: (l) => logs.push(l) })
+      const inThreeDays = new Date(Date.now() + 3 * 24 * 60 * 60 * 1000)
+      expect((await server.gql(`mutation { setChatRetention(days: null) }`)).body.errors).toBeUndefined()
+      expect(await retention.runOnce(inThreeDays)).toBeNull()
+      expect((await server.gql(`mutation { setChatRetention(days: 7) }`)).body.errors).toBeUndefined()
+      expect(await retention.runOnce(inThreeDays)).toEqual({ chats: 0, messages: 0 })
+      expect((await server.gql(`mutation { setChatRetention(days: 2) }`)).body.errors).toBeUndefined()
+      const pass = (await retention.runOnce(inThreeDays))!
+      expect(pass.chats).toBeGreaterThanOrEqual(1)
+      expect(await messagesOf([chatId])).toBe(0)
+      expect(logs.join('\n')).toMatch(/retention: archived the messages of \d+ chats idle for over 2 days/)
+      await server.gql(`mutation { setChatRetention(days: null) }`)
     })
 
     it('a rebuilt chats projection starts with nothing archived and the same messages', async () => {

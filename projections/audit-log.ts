@@ -229,6 +229,8 @@ export function summaryOf(event: CairnEvent): string {
       return `set the system prompt (${count(event.data.prompt.length, 'character')})`
     case 'ToolPolicySet':
       return `set the tool policy (${count(event.data.disabledTools.length, 'tool')} disabled)`
+    case 'ChatRetentionSet':
+      return event.data.days === null ? 'turned chat retention off' : `set chat retention to ${count(event.data.days, 'day')}`
     case 'TemplateCreated':
       return `created template "${snippet(event.data.name, 60)}" (${event.data.provisioner.kind})`
     case 'TemplateUpdated':

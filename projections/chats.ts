@@ -6,6 +6,7 @@ import { insertMessages, writeHistoryChanges } from './chat-history.ts'
 import { evolveChatRow, FORK_NEEDS_SOURCE_SETTINGS, type ChatRow, type ForkFallback, type MessageRow } from './chat-row.ts'
 import { readModels, type ChatsTable } from './read-models.ts'
 import { chatNeedsRunner } from '../src/events/chat-state.ts'
+import { restoreChatHistory } from '../src/audit/retention.ts'
 
 /**
  * One row per chat in `chats`, with its messages, queue and attachments (chat-history.ts).
@@ -16,7 +17,7 @@ import { chatNeedsRunner } from '../src/events/chat-state.ts'
 export const chatsProjection: Projection = {
   name: 'chats',
   eventTypes: CHAT_EVENT_TYPES,
-  tables: ['chats', 'chat_messages', 'chat_queue', 'chat_attachments'],
+  tables: ['chats', 'chat_messages', 'chat_queue', 'chat_attachments', 'chat_messages_archive'],
   async handle(tx, stored, batch) {
     if (!batch) {
       const single = createProjectionBatch()
@@ -52,9 +53,17 @@ async function applyChatEvent(tx: Sql, stored: StoredEvent, batch: ProjectionBat
     const current = first ? undefined : await readModels(tx).selectFrom('chats').selectAll().where('id', '=', chatId).forUpdate().executeTakeFirst()
     if (!first && !current)
       throw new Error(`${event.type} at ${event.stream}@${event.revision}: the chat has no row (no ChatCreated or ChatForked before it)`)
+    // Activity brings a chat's archived rows back (src/audit/retention.ts): it reads through them.
+    if (current?.history_archived_at) await restoreChatHistory(tx, chatId)
     const entry: HeldRow = (held = { row: current ? chatRowOf(current) : null, queueChanged: false })
     batch.memo.set(chatId, entry)
     batch.beforeCommit(() => writeRow(tx, entry))
+  }
+  if (event.type === 'ChatForked') {
+    // A new fork reads through its source's rows: they come back too. The source's row lock
+    // orders this with a retention pass.
+    const source = await readModels(tx).selectFrom('chats').select('history_archived_at').where('id', '=', event.data.sourceChatId).forUpdate().executeTakeFirst()
+    if (source?.history_archived_at) await restoreChatHistory(tx, event.data.sourceChatId)
   }
   const fallback = event.type === 'ChatForked' && FORK_NEEDS_SOURCE_SETTINGS(event) ? await sourceSettings(tx, batch, event.data.sourceChatId) : null
   const { row, changes } = evolveChatRow(first ? null : held.row, event, fallback)

@@ -58,6 +58,8 @@ export interface ChatsTable {
   needs_runner: ColumnType<boolean, boolean | undefined, boolean>
   /** Call id → tool name of the calls asked for and not yet answered. */
   open_tool_calls: ColumnType<Record<string, string>, string | undefined, string>
+  /** Set while retention keeps the chat's messages in chat_messages_archive (migration 080). */
+  history_archived_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   revision: Int8
   created_at: Timestamp
   updated_at: Timestamp
@@ -117,6 +119,7 @@ export interface ReadModels {
   api_tokens: ApiTokensTable
   chats: ChatsTable
   chat_messages: ChatMessagesTable
+  chat_messages_archive: ChatMessagesTable
   chat_queue: ChatQueueTable
   chat_attachments: ChatAttachmentsTable
   audit_log: AuditLogTable

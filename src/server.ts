@@ -21,6 +21,7 @@ import { registerWorkspaceTools } from './workspaces/tools.ts'
 import { agentAuthRoutes } from './workspaces/agent-auth-routes.ts'
 import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
 import type { Projection, ProjectionEngine } from './projections/types.ts'
+import { ChatRetention } from './audit/retention.ts'
 
 type Log = (line: string) => void
 
@@ -176,6 +177,9 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     ctx.workspaces.setControlPlaneUrl(address.replace('//0.0.0.0', '//127.0.0.1').replace('//[::]', '//127.0.0.1'))
     await ctx.workspaces.ensureDefaultTemplate()
     await ctx.workspaces.resumeStartedWorkspaces()
+    // The admin's retention setting (setChatRetention), applied now and hourly.
+    const retention = new ChatRetention({ db: ctx.db, retentionDays: async () => (await ctx.config.current()).chatRetentionDays, log: ctx.log })
+    retention.start()
     // Last: scripts and tests take this line to mean the server is fully up.
     ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)
     const listening = app
@@ -186,6 +190,7 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
       url: address,
       close() {
         closing ??= (async () => {
+          await retention.stop()
           await listening.close()
           await ctx.close()
         })()

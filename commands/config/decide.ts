@@ -2,6 +2,9 @@ import type { ConfigEvent, ModelSettings, ProviderSettings } from '../../src/eve
 import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
 
+/** A hundred years: longer is the same as off. */
+export const MAX_RETENTION_DAYS = 36_500
+
 const PROVIDER_KINDS = ['anthropic', 'bedrock', 'openai-chat', 'openai-responses', 'azure-openai', 'google', 'openai-compatible']
 
 export type ConfigCommand =
@@ -12,15 +15,18 @@ export type ConfigCommand =
   | { type: 'RemoveModel'; modelId: string }
   | { type: 'SetSystemPrompt'; prompt: string }
   | { type: 'SetDisabledTools'; disabledTools: string[] }
+  | { type: 'SetChatRetention'; days: number | null }
 
 export interface ConfigState {
   providers: Record<string, ProviderSettings & { keyFingerprint: string | null }>
   models: Record<string, ModelSettings>
   systemPrompt: string | null
   disabledTools: string[]
+  /** Days of inactivity after which a chat's read-model rows are archived; null: never. */
+  chatRetentionDays: number | null
 }
 
-export const initialConfigState = (): ConfigState => ({ providers: {}, models: {}, systemPrompt: null, disabledTools: [] })
+export const initialConfigState = (): ConfigState => ({ providers: {}, models: {}, systemPrompt: null, disabledTools: [], chatRetentionDays: null })
 
 function validateModel(m: ModelSettings, state: ConfigState): void {
   if (!m.modelId.trim()) throw invalidInput('model id must not be empty')
@@ -67,6 +73,10 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
       return [{ type: 'SystemPromptSet', data: { prompt: cmd.prompt } }]
     case 'SetDisabledTools':
       return [{ type: 'ToolPolicySet', data: { disabledTools: [...new Set(cmd.disabledTools)].sort() } }]
+    case 'SetChatRetention':
+      if (cmd.days !== null && !(Number.isInteger(cmd.days) && cmd.days >= 1 && cmd.days <= MAX_RETENTION_DAYS))
+        throw invalidInput(`chat retention is a whole number of days from 1 to ${MAX_RETENTION_DAYS}, or null to keep every chat's rows; got ${cmd.days}`)
+      return state.chatRetentionDays === cmd.days ? [] : [{ type: 'ChatRetentionSet', data: { days: cmd.days } }]
   }
 }
 
@@ -103,6 +113,8 @@ export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigStat
       return { ...state, systemPrompt: event.data.prompt }
     case 'ToolPolicySet':
       return { ...state, disabledTools: event.data.disabledTools }
+    case 'ChatRetentionSet':
+      return { ...state, chatRetentionDays: event.data.days }
   }
 }
 

@@ -5,18 +5,30 @@ import type { TokenUsage } from '../events/chat.ts'
 /**
  * A fork's history is its source's up to the cut, resolved here on read through the `chats`
  * rows' fork pointers (forks of forks chain); the chats projection copies nothing. `lineage`
- * lists the chat ($1) with no upper bound, then each source with the lowest cut below it.
+ * lists the chat ($1) with no upper bound, then each source with the lowest cut below it, and
+ * whether retention moved its rows to `chat_messages_archive` (src/audit/retention.ts).
  */
-export const LINEAGE = `with recursive lineage (chat_id, hi, src, cut) as (
-    select id, null::bigint, fork_of_chat_id, fork_of_revision from chats where id = $1::uuid
+export const LINEAGE = `with recursive lineage (chat_id, hi, src, cut, archived) as (
+    select id, null::bigint, fork_of_chat_id, fork_of_revision, history_archived_at is not null from chats where id = $1::uuid
   union all
-    select c.id, least(l.hi, l.cut), c.fork_of_chat_id, c.fork_of_revision from chats c join lineage l on c.id = l.src
+    select c.id, least(l.hi, l.cut), c.fork_of_chat_id, c.fork_of_revision, c.history_archived_at is not null from chats c join lineage l on c.id = l.src
 )`
+
+/**
+ * The messages the chat sees (each lineage member's up to its bound) that match `where` (on
+ * alias m): from `chat_messages`, and from the archive for members whose rows retention moved.
+ */
+function lineageRows(where: string): string {
+  const from = (table: string, extra: string) =>
+    `select m.chat_id, m.revision, m.id, m.role, m.parts, m.usage, m.cost_usd, m.created_at
+     from lineage l join ${table} m on m.chat_id = l.chat_id and (l.hi is null or m.revision <= l.hi)
+     where ${where}${extra}`
+  return `(${from('chat_messages', '')} union all ${from('chat_messages_archive', ' and l.archived')})`
+}
 
 /** The newest summary's cover among the messages the chat sees: every message up to it is compacted. */
 export const COMPACTED_THROUGH = `(select coalesce(max((s.parts -> 0 ->> 'throughRevision')::bigint), -1)
-    from lineage l2 join chat_messages s on s.chat_id = l2.chat_id and (l2.hi is null or s.revision <= l2.hi)
-    where s.role = 'summary')`
+    from ${lineageRows(`m.role = 'summary'`)} s)`
 
 /** Messages of a chat, inherited ones included, after a revision, in revision order. */
 export async function lineageMessages(db: Sql, chatId: string, afterRevision: string, limit: number) {
@@ -24,8 +36,7 @@ export async function lineageMessages(db: Sql, chatId: string, afterRevision: st
     `${LINEAGE}
      select $1::uuid as chat_id, m.revision, m.id, m.role, m.parts, m.usage, m.cost_usd, m.created_at,
             m.chat_id <> $1::uuid as inherited, m.revision <= ${COMPACTED_THROUGH} as compacted
-     from lineage l join chat_messages m on m.chat_id = l.chat_id and (l.hi is null or m.revision <= l.hi)
-     where m.revision > $2::bigint
+     from ${lineageRows('m.revision > $2::bigint')} m
      order by m.revision
      limit $3`,
     [chatId, afterRevision, limit],
@@ -42,8 +53,7 @@ export async function inheritedUsage(db: Sql, chatId: string): Promise<{ usage: 
             coalesce(sum((m.usage ->> 'cacheWriteTokens')::bigint), 0)::text as cache_write,
             coalesce(sum((m.usage ->> 'reasoningTokens')::bigint), 0)::text as reasoning,
             coalesce(sum(m.cost_usd), 0)::text as cost
-     from lineage l join chat_messages m on m.chat_id = l.chat_id and l.hi is not null and m.revision <= l.hi
-     where m.role = 'assistant'`,
+     from ${lineageRows(`m.chat_id <> $1::uuid and m.role = 'assistant'`)} m`,
     [chatId],
   )
   if (!row) return { usage: ZERO_USAGE, costUsd: 0 }

@@ -6,6 +6,7 @@ import type { ModelSettings } from '../events/config.ts'
 import { canConfigure, requirePrincipal } from '../identity/permissions.ts'
 import type { ProviderKind } from '../providers/types.ts'
 import { eventMetadata, type ApiContext } from './context.ts'
+import { archiveOldChats, retentionCutoff } from '../audit/retention.ts'
 
 const toGraphKind = (k: ProviderKind) => k.replace(/-/g, '_')
 const fromGraphKind = (k: string) => k.replace(/_/g, '-') as ProviderKind
@@ -53,6 +54,10 @@ export const configQueryResolvers: Record<string, Resolver<any>> = {
   async disabledTools(_root, _args, ctx) {
     requirePrincipal(ctx.principal)
     return (await configService(ctx).current()).disabledTools
+  },
+  async chatRetentionDays(_root, _args, ctx) {
+    requireAdmin(ctx)
+    return (await configService(ctx).current()).chatRetentionDays
   },
 }
 
@@ -140,5 +145,17 @@ export const configMutationResolvers: Record<string, Resolver<any>> = {
     const principal = requireAdmin(ctx)
     const state = await configService(ctx).execute({ type: 'SetDisabledTools', disabledTools: tools }, eventMetadata(ctx, principal, randomUUID()))
     return state.disabledTools
+  },
+  async setChatRetention(_root, { days }: { days?: number | null }, ctx) {
+    const principal = requireAdmin(ctx)
+    const state = await configService(ctx).execute({ type: 'SetChatRetention', days: days ?? null }, eventMetadata(ctx, principal, randomUUID()))
+    return state.chatRetentionDays
+  },
+  async runChatRetention(_root, _args, ctx) {
+    requireAdmin(ctx)
+    const days = (await configService(ctx).current()).chatRetentionDays
+    if (days === null) throw invalidInput('chat retention is off: set it first with setChatRetention(days: N)')
+    const pass = await archiveOldChats(ctx.api.db, retentionCutoff(days, new Date()))
+    return { days, archivedChats: pass.chats, archivedMessages: pass.messages }
   },
 }

@@ -73,6 +73,8 @@ export interface ChatView extends ChatOwnership {
   updatedAt: string
   /** Pagination key: created_at as PostgreSQL prints it (microseconds kept). */
   sortKey: string
+  /** When retention archived the chat's message rows (src/audit/retention.ts); null as of a revision. */
+  historyArchivedAt: string | null
   /** Set on a chat as of a revision: its queue then, instead of the read model's current one. */
   queueAsOf?: ReturnType<typeof queueView>[]
 }
@@ -106,13 +108,15 @@ export function chatViewOf(row: ChatRow, queueLength: number, inherited: { usage
     createdAt: iso(row.createdAt),
     updatedAt: iso(row.updatedAt),
     sortKey: sortKey ?? iso(row.createdAt),
+    historyArchivedAt: null,
   }
 }
 
 async function chatView(db: Sql, r: Row): Promise<ChatView> {
   const row = chatRowOf(r)
   const inherited = row.forkOfChatId ? await inheritedUsage(db, row.id) : null
-  return chatViewOf(row, num(r.queue_length), inherited, String(r.sort_key ?? r.created_at))
+  const view = chatViewOf(row, num(r.queue_length), inherited, String(r.sort_key ?? r.created_at))
+  return r.history_archived_at ? { ...view, historyArchivedAt: iso(r.history_archived_at) } : view
 }
 
 const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'

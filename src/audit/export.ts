@@ -10,7 +10,8 @@
 import { copyFile, mkdir } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { blobPath } from '../attachments/blobs.ts'
+import { blobPath, loadAttachments } from '../attachments/blobs.ts'
+import type { Sql } from '../db/database.ts'
 import { chatStream } from '../events/chat.ts'
 import type { EventStore, StoredEvent } from '../eventstore/types.ts'
 import { StreamNotFoundError } from '../eventstore/types.ts'
@@ -36,7 +37,19 @@ export type ExportLine =
       createdAt: string
       hash: string
     }
-  | { kind: 'attachment'; sha256: string; attachmentId: string | null; mimeType: string | null; name: string | null; size: number | null; written: boolean }
+  | {
+      kind: 'attachment'
+      sha256: string
+      attachmentId: string | null
+      mimeType: string | null
+      name: string | null
+      size: number | null
+      written: boolean
+      /** From the `attachments` row when the exporting database has it (absent in older exports): import recreates the row. */
+      organizationId?: string
+      uploadedBy?: string
+      createdAt?: string
+    }
   | { kind: 'end'; events: number; heads: { stream: string; revision: string; hash: string }[] }
 
 export class ExportError extends Error {
@@ -88,6 +101,8 @@ export function attachmentsOf(event: StoredEvent): { sha256: string; attachmentI
 
 export interface ExportOptions {
   dataDir: string
+  /** The database the `attachments` rows are in: their owner and time go on the attachment lines. */
+  db?: Sql
   /** Copy each attachment's bytes to `<dir>/<sha256>`. */
   attachmentsDir?: string
   now?: Date
@@ -133,22 +148,37 @@ export async function exportChatJsonl(
       hash: e.hash,
     })
     heads.set(e.stream, { revision: e.revision.toString(), hash: e.hash })
-    for (const a of attachmentsOf(e)) if (!attachments.has(a.sha256)) attachments.set(a.sha256, a)
+    // One line per attachment (two uploads of the same bytes are two rows); the bytes once per hash.
+    for (const a of attachmentsOf(e)) {
+      const key = `${a.attachmentId ?? ''}:${a.sha256}`
+      if (!attachments.has(key)) attachments.set(key, a)
+    }
     events++
   }
-  const missing: string[] = []
+  const missing = new Set<string>()
+  const copied = new Set<string>()
   if (options.attachmentsDir) await mkdir(options.attachmentsDir, { recursive: true })
+  const rows = new Map((options.db ? await loadAttachments(options.db, [...attachments.values()].flatMap((a) => (a.attachmentId ? [a.attachmentId] : []))) : []).map((r) => [r.id, r]))
   for (const a of attachments.values()) {
     const source = blobPath(options.dataDir, a.sha256)
-    let written = false
-    if (options.attachmentsDir) {
+    let written = copied.has(a.sha256)
+    if (options.attachmentsDir && !written) {
       if (/^[0-9a-f]{64}$/.test(a.sha256) && existsSync(source)) {
         await copyFile(source, join(options.attachmentsDir, a.sha256))
+        copied.add(a.sha256)
         written = true
-      } else missing.push(a.sha256)
+      } else missing.add(a.sha256)
     }
-    await emit({ kind: 'attachment', ...a, written })
+    const row = a.attachmentId ? rows.get(a.attachmentId) : undefined
+    await emit({
+      kind: 'attachment',
+      ...a,
+      ...(row && row.sha256 === a.sha256
+        ? { mimeType: a.mimeType ?? row.mimeType, name: a.name ?? row.name, size: a.size ?? row.size, organizationId: row.organizationId, uploadedBy: row.uploadedBy, createdAt: row.createdAt.toISOString() }
+        : {}),
+      written,
+    })
   }
   await emit({ kind: 'end', events, heads: [...heads].map(([stream, h]) => ({ stream, ...h })) })
-  return { events, attachments: attachments.size, missingAttachments: missing }
+  return { events, attachments: attachments.size, missingAttachments: [...missing] }
 }

@@ -11,7 +11,8 @@ import { join } from 'node:path'
 import { blobPath } from '../attachments/blobs.ts'
 import type { Database, Sql } from '../db/database.ts'
 import { eventHash } from '../eventstore/hash.ts'
-import { EXPORT_FORMAT, EXPORT_VERSION, type ExportLine, type ExportedStream } from './export.ts'
+import type { StoredEvent } from '../eventstore/types.ts'
+import { attachmentsOf, EXPORT_FORMAT, EXPORT_VERSION, type ExportLine, type ExportedStream } from './export.ts'
 
 export class ImportError extends Error {
   constructor(
@@ -63,6 +64,9 @@ export async function importChat(
     let batch: Extract<ExportLine, { kind: 'event' }>[] = []
     let events = 0
     let n = 0
+    // Who brought each attachment into the chat, for exports whose lines do not say (older ones).
+    const chat = { organizationId: '', ownerId: '' }
+    const referenced = new Map<string, { uploadedBy: string; organizationId: string; createdAt: string }>()
     for await (const text of lines) {
       n++
       if (!text.trim()) continue
@@ -95,6 +99,7 @@ export async function importChat(
           head.next = revision + 1n
           head.hash = expected
           if (cuts.has(revision)) cutHashes.set(revision, expected)
+          noteAttachments(line, chat, referenced)
           batch.push(line)
           events++
           if (batch.length >= BATCH) batch = await insertEvents(tx, batch)
@@ -123,7 +128,7 @@ export async function importChat(
       if (head.cut !== null && head.next === head.cut + 1n) head.hash = forkStart(stream, head.cut, cutHashes)
       await tx.query('update streams set revision = $2, hash = $3 where stream = $1', [stream, (head.next - 1n).toString(), head.hash])
     }
-    const attachments = options.attachmentsDir ? await copyBlobs(blobs, options.attachmentsDir, options.dataDir) : 0
+    const attachments = options.attachmentsDir ? await restoreAttachments(tx, blobs, referenced, options.attachmentsDir, options.dataDir) : 0
     return { chatId: header.chatId, streams: heads.size, events, attachments }
   })
 }
@@ -160,17 +165,79 @@ async function insertEvents(tx: Sql, batch: Extract<ExportLine, { kind: 'event' 
   return []
 }
 
-async function copyBlobs(blobs: Extract<ExportLine, { kind: 'attachment' }>[], from: string, dataDir: string): Promise<number> {
+function noteAttachments(
+  line: Extract<ExportLine, { kind: 'event' }>,
+  chat: { organizationId: string; ownerId: string },
+  referenced: Map<string, { uploadedBy: string; organizationId: string; createdAt: string }>,
+) {
+  const data = line.data as { organizationId?: unknown; ownerId?: unknown; authorId?: unknown }
+  if ((line.type === 'ChatCreated' || line.type === 'ChatForked') && typeof data.organizationId === 'string' && typeof data.ownerId === 'string') {
+    chat.organizationId = data.organizationId
+    chat.ownerId = data.ownerId
+  }
+  for (const a of attachmentsOf({ type: line.type, data: line.data } as StoredEvent)) {
+    if (!a.attachmentId || referenced.has(a.attachmentId)) continue
+    // A user's upload is theirs; a file a tool attached is recorded for the chat's owner, as the tool does.
+    const uploadedBy = typeof data.authorId === 'string' ? data.authorId : chat.ownerId
+    referenced.set(a.attachmentId, { uploadedBy, organizationId: chat.organizationId, createdAt: line.createdAt })
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * Copies each written blob into the data dir, checking it hashes to its name, and recreates the
+ * `attachments` row of each attachment id (the blob index the API and the runner read), from the
+ * line's fields or, for older exports, from the event that brought it in. Existing rows are kept.
+ */
+async function restoreAttachments(
+  tx: Sql,
+  blobs: Extract<ExportLine, { kind: 'attachment' }>[],
+  referenced: Map<string, { uploadedBy: string; organizationId: string; createdAt: string }>,
+  from: string,
+  dataDir: string,
+): Promise<number> {
   let copied = 0
   await mkdir(join(dataDir, 'attachments'), { recursive: true })
+  const checked = new Map<string, number>()
   for (const blob of blobs) {
     if (!blob.written) continue
-    const source = join(from, blob.sha256)
-    if (!/^[0-9a-f]{64}$/.test(blob.sha256) || !existsSync(source)) throw new ImportError('ATTACHMENT_MISMATCH', `attachment ${blob.sha256} is not in ${from}`)
-    const actual = createHash('sha256').update(await readFile(source)).digest('hex')
-    if (actual !== blob.sha256) throw new ImportError('ATTACHMENT_MISMATCH', `${source} hashes to ${actual}, not to its name: the file was altered`)
-    await copyFile(source, blobPath(dataDir, blob.sha256))
-    copied++
+    let size = checked.get(blob.sha256)
+    if (size === undefined) {
+      const source = join(from, blob.sha256)
+      if (!/^[0-9a-f]{64}$/.test(blob.sha256) || !existsSync(source)) throw new ImportError('ATTACHMENT_MISMATCH', `attachment ${blob.sha256} is not in ${from}`)
+      const bytes = await readFile(source)
+      const actual = createHash('sha256').update(bytes).digest('hex')
+      if (actual !== blob.sha256) throw new ImportError('ATTACHMENT_MISMATCH', `${source} hashes to ${actual}, not to its name: the file was altered`)
+      await copyFile(source, blobPath(dataDir, blob.sha256))
+      checked.set(blob.sha256, (size = bytes.length))
+      copied++
+    }
+    if (!blob.attachmentId || !UUID.test(blob.attachmentId)) continue
+    const ref = referenced.get(blob.attachmentId)
+    const organizationId = blob.organizationId ?? ref?.organizationId
+    const uploadedBy = blob.uploadedBy ?? ref?.uploadedBy
+    if (!organizationId || !uploadedBy || !UUID.test(organizationId) || !UUID.test(uploadedBy))
+      throw new ImportError('BAD_EXPORT', `attachment ${blob.attachmentId} names no organization or uploader, and no event of the chat refers to it`)
+    const inserted = await tx.query(
+      `insert into attachments (id, organization_id, uploaded_by, sha256, mime_type, name, size, created_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (id) do nothing returning id`,
+      [
+        blob.attachmentId,
+        organizationId,
+        uploadedBy,
+        blob.sha256,
+        blob.mimeType ?? 'application/octet-stream',
+        blob.name ?? `attachment-${blob.sha256.slice(0, 12)}`,
+        blob.size ?? size,
+        blob.createdAt ?? ref?.createdAt ?? new Date().toISOString(),
+      ],
+    )
+    if (!inserted.length) {
+      const [existing] = await tx.query<{ sha256: string }>('select sha256 from attachments where id = $1', [blob.attachmentId])
+      if (existing && existing.sha256 !== blob.sha256)
+        throw new ImportError('ATTACHMENT_MISMATCH', `this database already has attachment ${blob.attachmentId} with other content (sha256 ${existing.sha256})`)
+    }
   }
   return copied
 }

@@ -5,6 +5,7 @@
  */
 import type { StoredEvent } from '../eventstore/types.ts'
 import type { ChatEvent } from '../events/chat.ts'
+import { openToolCallsAfter, toolCallsClosedByFork, type OpenToolCalls } from '../events/open-tool-calls.ts'
 
 type ChatStored = StoredEvent & ChatEvent
 
@@ -25,17 +26,23 @@ function partsText(parts: ChatEvent & { type: 'UserMessagePosted' } extends { da
   return parts.map((p) => (p.type === 'text' ? p.text : `[attachment ${p.name} (${p.mimeType}, ${p.size} bytes, sha256 ${p.sha256})]`)).join('\n\n')
 }
 
-/** Markdown for one event; null for events a reader does not need (leases, retries are kept). */
-export function markdownOf(raw: StoredEvent): string | null {
+/**
+ * Markdown for one event; null for events a reader does not need (leases, retries are kept).
+ * `open` is the calls still open before it (the fold's own rule): a fork closes those at its cut.
+ */
+export function markdownOf(raw: StoredEvent, open: OpenToolCalls = {}): string | null {
   const e = raw as ChatStored
   const at = `<sub>revision ${e.revision} · ${e.createdAt.toISOString()} · ${e.metadata.actor.kind} ${e.metadata.actor.id}</sub>`
   switch (e.type) {
     case 'ChatCreated':
       return `# ${e.data.title}\n\nChat \`${e.data.chatId}\`, model ${e.data.modelId ?? '(default)'}${e.data.planMode ? ', plan mode' : ''}.\n\n${at}`
-    case 'ChatForked':
+    case 'ChatForked': {
+      // The event may leave the list out (a fork decided from the source's head): then it is the calls open at the cut.
+      const closed = toolCallsClosedByFork(e, open)
       return `## Forked from chat \`${e.data.sourceChatId}\` at revision ${e.data.atRevision}\n\nNew chat \`${e.data.chatId}\`: "${e.data.title}".${
-        e.data.closedToolCallIds?.length ? ` Tool calls closed as not executed: ${e.data.closedToolCallIds.map((c) => `\`${c}\``).join(', ')}.` : ''
+        closed.length ? ` Tool calls closed as not executed: ${closed.map((c) => (open[c] ? `\`${open[c]}\` (id \`${c}\`)` : `\`${c}\``)).join(', ')}.` : ''
       }\n\n${at}`
+    }
     case 'UserMessagePosted':
       return `## User\n\n${partsText(e.data.parts)}\n\n${at}`
     case 'MessageQueued':
@@ -98,8 +105,10 @@ export function markdownOf(raw: StoredEvent): string | null {
 /** Writes the transcript of `events` (a chat's history in revision order) through `write`. */
 export async function writeMarkdownTranscript(events: AsyncIterable<StoredEvent>, write: (text: string) => Promise<void> | void): Promise<number> {
   let count = 0
+  let open: OpenToolCalls = {}
   for await (const event of events) {
-    const text = markdownOf(event)
+    const text = markdownOf(event, open)
+    open = openToolCallsAfter(open, event as ChatStored)
     if (text !== null) await write(`${text}\n\n`)
     count++
   }

@@ -152,6 +152,7 @@ async function exportChat(values: Options, io: CliIo): Promise<number> {
       } else {
         const result = await exportChatJsonl(store, chatId, (line) => out.write(line + '\n'), {
           dataDir,
+          db,
           attachmentsDir: values.attachments as string | undefined,
         })
         if (result.missingAttachments.length) io.err(`attachments not found in ${dataDir}/attachments: ${result.missingAttachments.join(', ')}`)

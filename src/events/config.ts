@@ -44,6 +44,8 @@ export type ConfigEvent =
   | { type: 'ModelRemoved'; data: { modelId: string } }
   | { type: 'SystemPromptSet'; data: { prompt: string } }
   | { type: 'ToolPolicySet'; data: { disabledTools: string[] } }
+  /** Chats idle for longer than `days` have their message rows archived (src/audit/retention.ts); null turns it off. Events are never removed. */
+  | { type: 'ChatRetentionSet'; data: { days: number | null } }
 
 export type ConfigEventType = ConfigEvent['type']
 export const CONFIG_EVENT_TYPES = [
@@ -54,6 +56,7 @@ export const CONFIG_EVENT_TYPES = [
   'ModelRemoved',
   'SystemPromptSet',
   'ToolPolicySet',
+  'ChatRetentionSet',
 ] as const satisfies readonly ConfigEventType[]
 
 export const CONFIG_STREAM = 'config'

@@ -385,6 +385,21 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(await store.readStream(grandchild, { fromRevision: 6n })).toEqual([])
       })
 
+      it('reads thousands of events across a cut in order, both ways, bounded by maxCount', async () => {
+        const src = uniqueStream('source')
+        for (let i = 0; i < 3; i++) await store.appendToStream(src, events(1000, 'Source'))
+        const fork = uniqueStream('fork')
+        await store.appendToStream(fork, events(1000, 'Own'), { forkOf: { stream: src, revision: 2400n } })
+        await store.appendToStream(fork, events(500, 'Own'))
+        const all = await store.readStream(fork)
+        expect(all.map((e) => Number(e.revision))).toEqual(Array.from({ length: 3901 }, (_, i) => i))
+        expect(all.filter((e) => e.stream === src)).toHaveLength(2401)
+        const back = await store.readStream(fork, { direction: 'backwards', fromRevision: 3500n, maxCount: 2100 })
+        expect(back.map((e) => Number(e.revision))).toEqual(Array.from({ length: 2100 }, (_, i) => 3500 - i))
+        expect((await store.readStream(fork, { fromRevision: 1999n, maxCount: 1001 })).map((e) => Number(e.revision))).toEqual(Array.from({ length: 1001 }, (_, i) => 1999 + i))
+        expect(await store.readStream(fork, { fromRevision: 1000n, maxCount: 1000 })).toHaveLength(1000)
+      }, 120_000)
+
       it('cuts at revision 0', async () => {
         const src = await source(3)
         const fork = uniqueStream('fork')

@@ -1,11 +1,20 @@
 import type { StoredEvent } from '../types.ts'
 import { formatCheckpoint } from './checkpoint.ts'
 
-/** The columns every read selects, cast so `pg` and PGlite return the same JavaScript types. */
-export function eventColumns(alias: string): string {
+/**
+ * The event's time as epoch milliseconds (a JavaScript Date's precision): building the Date from a
+ * number is several times cheaper than parsing the timestamp text, on both backends.
+ */
+const CREATED_MS = (alias: string) => `(extract(epoch from date_trunc('milliseconds', ${alias}.created_at)) * 1000)::bigint::text`
+
+/**
+ * The columns every read selects, cast so `pg` and PGlite return the same JavaScript types; the
+ * transaction id only where a checkpoint is made of it (reading the whole log).
+ */
+export function eventColumns(alias: string, options: { xid?: boolean } = {}): string {
   return `${alias}.stream, ${alias}.revision::text as revision, ${alias}.id::text as id, ${alias}.type,
-  ${alias}.data::text as data, ${alias}.metadata::text as metadata, ${alias}.created_at, ${alias}.hash,
-  ${alias}.position::text as position, ${alias}.xid::text as xid`
+  ${alias}.data::text as data, ${alias}.metadata::text as metadata, ${CREATED_MS(alias)} as created_ms, ${alias}.hash,
+  ${alias}.position::text as position${options.xid ? `, ${alias}.xid::text as xid` : ''}`
 }
 
 export interface EventRow {
@@ -15,10 +24,10 @@ export interface EventRow {
   type: string
   data: string
   metadata: string
-  created_at: Date | string
+  created_ms: string
   hash: string
   position: string
-  xid: string
+  xid?: string
 }
 
 export function toStoredEvent(row: EventRow): StoredEvent {
@@ -30,11 +39,11 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     type: row.type,
     data: JSON.parse(row.data),
     metadata: JSON.parse(row.metadata),
-    createdAt: row.created_at instanceof Date ? row.created_at : new Date(row.created_at),
+    createdAt: new Date(Number(row.created_ms)),
     hash: row.hash,
   }
 }
 
 export function toGlobalEvent(row: EventRow): StoredEvent & { checkpoint: string } {
-  return { ...toStoredEvent(row), checkpoint: formatCheckpoint(row.xid, row.position) }
+  return { ...toStoredEvent(row), checkpoint: formatCheckpoint(row.xid!, row.position) }
 }

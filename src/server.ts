@@ -19,6 +19,7 @@ import { createProjectionEngine } from './projections/engine.ts'
 import { WorkspaceService } from './workspaces/service.ts'
 import { registerWorkspaceTools } from './workspaces/tools.ts'
 import { agentAuthRoutes } from './workspaces/agent-auth-routes.ts'
+import { webPlugin } from './web/plugin.ts'
 import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
 import type { Projection, ProjectionEngine } from './projections/types.ts'
 
@@ -149,13 +150,14 @@ export const operationsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = asyn
   })
 }
 
-/** The HTTP app. Each concern is a plugin registered here; add GraphQL and the tunnel beside these. */
+/** The HTTP app. Each concern is a plugin registered here: operations, GraphQL, the tunnel, agent auth, the web UI. */
 export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   await app.register(operationsRoutes, { ctx })
   await app.register(apiPlugin, { ctx })
   await app.register(ctx.workspaces.tunnels.plugin)
   await app.register(agentAuthRoutes, { workspaces: ctx.workspaces, trust: loadInstanceIdentityTrust(ctx.env.instanceIdentity) })
+  await app.register(webPlugin, { log: ctx.log })
   return app
 }
 

@@ -1,0 +1,307 @@
+// One chat: the conversation as it streams, the queue, the composer and the timeline.
+import { useEffect, useLayoutEffect, useRef, useState } from 'react'
+import { useMutation, useQuery } from 'urql'
+import { liveReasoning, liveText, type ChatView as View, type Entry } from './chat-fold.ts'
+import { useChatStream } from './chat-stream.ts'
+import { statusLabel } from './ChatList.tsx'
+import { Markdown } from './Markdown.tsx'
+import { ANSWER, CHAT_QUERY, FORK, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, type ChatSummary, type Me } from './queries.ts'
+import { linkHandler, navigate } from './router.ts'
+import { ToolCard } from './ToolCard.tsx'
+
+const BUSY = new Set(['PENDING', 'RUNNING', 'INTERRUPTING'])
+
+function EntryView({ entry, chatId, canChange }: { entry: Entry; chatId: string; canChange: boolean }) {
+  const [, answer] = useMutation(ANSWER)
+  switch (entry.kind) {
+    case 'user':
+      return (
+        <div className="msg user" data-revision={entry.revision}>
+          <div className="bubble">{entry.text}</div>
+          {entry.attachments.map((a) => (
+            <div key={a.attachmentId} className="attachment">📎 {a.name}</div>
+          ))}
+        </div>
+      )
+    case 'assistant':
+      return (
+        <div className="msg assistant" data-revision={entry.revision}>
+          {entry.reasoning && (
+            <details className="reasoning">
+              <summary>Reasoning</summary>
+              <p>{entry.reasoning}</p>
+            </details>
+          )}
+          {entry.text && <Markdown text={entry.text} />}
+          {entry.toolCalls.map((call) => (
+            <ToolCard key={call.id} call={call} />
+          ))}
+          {(entry.tokens > 0 || entry.interrupted) && (
+            <div className="step-meta">
+              {entry.interrupted ? 'stopped · ' : ''}
+              {entry.tokens} tokens · ${entry.costUsd.toFixed(4)}
+            </div>
+          )}
+        </div>
+      )
+    case 'marker':
+      return <div className={`marker ${entry.tone}`} role={entry.tone === 'error' ? 'alert' : undefined}>{entry.text}</div>
+    case 'question':
+      return (
+        <div className="msg question">
+          <p>{entry.question}</p>
+          {canChange &&
+            entry.options.map((o) => (
+              <button key={o} type="button" onClick={() => void answer({ chatId, questionId: entry.questionId, answer: o })}>
+                {o}
+              </button>
+            ))}
+        </div>
+      )
+  }
+}
+
+function LiveTurn({ view }: { view: View }) {
+  const text = liveText(view.live)
+  const reasoning = liveReasoning(view.live)
+  const painted = useRef(false)
+  useEffect(() => {
+    // For `npm run bench -- ui`: when the first streamed character reaches the screen.
+    if (text && !painted.current) {
+      painted.current = true
+      requestAnimationFrame(() => performance.mark('cairn:first-character-painted'))
+    }
+    if (!text) painted.current = false
+  }, [text])
+  if (!view.live) return null
+  return (
+    <div className="msg assistant live" aria-live="polite" aria-busy="true">
+      {reasoning && (
+        <details className="reasoning">
+          <summary>Reasoning…</summary>
+          <p>{reasoning}</p>
+        </details>
+      )}
+      {text && <Markdown text={text} />}
+      {view.live.toolArgs.map((t) => (
+        <div key={t.callId} className="tool-card streaming">
+          <div className="tool-head">
+            <span className="tool-name">{t.name}</span>
+            <span className="badge running">writing arguments…</span>
+          </div>
+          <pre className="raw">{t.args.slice(-2000)}</pre>
+        </div>
+      ))}
+      {!text && !reasoning && view.live.toolArgs.length === 0 && <div className="typing">…</div>}
+    </div>
+  )
+}
+
+function Queue({ chat, canChange }: { chat: ChatSummary; canChange: boolean }) {
+  const [, remove] = useMutation(REMOVE_QUEUED)
+  const [, promote] = useMutation(PROMOTE_QUEUED)
+  if (chat.queue.length === 0) return null
+  return (
+    <section className="queue" aria-label="queued messages">
+      <h2>Queued ({chat.queue.length})</h2>
+      <ol>
+        {chat.queue.map((q) => (
+          <li key={q.queueId}>
+            <span className="queued-text">{q.parts.filter((p) => p.type === 'text').map((p) => p.text).join(' ')}</span>
+            {canChange && (
+              <span className="actions">
+                <button type="button" onClick={() => void promote({ chatId: chat.id, queueId: q.queueId })} title="Interrupt the turn and send this next">
+                  Send now
+                </button>
+                <button type="button" onClick={() => void remove({ chatId: chat.id, queueId: q.queueId })}>
+                  Remove
+                </button>
+              </span>
+            )}
+          </li>
+        ))}
+      </ol>
+    </section>
+  )
+}
+
+function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
+  const [text, setText] = useState('')
+  const [result, send] = useMutation(SEND)
+  const [, interrupt] = useMutation(INTERRUPT)
+  const busy = BUSY.has(chat.status)
+  async function submit() {
+    const message = text.trim()
+    if (!message) return
+    setText('')
+    performance.mark('cairn:send')
+    const res = await send({ input: { chatId: chat.id, text: message } })
+    if (res.error) setText(message)
+    onSent()
+  }
+  return (
+    <form
+      className="composer"
+      aria-label="composer"
+      onSubmit={(e) => {
+        e.preventDefault()
+        void submit()
+      }}
+    >
+      <textarea
+        aria-label="message"
+        placeholder={busy ? 'The agent is working; a message now waits in the queue' : 'Message'}
+        value={text}
+        rows={2}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey) {
+            e.preventDefault()
+            void submit()
+          }
+        }}
+      />
+      <div className="composer-actions">
+        {busy && (
+          <button type="button" className="stop" onClick={() => void interrupt({ chatId: chat.id })} disabled={chat.status === 'INTERRUPTING'}>
+            Stop
+          </button>
+        )}
+        <button type="submit" disabled={!text.trim()}>
+          {busy ? 'Queue' : 'Send'}
+        </button>
+      </div>
+      {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
+    </form>
+  )
+}
+
+function Timeline({ view, chatId, canFork }: { view: View; chatId: string; canFork: boolean }) {
+  const [fork, forkChat] = useMutation<{ forkChat: { id: string } }>(FORK)
+  return (
+    <section className="timeline" aria-label="timeline">
+      {fork.error && <p className="error">{fork.error.graphQLErrors[0]?.message ?? fork.error.message}</p>}
+      <table>
+        <thead>
+          <tr>
+            <th>#</th>
+            <th>event</th>
+            <th>actor</th>
+            <th>time</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {view.events.map((e) => (
+            <tr key={e.revision} data-revision={e.revision}>
+              <td>{e.revision}</td>
+              <td className="type">{e.type}</td>
+              <td>
+                {e.actor.kind.toLowerCase()}
+                {e.actor.onBehalfOf ? ' (for a user)' : ''}
+              </td>
+              <td>
+                <time dateTime={e.occurredAt}>{new Date(e.occurredAt).toLocaleTimeString()}</time>
+              </td>
+              <td>
+                {canFork && (
+                  <button
+                    type="button"
+                    aria-label={`fork at event ${e.revision}`}
+                    onClick={async () => {
+                      const res = await forkChat({ chatId, atRevision: e.revision })
+                      if (res.data) navigate(`/chats/${res.data.forkChat.id}`)
+                    }}
+                  >
+                    Fork here
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  )
+}
+
+export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversation' | 'timeline'; me: Me }) {
+  const [{ data, error }, refetch] = useQuery<{ chat: ChatSummary }>({ query: CHAT_QUERY, variables: { id: chatId } })
+  const { view, error: streamError } = useChatStream(chatId)
+  // The chat's row (status, queue, title) follows the log: read it again after each stored event.
+  useEffect(() => {
+    if (view.lastRevision >= 0) refetch()
+  }, [view.lastRevision, view.liveStatus, refetch])
+  const bottom = useRef<HTMLDivElement>(null)
+  const stick = useRef(true)
+  useLayoutEffect(() => {
+    if (stick.current) bottom.current?.scrollIntoView({ block: 'end' })
+  })
+  useEffect(() => {
+    const onScroll = () => {
+      stick.current = innerHeight + scrollY >= document.documentElement.scrollHeight - 80
+    }
+    addEventListener('scroll', onScroll, { passive: true })
+    return () => removeEventListener('scroll', onScroll)
+  }, [])
+
+  const chat = data?.chat
+  if (error || streamError) {
+    const message = error?.graphQLErrors[0]?.message ?? streamError ?? error?.message
+    return (
+      <main className="chat-missing">
+        <h1>{message === 'chat not found' ? 'Chat not found' : 'Could not open the chat'}</h1>
+        <p>{message === 'chat not found' ? 'It does not exist, or it is not yours to see.' : message}</p>
+        <a href="/" onClick={linkHandler('/')}>
+          Back to your chats
+        </a>
+      </main>
+    )
+  }
+  if (!chat) return <main className="loading">Loading…</main>
+  const canChange = me.role === 'ADMIN' || (me.role === 'MEMBER' && chat.ownerId === me.id)
+  const status = chat.status
+  return (
+    <main className="chat">
+      <header className="chat-head">
+        <h1>{chat.title}</h1>
+        <div className="chat-meta">
+          <span className={`status status-${status.toLowerCase()}`}>{statusLabel(status)}</span>
+          <span>{chat.modelId ?? 'default model'}</span>
+          <span>${chat.usage.costUsd.toFixed(4)}</span>
+          {chat.forkOf && (
+            <a href={`/chats/${chat.forkOf.chatId}`} onClick={linkHandler(`/chats/${chat.forkOf.chatId}`)}>
+              forked at event {chat.forkOf.revision}
+            </a>
+          )}
+          {!canChange && <span className="read-only">read-only</span>}
+        </div>
+        <nav className="tabs" aria-label="chat views">
+          <a href={`/chats/${chatId}`} aria-current={tab === 'conversation' ? 'page' : undefined} onClick={linkHandler(`/chats/${chatId}`)}>
+            Conversation
+          </a>
+          <a href={`/chats/${chatId}/timeline`} aria-current={tab === 'timeline' ? 'page' : undefined} onClick={linkHandler(`/chats/${chatId}/timeline`)}>
+            Timeline
+          </a>
+        </nav>
+      </header>
+      {tab === 'timeline' ? (
+        <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} />
+      ) : (
+        <>
+          <section className="conversation" aria-label="conversation">
+            {view.entries.map((entry) => (
+              <EntryView key={`${entry.kind}-${entry.revision}`} entry={entry} chatId={chatId} canChange={canChange} />
+            ))}
+            {view.retry && <div className="marker info">Retrying (attempt {view.retry.attempt}) at {new Date(view.retry.retryAt).toLocaleTimeString()}: {view.retry.message}</div>}
+            <LiveTurn view={view} />
+            {chat.status === 'ERROR' && chat.lastError && <div className="marker error" role="alert">{chat.lastError}</div>}
+          </section>
+          <Queue chat={chat} canChange={canChange} />
+          {canChange && <Composer chat={chat} onSent={refetch} />}
+          <div ref={bottom} />
+        </>
+      )}
+    </main>
+  )
+}

@@ -1,0 +1,54 @@
+// Every operation the UI sends, in one place.
+const CHAT = 'id title status archived modelId ownerId planMode queueLength revision updatedAt lastError pendingQuestionId forkOf { chatId revision } usage { costUsd inputTokens outputTokens } queue { queueId position parts }'
+
+export const ME = 'query Me { me { id email name role } }'
+export const CHATS = `query Chats($filter: ChatFilter) { chats(first: 100, filter: $filter) { nodes { ${CHAT} } } }`
+export const MY_CHATS = `subscription MyChats { myChats { kind chat { ${CHAT} } } }`
+export const CHAT_QUERY = `query Chat($id: ID!) { chat(id: $id) { ${CHAT} } }`
+export const MODELS = 'query Models { models { id displayName isDefault enabled contextWindow maxOutputTokens providerId modelName pricing { input output cacheRead cacheWrite } } }'
+export const PROVIDERS = 'query Providers { providers { id kind displayName baseUrl apiKeySet keyFingerprint } }'
+export const CREATE_CHAT = `mutation CreateChat($input: CreateChatInput!) { createChat(input: $input) { ${CHAT} } }`
+export const SEND = `mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { messageId queued chat { ${CHAT} } } }`
+export const INTERRUPT = `mutation Interrupt($chatId: ID!) { interruptChat(chatId: $chatId) { ${CHAT} } }`
+export const REMOVE_QUEUED = `mutation RemoveQueued($chatId: ID!, $queueId: ID!) { removeQueuedMessage(chatId: $chatId, queueId: $queueId) { ${CHAT} } }`
+export const PROMOTE_QUEUED = `mutation PromoteQueued($chatId: ID!, $queueId: ID!) { promoteQueuedMessage(chatId: $chatId, queueId: $queueId) { ${CHAT} } }`
+export const FORK = `mutation Fork($chatId: ID!, $atRevision: Int!) { forkChat(chatId: $chatId, atRevision: $atRevision) { id } }`
+export const ANSWER = `mutation Answer($chatId: ID!, $questionId: ID!, $answer: String!) { answerQuestion(chatId: $chatId, questionId: $questionId, answer: $answer) { id } }`
+export const CHAT_STREAM = `subscription ChatStream($chatId: ID!) {
+  chatStream(chatId: $chatId, fromRevision: 0) {
+    __typename
+    ... on ChatEventItem { event { revision position type data actor { kind id onBehalfOf } occurredAt } }
+    ... on TextDelta { turnId delta seq }
+    ... on ReasoningDelta { turnId delta seq }
+    ... on ToolCallArgumentsDelta { turnId callId name delta seq }
+    ... on StatusChanged { status turnId seq }
+    ... on RetryCountdown { turnId attempt retryAt delayMs errorKind message seq }
+  }
+}`
+export const CONFIGURE_PROVIDER = 'mutation ConfigureProvider($input: ProviderInput!) { configureProvider(input: $input) { id apiKeySet } }'
+export const CONFIGURE_MODEL = 'mutation ConfigureModel($input: ModelInput!) { configureModel(input: $input) { id } }'
+
+export interface ChatSummary {
+  id: string
+  title: string
+  status: string
+  archived: boolean
+  modelId: string | null
+  ownerId: string
+  planMode: boolean
+  queueLength: number
+  revision: number
+  updatedAt: string
+  lastError: string | null
+  pendingQuestionId: string | null
+  forkOf: { chatId: string; revision: number } | null
+  usage: { costUsd: number; inputTokens: number; outputTokens: number }
+  queue: { queueId: string; position: number; parts: { type: string; text?: string }[] }[]
+}
+
+export interface Me {
+  id: string
+  email: string
+  name: string
+  role: 'ADMIN' | 'AUDITOR' | 'MEMBER'
+}

@@ -232,6 +232,13 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
   useEffect(() => {
     if (view.lastRevision >= 0) refetch()
   }, [view.lastRevision, view.liveStatus, refetch])
+  // The read model may not have applied the newest event yet: ask again until it has.
+  const rowRevision = data?.chat.revision ?? -1
+  useEffect(() => {
+    if (rowRevision < 0 || rowRevision >= view.lastRevision) return
+    const timer = setTimeout(refetch, 200)
+    return () => clearTimeout(timer)
+  }, [rowRevision, view.lastRevision, data, refetch])
   const bottom = useRef<HTMLDivElement>(null)
   const stick = useRef(true)
   useLayoutEffect(() => {

@@ -6,6 +6,7 @@ import { AdminScreen } from './Admin.tsx'
 import { forgetToken, storedToken, storeToken } from './auth.ts'
 import { ChatList } from './ChatList.tsx'
 import { ChatScreen } from './ChatView.tsx'
+import { WsContext } from './chat-stream.ts'
 import { connect } from './client.ts'
 import { ME, type Me } from './queries.ts'
 import { linkHandler, useRoute } from './router.ts'
@@ -104,7 +105,9 @@ function App() {
     )
   return (
     <Provider value={connection.client}>
-      <Shell signOut={signOut} />
+      <WsContext.Provider value={connection.ws}>
+        <Shell signOut={signOut} />
+      </WsContext.Provider>
     </Provider>
   )
 }

@@ -189,6 +189,13 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     await auditorPage.getByRole('link', { name: 'Timeline' }).click()
     await auditorPage.locator('td.type', { hasText: 'ChatCreated' }).waitFor()
     expect(await auditorPage.getByRole('button', { name: /fork at event/ }).count()).toBe(0)
+    await auditorPage.getByRole('button', { name: 'Check the hash chain' }).click()
+    await auditorPage.getByRole('status').filter({ hasText: 'Chain intact' }).waitFor()
+    await auditorPage.getByRole('link', { name: 'Audit' }).click()
+    await auditorPage.getByLabel('chat id').fill(chatId)
+    await auditorPage.getByRole('button', { name: 'Filter' }).click()
+    await auditorPage.locator('.audit td.type', { hasText: 'UserMessagePosted' }).first().waitFor()
+    expect(new Set(await auditorPage.locator('.audit tbody tr td:last-child a').evaluateAll((links) => links.map((a) => a.getAttribute('href')!.split('/')[2])))).toEqual(new Set([chatId]))
 
     const bobPage = await open(bob.token, `/chats/${chatId}`)
     await bobPage.getByRole('heading', { name: 'Chat not found' }).waitFor()

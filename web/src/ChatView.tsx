@@ -5,7 +5,7 @@ import { liveReasoning, liveText, type ChatView as View, type Entry } from './ch
 import { useChatStream } from './chat-stream.ts'
 import { statusLabel } from './ChatList.tsx'
 import { Markdown } from './Markdown.tsx'
-import { ANSWER, CHAT_QUERY, FORK, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, type ChatSummary, type Me } from './queries.ts'
+import { ANSWER, CHAT_QUERY, FORK, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, VERIFY_CHAT, type ChatSummary, type Me } from './queries.ts'
 import { linkHandler, navigate } from './router.ts'
 import { ToolCard } from './ToolCard.tsx'
 
@@ -176,10 +176,41 @@ function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
   )
 }
 
-function Timeline({ view, chatId, canFork }: { view: View; chatId: string; canFork: boolean }) {
+function ChainCheck({ chatId }: { chatId: string }) {
+  const [{ data, error, fetching }, verify] = useQuery<{ verifyChat: { ok: boolean; streams: number; events: number; broken: { stream: string; kind: string; revision: number; message: string }[] } }>({
+    query: VERIFY_CHAT,
+    variables: { chatId },
+    pause: true,
+  })
+  return (
+    <div className="chain-check">
+      <button type="button" onClick={() => verify()} disabled={fetching}>
+        Check the hash chain
+      </button>
+      {error && <span className="error">{error.graphQLErrors[0]?.message ?? error.message}</span>}
+      {data &&
+        (data.verifyChat.ok ? (
+          <span className="ok" role="status">
+            Chain intact: {data.verifyChat.events} events in {data.verifyChat.streams} stream{data.verifyChat.streams === 1 ? '' : 's'} re-hashed
+          </span>
+        ) : (
+          <ul className="error" role="alert">
+            {data.verifyChat.broken.map((b) => (
+              <li key={`${b.stream}-${b.revision}`}>
+                {b.kind} at {b.stream} #{b.revision}: {b.message}
+              </li>
+            ))}
+          </ul>
+        ))}
+    </div>
+  )
+}
+
+function Timeline({ view, chatId, canFork, canVerify }: { view: View; chatId: string; canFork: boolean; canVerify: boolean }) {
   const [fork, forkChat] = useMutation<{ forkChat: { id: string } }>(FORK)
   return (
     <section className="timeline" aria-label="timeline">
+      {canVerify && <ChainCheck chatId={chatId} />}
       {fork.error && <p className="error">{fork.error.graphQLErrors[0]?.message ?? fork.error.message}</p>}
       <table>
         <thead>
@@ -293,7 +324,7 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
         </nav>
       </header>
       {tab === 'timeline' ? (
-        <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} />
+        <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} />
       ) : (
         <>
           <section className="conversation" aria-label="conversation">

@@ -3,6 +3,7 @@ import { StrictMode, useEffect, useMemo, useState } from 'react'
 import { createRoot } from 'react-dom/client'
 import { Provider, useQuery } from 'urql'
 import { AdminScreen } from './Admin.tsx'
+import { AuditScreen } from './Audit.tsx'
 import { forgetToken, storedToken, storeToken } from './auth.ts'
 import { ChatList } from './ChatList.tsx'
 import { ChatScreen } from './ChatView.tsx'
@@ -55,6 +56,11 @@ function Shell({ signOut }: { signOut: (problem?: string) => void }) {
           <a href="/" onClick={linkHandler('/')} aria-current={route.name === 'chats' ? 'page' : undefined}>
             Chats
           </a>
+          {me.role !== 'MEMBER' && (
+            <a href="/audit" onClick={linkHandler('/audit')} aria-current={route.name === 'audit' ? 'page' : undefined}>
+              Audit
+            </a>
+          )}
           {me.role === 'ADMIN' && (
             <a href="/admin" onClick={linkHandler('/admin')} aria-current={route.name === 'admin' ? 'page' : undefined}>
               Admin
@@ -72,6 +78,8 @@ function Shell({ signOut }: { signOut: (problem?: string) => void }) {
         <ChatScreen key={route.chatId} chatId={route.chatId} tab={route.tab} me={me} />
       ) : route.name === 'admin' && me.role === 'ADMIN' ? (
         <AdminScreen />
+      ) : route.name === 'audit' && me.role !== 'MEMBER' ? (
+        <AuditScreen />
       ) : (
         <ChatList me={me} />
       )}

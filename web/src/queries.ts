@@ -52,3 +52,11 @@ export interface Me {
   name: string
   role: 'ADMIN' | 'AUDITOR' | 'MEMBER'
 }
+
+export const AUDIT_LOG = `query AuditLog($filter: AuditLogFilter, $after: String) {
+  auditLog(filter: $filter, first: 50, after: $after) {
+    nodes { position eventId eventType actor { kind id onBehalfOf } userId chatId stream revision summary occurredAt }
+    pageInfo { hasNextPage endCursor }
+  }
+}`
+export const VERIFY_CHAT = 'query VerifyChat($chatId: ID!) { verifyChat(chatId: $chatId) { ok streams events broken { stream kind revision message } } }'

@@ -74,8 +74,12 @@ function ModelForm({ providers, onSaved }: { providers: string[]; onSaved: () =>
         ))}
       </select>
       <input aria-label="model name" placeholder="provider's model name" value={form.modelName} onChange={(e) => setForm({ ...form, modelName: e.target.value })} required />
-      <input aria-label="input price" inputMode="decimal" placeholder="$ / M input" value={form.input} onChange={(e) => setForm({ ...form, input: e.target.value })} />
-      <input aria-label="output price" inputMode="decimal" placeholder="$ / M output" value={form.output} onChange={(e) => setForm({ ...form, output: e.target.value })} />
+      <label className="price">
+        $ / M in <input aria-label="input price" inputMode="decimal" value={form.input} onChange={(e) => setForm({ ...form, input: e.target.value })} />
+      </label>
+      <label className="price">
+        $ / M out <input aria-label="output price" inputMode="decimal" value={form.output} onChange={(e) => setForm({ ...form, output: e.target.value })} />
+      </label>
       <label>
         <input type="checkbox" checked={form.isDefault} onChange={(e) => setForm({ ...form, isDefault: e.target.checked })} /> default
       </label>

@@ -36,14 +36,18 @@ function EntryView({ entry, chatId, canChange }: { entry: Entry; chatId: string;
           {entry.toolCalls.map((call) => (
             <ToolCard key={call.id} call={call} />
           ))}
-          {(entry.tokens > 0 || entry.interrupted) && (
-            <div className="step-meta">
-              {entry.interrupted ? 'stopped · ' : ''}
-              {entry.tokens} tokens · ${entry.costUsd.toFixed(4)}
-            </div>
-          )}
         </div>
       )
+    case 'turn-end': {
+      const usage = `${entry.tokens.toLocaleString()} tokens · $${entry.costUsd.toFixed(4)}`
+      if (entry.outcome === 'failed')
+        return (
+          <div className="marker error" role="alert">
+            {entry.message} <span className="usage">({usage})</span>
+          </div>
+        )
+      return <div className={`turn-end ${entry.outcome}`}>{entry.outcome === 'stopped' ? `Turn stopped · ${usage}` : usage}</div>
+    }
     case 'marker':
       return <div className={`marker ${entry.tone}`} role={entry.tone === 'error' ? 'alert' : undefined}>{entry.text}</div>
     case 'question':
@@ -176,6 +180,35 @@ function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
   )
 }
 
+const clip = (text: string, n = 80) => (text.length > n ? `${text.slice(0, n - 1)}…` : text)
+
+/** One line on what an event says, for the timeline. */
+function eventSummary(e: View['events'][number]): string {
+  const d = e.data ?? {}
+  switch (e.type) {
+    case 'ChatCreated':
+    case 'ChatRenamed':
+      return clip(d.title ?? '')
+    case 'ChatForked':
+      return `from event ${d.atRevision} of another chat`
+    case 'UserMessagePosted':
+    case 'MessageQueued':
+      return clip((d.parts ?? []).map((p: { text?: string }) => p.text ?? '').join(' '))
+    case 'AssistantStepCompleted':
+      return d.toolCalls?.length ? `calls ${d.toolCalls.map((c: { name: string }) => c.name).join(', ')}` : clip(d.text ?? '')
+    case 'ToolCallStarted':
+      return `${d.name}${d.arguments?.path ? ` ${d.arguments.path}` : d.arguments?.command ? ` ${clip(String(d.arguments.command), 50)}` : ''}`
+    case 'ToolCallCompleted':
+      return `${d.name}${d.isError ? ' failed' : ''} in ${d.durationMs} ms`
+    case 'TurnFailed':
+      return clip(d.message ?? '')
+    case 'ContextCompacted':
+      return `${d.tokensBefore} → ${d.tokensAfter} tokens`
+    default:
+      return ''
+  }
+}
+
 function ChainCheck({ chatId }: { chatId: string }) {
   const [{ data, error, fetching }, verify] = useQuery<{ verifyChat: { ok: boolean; streams: number; events: number; broken: { stream: string; kind: string; revision: number; message: string }[] } }>({
     query: VERIFY_CHAT,
@@ -217,6 +250,7 @@ function Timeline({ view, chatId, canFork, canVerify }: { view: View; chatId: st
           <tr>
             <th>#</th>
             <th>event</th>
+            <th>what</th>
             <th>actor</th>
             <th>time</th>
             <th />
@@ -227,6 +261,7 @@ function Timeline({ view, chatId, canFork, canVerify }: { view: View; chatId: st
             <tr key={e.revision} data-revision={e.revision}>
               <td>{e.revision}</td>
               <td className="type">{e.type}</td>
+              <td className="what">{eventSummary(e)}</td>
               <td>
                 {e.actor.kind.toLowerCase()}
                 {e.actor.onBehalfOf ? ' (for a user)' : ''}

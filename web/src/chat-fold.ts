@@ -32,6 +32,8 @@ export type Entry =
   | { kind: 'assistant'; revision: number; stepId: string; text: string; reasoning: string; toolCalls: ToolCallView[]; costUsd: number; tokens: number; interrupted: boolean }
   | { kind: 'marker'; revision: number; tone: 'info' | 'error'; text: string }
   | { kind: 'question'; revision: number; questionId: string; question: string; options: string[] }
+  /** The end of a turn, with what its steps cost together. */
+  | { kind: 'turn-end'; revision: number; outcome: 'completed' | 'stopped' | 'failed'; tokens: number; costUsd: number; message?: string }
 
 export interface LiveTurn {
   turnId: string
@@ -52,9 +54,11 @@ export interface ChatView {
   liveStatus: string | null
   retry: { attempt: number; retryAt: string; message: string } | null
   lastRevision: number
+  /** Tokens and cost of each turn's steps so far. */
+  turnUsage: Record<string, { tokens: number; costUsd: number }>
 }
 
-export const emptyChatView = (): ChatView => ({ events: [], entries: [], callIndex: {}, live: null, liveStatus: null, retry: null, lastRevision: -1 })
+export const emptyChatView = (): ChatView => ({ events: [], entries: [], callIndex: {}, live: null, liveStatus: null, retry: null, lastRevision: -1, turnUsage: {} })
 
 const textOf = (parts: { type: string; text?: string }[] | undefined) =>
   (parts ?? []).filter((p) => p.type === 'text').map((p) => p.text ?? '').join('\n')
@@ -67,8 +71,12 @@ function liveFor(view: ChatView, turnId: string): LiveTurn {
 function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
   if (e.revision <= view.lastRevision) return view // a repeat at the replay seam
   const entries = view.entries.slice()
-  let { callIndex, live, retry } = view
+  let { callIndex, live, retry, turnUsage } = view
   const d = e.data
+  const turnEnd = (outcome: 'completed' | 'stopped' | 'failed', message?: string) => {
+    const usage = turnUsage[d.turnId] ?? { tokens: 0, costUsd: 0 }
+    entries.push({ kind: 'turn-end', revision: e.revision, outcome, ...usage, ...(message ? { message } : {}) })
+  }
   switch (e.type) {
     case 'UserMessagePosted':
       entries.push({
@@ -94,6 +102,8 @@ function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
       callIndex = { ...callIndex }
       for (const c of step.toolCalls) callIndex[c.id] = entries.length
       entries.push(step)
+      const used = turnUsage[d.turnId] ?? { tokens: 0, costUsd: 0 }
+      turnUsage = { ...turnUsage, [d.turnId]: { tokens: used.tokens + step.tokens, costUsd: used.costUsd + step.costUsd } }
       // A step's text is what its deltas streamed: stop showing that much of the live text.
       const current: LiveTurn = liveFor(view, d.turnId)
       const called = new Set(step.toolCalls.map((c: ToolCallView) => c.id))
@@ -120,16 +130,17 @@ function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
     case 'TurnCompleted':
       if (live?.turnId === d.turnId) live = null
       retry = null
+      turnEnd('completed')
       break
     case 'TurnInterrupted':
       if (live?.turnId === d.turnId) live = null
       retry = null
-      entries.push({ kind: 'marker', revision: e.revision, tone: 'info', text: 'Turn stopped' })
+      turnEnd('stopped')
       break
     case 'TurnFailed':
       if (live?.turnId === d.turnId) live = null
       retry = null
-      entries.push({ kind: 'marker', revision: e.revision, tone: 'error', text: `The turn failed (${d.errorKind}): ${d.message}. Send a message to try again.` })
+      turnEnd('failed', `The turn failed (${d.errorKind}): ${d.message}. Send a message to try again.`)
       break
     case 'RetryScheduled':
       entries.push({ kind: 'marker', revision: e.revision, tone: 'info', text: `Provider error (${d.errorKind}), retry ${d.attempt} in ${Math.round(d.delayMs / 1000)} s: ${d.message}` })
@@ -154,7 +165,7 @@ function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
       entries.push({ kind: 'assistant', revision: e.revision, stepId: `plan-${e.revision}`, text: d.plan, reasoning: '', toolCalls: [], costUsd: 0, tokens: 0, interrupted: false })
       break
   }
-  return { ...view, events: [...view.events, e], entries, callIndex, live, retry, lastRevision: e.revision }
+  return { ...view, events: [...view.events, e], entries, callIndex, live, retry, turnUsage, lastRevision: e.revision }
 }
 
 export function foldChatItems(view: ChatView, items: StreamItem[]): ChatView {

@@ -6,6 +6,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { browserAvailable, launchChromium, signedInPage, startUiServer, type UiServer } from './browser.ts'
 
+const DOT_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
 const LONG_ANSWER = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ')
 
 describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_000 }, () => {
@@ -157,6 +158,24 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     const terminal = page.locator('.tool-card[data-tool="execute"] .terminal')
     expect(await terminal.locator('pre').textContent()).toContain('hello\nthere')
     expect(await terminal.locator('.exit').textContent()).toBe('exit 0')
+  })
+
+  it('attaches an image to a message, and refuses a file that is not one with a message saying why', async () => {
+    ui.h.script('look at this', [{ text: 'First look.' }, { text: 'Nice dot.' }])
+    const page = await open(alice.token)
+    await startChat(page, 'look at this')
+    await page.locator('.msg.assistant', { hasText: 'First look.' }).waitFor()
+    const input = page.getByLabel('attach image')
+    await input.setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') })
+    expect(await page.getByRole('alert').textContent()).toBe('notes.txt is not a PNG, JPEG, GIF or WebP image')
+    await input.setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: Buffer.from(DOT_PNG, 'base64') })
+    await page.getByRole('img', { name: 'dot.png' }).waitFor()
+    await page.getByLabel('message').fill('what is in this picture?')
+    await page.getByLabel('message').press('Enter')
+    const sent = page.locator('.msg.user', { hasText: 'what is in this picture?' })
+    await sent.getByRole('img', { name: 'dot.png' }).waitFor()
+    await page.locator('.msg.assistant', { hasText: 'Nice dot.' }).waitFor()
+    expect(await sent.getByRole('img', { name: 'dot.png' }).evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1)
   })
 
   it('forks at an event from the timeline and lands in the fork with the inherited history', async () => {

@@ -8,6 +8,7 @@ import { Markdown } from './Markdown.tsx'
 import { ANSWER, CHAT_QUERY, FORK, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, VERIFY_CHAT, type ChatSummary, type Me } from './queries.ts'
 import { linkHandler, navigate } from './router.ts'
 import { ToolCard } from './ToolCard.tsx'
+import { AttachmentImage, IMAGE_TYPES, refusalOf, uploadImage, type UploadedImage } from './attachments.tsx'
 
 const BUSY = new Set(['PENDING', 'RUNNING', 'INTERRUPTING'])
 
@@ -19,7 +20,7 @@ function EntryView({ entry, chatId, canChange }: { entry: Entry; chatId: string;
         <div className="msg user" data-revision={entry.revision}>
           <div className="bubble">{entry.text}</div>
           {entry.attachments.map((a) => (
-            <div key={a.attachmentId} className="attachment">📎 {a.name}</div>
+            <AttachmentImage key={a.attachmentId} attachmentId={a.attachmentId} name={a.name} />
           ))}
         </div>
       )
@@ -131,16 +132,43 @@ function Queue({ chat, canChange }: { chat: ChatSummary; canChange: boolean }) {
 
 function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
   const [text, setText] = useState('')
+  const [images, setImages] = useState<UploadedImage[]>([])
+  const [uploading, setUploading] = useState(0)
+  const [attachError, setAttachError] = useState<string | null>(null)
   const [result, send] = useMutation(SEND)
   const [, interrupt] = useMutation(INTERRUPT)
   const busy = BUSY.has(chat.status)
+  async function attach(files: Iterable<File>) {
+    setAttachError(null)
+    for (const file of files) {
+      const refusal = refusalOf(file)
+      if (refusal) {
+        setAttachError(refusal)
+        continue
+      }
+      setUploading((n) => n + 1)
+      try {
+        const image = await uploadImage(file)
+        setImages((list) => [...list, image])
+      } catch (err) {
+        setAttachError(`${file.name}: ${(err as Error).message}`)
+      } finally {
+        setUploading((n) => n - 1)
+      }
+    }
+  }
   async function submit() {
     const message = text.trim()
-    if (!message) return
+    if (!message || uploading) return
+    const attached = images
     setText('')
+    setImages([])
     performance.mark('cairn:send')
-    const res = await send({ input: { chatId: chat.id, text: message } })
-    if (res.error) setText(message)
+    const res = await send({ input: { chatId: chat.id, text: message, ...(attached.length ? { attachmentIds: attached.map((i) => i.id) } : {}) } })
+    if (res.error) {
+      setText(message)
+      setImages(attached)
+    } else for (const image of attached) URL.revokeObjectURL(image.previewUrl)
     onSent()
   }
   return (
@@ -151,13 +179,36 @@ function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
         e.preventDefault()
         void submit()
       }}
+      onDragOver={(e) => e.preventDefault()}
+      onDrop={(e) => {
+        e.preventDefault()
+        void attach(e.dataTransfer.files)
+      }}
     >
+      {images.length > 0 && (
+        <div className="attached" aria-label="attached images">
+          {images.map((image) => (
+            <figure key={image.id}>
+              <img src={image.previewUrl} alt={image.name} />
+              <button type="button" aria-label={`remove ${image.name}`} onClick={() => setImages((list) => list.filter((i) => i.id !== image.id))}>
+                ×
+              </button>
+            </figure>
+          ))}
+        </div>
+      )}
       <textarea
         aria-label="message"
         placeholder={busy ? 'The agent is working; a message now waits in the queue' : 'Message'}
         value={text}
         rows={2}
         onChange={(e) => setText(e.target.value)}
+        onPaste={(e) => {
+          if (e.clipboardData.files.length) {
+            e.preventDefault()
+            void attach(e.clipboardData.files)
+          }
+        }}
         onKeyDown={(e) => {
           if (e.key === 'Enter' && !e.shiftKey) {
             e.preventDefault()
@@ -166,15 +217,30 @@ function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
         }}
       />
       <div className="composer-actions">
+        <label className="attach">
+          Attach image
+          <input
+            type="file"
+            aria-label="attach image"
+            accept={IMAGE_TYPES.join(',')}
+            multiple
+            onChange={(e) => {
+              void attach(e.target.files ?? [])
+              e.target.value = ''
+            }}
+          />
+        </label>
+        {uploading > 0 && <span className="muted">uploading…</span>}
         {busy && (
           <button type="button" className="stop" onClick={() => void interrupt({ chatId: chat.id })} disabled={chat.status === 'INTERRUPTING'}>
             Stop
           </button>
         )}
-        <button type="submit" disabled={!text.trim()}>
+        <button type="submit" disabled={!text.trim() || uploading > 0}>
           {busy ? 'Queue' : 'Send'}
         </button>
       </div>
+      {attachError && <p className="error" role="alert">{attachError}</p>}
       {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
     </form>
   )

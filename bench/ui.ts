@@ -113,7 +113,9 @@ export async function benchUi(print: Report): Promise<void> {
         f.on = false
         return { frames: f.frames, dropped: f.dropped }
       })
-    ui.h.script('stream', [{ text: 'token '.repeat(DELTAS), textPieces: DELTAS, chunkDelayMs: 1 }])
+    // Text as a model writes it: paragraphs of 50 words.
+    const paragraphs = Array.from({ length: DELTAS / 50 }, (_, i) => `Paragraph ${i}: ` + 'token '.repeat(49)).join('\n\n')
+    ui.h.script('stream', [{ text: paragraphs, textPieces: DELTAS, chunkDelayMs: 1 }])
     const streamChat = (await gql('mutation { createChat(input: { title: "stream" }) { id } }', {})).createChat.id as string
     await page.goto(`/chats/${streamChat}`)
     await page.getByLabel('message').waitFor()

@@ -62,8 +62,8 @@ async function main() {
     await page.waitForURL(/\/chats\//)
     const chatPath = new URL(page.url()).pathname
     await gql('mutation($c: ID!) { renameChat(chatId: $c, title: "Fix the failing sum test") { id } }', { c: chatPath.split('/')[2] })
-    await page.locator('.msg.assistant.live .markdown').waitFor({ timeout: 120_000 })
-    await page.waitForFunction(() => (document.querySelector('.msg.assistant.live .markdown')?.textContent ?? '').length > 120)
+    await page.locator('.msg.assistant.live .markdown.streaming').waitFor({ timeout: 120_000 })
+    await page.waitForFunction(() => (document.querySelector('.msg.assistant.live .markdown.streaming')?.textContent ?? '').length > 120)
     await page.getByLabel('message').fill('Also add a test for negative numbers')
     await page.getByLabel('message').press('Enter')
     await page.getByRole('region', { name: 'queued messages' }).waitFor()

@@ -1,10 +1,10 @@
 // One chat: the conversation as it streams, the queue, the composer and the timeline.
-import { useEffect, useLayoutEffect, useRef, useState } from 'react'
+import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { liveReasoning, liveText, type ChatView as View, type Entry } from './chat-fold.ts'
 import { useChatStream } from './chat-stream.ts'
 import { statusLabel } from './ChatList.tsx'
-import { Markdown } from './Markdown.tsx'
+import { Markdown, StreamingMarkdown } from './Markdown.tsx'
 import { ANSWER, CHAT_QUERY, FORK, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, VERIFY_CHAT, type ChatSummary, type Me } from './queries.ts'
 import { linkHandler, navigate } from './router.ts'
 import { ToolCard } from './ToolCard.tsx'
@@ -12,7 +12,8 @@ import { AttachmentImage, IMAGE_TYPES, refusalOf, uploadImage, type UploadedImag
 
 const BUSY = new Set(['PENDING', 'RUNNING', 'INTERRUPTING'])
 
-function EntryView({ entry, chatId, canChange }: { entry: Entry; chatId: string; canChange: boolean }) {
+// Memoized: while a turn streams, the finished entries above it render nothing again.
+const EntryView = memo(function EntryView({ entry, chatId, canChange }: { entry: Entry; chatId: string; canChange: boolean }) {
   const [, answer] = useMutation(ANSWER)
   switch (entry.kind) {
     case 'user':
@@ -64,7 +65,7 @@ function EntryView({ entry, chatId, canChange }: { entry: Entry; chatId: string;
         </div>
       )
   }
-}
+})
 
 function LiveTurn({ view }: { view: View }) {
   const text = liveText(view.live)
@@ -87,7 +88,7 @@ function LiveTurn({ view }: { view: View }) {
           <p>{reasoning}</p>
         </details>
       )}
-      {text && <Markdown text={text} />}
+      {text && <StreamingMarkdown text={text} />}
       {view.live.toolArgs.map((t) => (
         <div key={t.callId} className="tool-card streaming">
           <div className="tool-head">

@@ -1,7 +1,7 @@
-// Admins: providers (keys are write-only: "set" or "not set") and models with their prices.
+// Admins: providers (keys are write-only: "set" or "not set"), models with their prices, the system prompt.
 import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
-import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS } from './queries.ts'
+import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS, SET_SYSTEM_PROMPT, SYSTEM_PROMPT } from './queries.ts'
 
 const KINDS = ['anthropic', 'bedrock', 'openai_chat', 'openai_responses', 'azure_openai', 'google', 'openai_compatible']
 
@@ -89,6 +89,28 @@ function ModelForm({ providers, onSaved }: { providers: string[]; onSaved: () =>
   )
 }
 
+function SystemPrompt() {
+  const [{ data }] = useQuery<{ systemPrompt: string }>({ query: SYSTEM_PROMPT })
+  const [draft, setDraft] = useState<string | null>(null)
+  const [result, save] = useMutation(SET_SYSTEM_PROMPT)
+  const value = draft ?? data?.systemPrompt ?? ''
+  return (
+    <form
+      className="system-prompt"
+      aria-label="system prompt"
+      onSubmit={async (e) => {
+        e.preventDefault()
+        const res = await save({ prompt: value })
+        if (!res.error) setDraft(null)
+      }}
+    >
+      <textarea aria-label="system prompt text" rows={6} value={value} onChange={(e) => setDraft(e.target.value)} />
+      <button type="submit" disabled={draft === null || result.fetching}>Save system prompt</button>
+      {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
+    </form>
+  )
+}
+
 export function AdminScreen() {
   const [providers, refetchProviders] = useQuery<{ providers: { id: string; kind: string; displayName: string; baseUrl: string | null; apiKeySet: boolean; keyFingerprint: string | null }[] }>({ query: PROVIDERS })
   const [models, refetchModels] = useQuery<{ models: Model[] }>({ query: MODELS })
@@ -147,6 +169,8 @@ export function AdminScreen() {
         </tbody>
       </table>
       <ModelForm providers={providers.data?.providers.map((p) => p.id) ?? []} onSaved={() => refetchModels()} />
+      <h1>System prompt</h1>
+      <SystemPrompt />
     </main>
   )
 }

@@ -1,7 +1,7 @@
 // The caller's chats, kept live by the myChats subscription; a new chat with a model picker.
 import { useEffect, useMemo, useState } from 'react'
 import { useMutation, useQuery, useSubscription } from 'urql'
-import { CHATS, CREATE_CHAT, MODELS, MY_CHATS, type ChatSummary, type Me } from './queries.ts'
+import { CHATS, CREATE_CHAT, MODELS, MY_CHATS, WORKSPACES, type ChatSummary, type Me } from './queries.ts'
 import { linkHandler, navigate } from './router.ts'
 
 export const statusLabel = (status: string) => status.toLowerCase().replace('_', ' ')
@@ -17,6 +17,8 @@ export function relativeTime(iso: string) {
 function NewChat() {
   const [{ data }] = useQuery<{ models: { id: string; displayName: string; isDefault: boolean; enabled: boolean }[] }>({ query: MODELS })
   const models = (data?.models ?? []).filter((m) => m.enabled)
+  const [{ data: workspaces }] = useQuery<{ workspaces: { id: string; name: string; status: string }[] }>({ query: WORKSPACES })
+  const [workspaceId, setWorkspaceId] = useState('')
   const [modelId, setModelId] = useState('')
   const [text, setText] = useState('')
   const [result, create] = useMutation<{ createChat: ChatSummary }>(CREATE_CHAT)
@@ -26,7 +28,7 @@ function NewChat() {
   async function submit(e: React.FormEvent) {
     e.preventDefault()
     if (!text.trim()) return
-    const res = await create({ input: { modelId: modelId || null, firstMessage: text } })
+    const res = await create({ input: { modelId: modelId || null, workspaceId: workspaceId || null, firstMessage: text } })
     if (res.data) navigate(`/chats/${res.data.createChat.id}`)
   }
   return (
@@ -50,6 +52,19 @@ function NewChat() {
                 {m.displayName}
               </option>
             ))}
+          </select>
+        </label>
+        <label>
+          Workspace{' '}
+          <select aria-label="workspace" value={workspaceId} onChange={(e) => setWorkspaceId(e.target.value)}>
+            <option value="">made when needed</option>
+            {(workspaces?.workspaces ?? [])
+              .filter((w) => w.status !== 'DELETED')
+              .map((w) => (
+                <option key={w.id} value={w.id}>
+                  {w.name} ({w.status.toLowerCase()})
+                </option>
+              ))}
           </select>
         </label>
         <button type="submit" disabled={result.fetching || !text.trim()}>

@@ -5,7 +5,7 @@ import { liveReasoning, liveText, type ChatView as View, type Entry } from './ch
 import { useChatStream } from './chat-stream.ts'
 import { statusLabel } from './ChatList.tsx'
 import { Markdown, StreamingMarkdown } from './Markdown.tsx'
-import { ANSWER, CHAT_QUERY, FORK, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, VERIFY_CHAT, type ChatSummary, type Me } from './queries.ts'
+import { ANSWER, CHAT_QUERY, FORK, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, SET_PLAN_MODE, VERIFY_CHAT, type ChatSummary, type Me } from './queries.ts'
 import { linkHandler, navigate } from './router.ts'
 import { ToolCard } from './ToolCard.tsx'
 import { AttachmentImage, IMAGE_TYPES, refusalOf, uploadImage, type UploadedImage } from './attachments.tsx'
@@ -385,6 +385,7 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
     return () => removeEventListener('scroll', onScroll)
   }, [])
 
+  const [, setPlanMode] = useMutation(SET_PLAN_MODE)
   const chat = data?.chat
   if (error || streamError) {
     const message = error?.graphQLErrors[0]?.message ?? streamError ?? error?.message
@@ -415,6 +416,13 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
             </a>
           )}
           {!canChange && <span className="read-only">read-only</span>}
+          {canChange ? (
+            <label className="plan-mode">
+              <input type="checkbox" checked={chat.planMode} onChange={(e) => void setPlanMode({ chatId, planMode: e.target.checked })} /> plan mode
+            </label>
+          ) : (
+            chat.planMode && <span>plan mode</span>
+          )}
         </div>
         <nav className="tabs" aria-label="chat views">
           <a href={`/chats/${chatId}`} aria-current={tab === 'conversation' ? 'page' : undefined} onClick={linkHandler(`/chats/${chatId}`)}>

@@ -25,6 +25,10 @@ export const CHAT_STREAM = `subscription ChatStream($chatId: ID!) {
     ... on RetryCountdown { turnId attempt retryAt delayMs errorKind message seq }
   }
 }`
+export const SET_PLAN_MODE = `mutation SetPlanMode($chatId: ID!, $planMode: Boolean!) { setPlanMode(chatId: $chatId, planMode: $planMode) { ${CHAT} } }`
+export const SYSTEM_PROMPT = 'query SystemPrompt { systemPrompt }'
+export const SET_SYSTEM_PROMPT = 'mutation SetSystemPrompt($prompt: String!) { setSystemPrompt(prompt: $prompt) }'
+export const WORKSPACES = 'query Workspaces { workspaces { id name status } }'
 export const CONFIGURE_PROVIDER = 'mutation ConfigureProvider($input: ProviderInput!) { configureProvider(input: $input) { id apiKeySet } }'
 export const CONFIGURE_MODEL = 'mutation ConfigureModel($input: ModelInput!) { configureModel(input: $input) { id } }'
 

@@ -193,6 +193,11 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     await page.locator('.msg.user', { hasText: 'fork source' }).waitFor()
     await page.locator('.msg.assistant', { hasText: 'First answer.' }).waitFor()
     await page.getByLabel('message').waitFor()
+    const forkUrl = new URL(page.url()).pathname
+    // The source lists it among its branches.
+    await page.goto(`/chats/${sourceId}/timeline`)
+    await page.getByRole('navigation', { name: 'forks of this chat' }).getByText(`at event ${revision}`).waitFor()
+    expect(await page.getByRole('navigation', { name: 'forks of this chat' }).getByRole('link').getAttribute('href')).toBe(forkUrl)
   })
 
   it('lets an auditor read a chat without a composer, and hides it from another member', async () => {

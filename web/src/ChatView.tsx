@@ -5,7 +5,7 @@ import { liveReasoning, liveText, type ChatView as View, type Entry } from './ch
 import { useChatStream } from './chat-stream.ts'
 import { statusLabel } from './ChatList.tsx'
 import { Markdown, StreamingMarkdown } from './Markdown.tsx'
-import { ANSWER, CHAT_QUERY, FORK, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, SET_PLAN_MODE, VERIFY_CHAT, type ChatSummary, type Me } from './queries.ts'
+import { ANSWER, CHAT_QUERY, FORK, FORKS, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, SET_PLAN_MODE, VERIFY_CHAT, type ChatSummary, type Me } from './queries.ts'
 import { linkHandler, navigate } from './router.ts'
 import { ToolCard } from './ToolCard.tsx'
 import { AttachmentImage, IMAGE_TYPES, refusalOf, uploadImage, type UploadedImage } from './attachments.tsx'
@@ -306,11 +306,33 @@ function ChainCheck({ chatId }: { chatId: string }) {
   )
 }
 
+function Branches({ chatId }: { chatId: string }) {
+  const [{ data }] = useQuery<{ chats: { nodes: { id: string; title: string; forkOf: { revision: number } }[] } }>({ query: FORKS, variables: { chatId } })
+  const forks = data?.chats.nodes ?? []
+  if (forks.length === 0) return null
+  return (
+    <nav className="branches" aria-label="forks of this chat">
+      <h2>Forks</h2>
+      <ul>
+        {forks.map((f) => (
+          <li key={f.id}>
+            <a href={`/chats/${f.id}`} onClick={linkHandler(`/chats/${f.id}`)}>
+              {f.title}
+            </a>{' '}
+            <span className="muted">at event {f.forkOf.revision}</span>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  )
+}
+
 function Timeline({ view, chatId, canFork, canVerify }: { view: View; chatId: string; canFork: boolean; canVerify: boolean }) {
   const [fork, forkChat] = useMutation<{ forkChat: { id: string } }>(FORK)
   return (
     <section className="timeline" aria-label="timeline">
       {canVerify && <ChainCheck chatId={chatId} />}
+      <Branches chatId={chatId} />
       {fork.error && <p className="error">{fork.error.graphQLErrors[0]?.message ?? fork.error.message}</p>}
       <table>
         <thead>

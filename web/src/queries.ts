@@ -4,6 +4,7 @@ const CHAT = 'id title status archived modelId ownerId planMode queueLength revi
 export const ME = 'query Me { me { id email name role } }'
 export const CHATS = `query Chats($filter: ChatFilter) { chats(first: 100, filter: $filter) { nodes { ${CHAT} } } }`
 export const MY_CHATS = `subscription MyChats { myChats { kind chat { ${CHAT} } } }`
+export const FORKS = `query Forks($chatId: ID!) { chats(first: 100, filter: { forkOf: $chatId }) { nodes { id title forkOf { chatId revision } createdAt } } }`
 export const CHAT_QUERY = `query Chat($id: ID!) { chat(id: $id) { ${CHAT} } }`
 export const MODELS = 'query Models { models { id displayName isDefault enabled contextWindow maxOutputTokens providerId modelName pricing { input output cacheRead cacheWrite } } }'
 export const PROVIDERS = 'query Providers { providers { id kind displayName baseUrl apiKeySet keyFingerprint } }'

@@ -1,7 +1,7 @@
-// Admins: providers (keys are write-only: "set" or "not set"), models with their prices, the system prompt.
+// Admins: providers (keys are write-only: "set" or "not set"), models with their prices, the system prompt, templates.
 import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
-import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS, SET_SYSTEM_PROMPT, SYSTEM_PROMPT } from './queries.ts'
+import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS, SET_SYSTEM_PROMPT, SYSTEM_PROMPT, TEMPLATES } from './queries.ts'
 
 const KINDS = ['anthropic', 'bedrock', 'openai_chat', 'openai_responses', 'azure_openai', 'google', 'openai_compatible']
 
@@ -111,6 +111,32 @@ function SystemPrompt() {
   )
 }
 
+function Templates() {
+  const [{ data }] = useQuery<{ templates: { id: string; name: string; description: string; provisioner: { kind: string }; allowedRoles: unknown; workspaceCount: number }[] }>({ query: TEMPLATES })
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>name</th>
+          <th>provisioner</th>
+          <th>who may use it</th>
+          <th>workspaces</th>
+        </tr>
+      </thead>
+      <tbody>
+        {data?.templates.map((t) => (
+          <tr key={t.id}>
+            <td title={t.description}>{t.name}</td>
+            <td>{t.provisioner.kind}</td>
+            <td>{Array.isArray(t.allowedRoles) ? t.allowedRoles.join(', ').toLowerCase() : String(t.allowedRoles)}</td>
+            <td>{t.workspaceCount}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  )
+}
+
 export function AdminScreen() {
   const [providers, refetchProviders] = useQuery<{ providers: { id: string; kind: string; displayName: string; baseUrl: string | null; apiKeySet: boolean; keyFingerprint: string | null }[] }>({ query: PROVIDERS })
   const [models, refetchModels] = useQuery<{ models: Model[] }>({ query: MODELS })
@@ -171,6 +197,9 @@ export function AdminScreen() {
       <ModelForm providers={providers.data?.providers.map((p) => p.id) ?? []} onSaved={() => refetchModels()} />
       <h1>System prompt</h1>
       <SystemPrompt />
+      <h1>Templates</h1>
+      <Templates />
+      <p className="muted">Templates are created and changed through GraphQL (<code>createTemplate</code>, <code>updateTemplate</code>).</p>
     </main>
   )
 }

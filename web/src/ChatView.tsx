@@ -11,6 +11,22 @@ import { ToolCard } from './ToolCard.tsx'
 import { AttachmentImage, IMAGE_TYPES, refusalOf, uploadImage, type UploadedImage } from './attachments.tsx'
 
 const BUSY = new Set(['PENDING', 'RUNNING', 'INTERRUPTING'])
+const PAGE = 200
+
+/** A provider error's retry, counting down to it. */
+function RetryCountdown({ retry }: { retry: NonNullable<View['retry']> }) {
+  const [now, setNow] = useState(() => Date.now())
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1000)
+    return () => clearInterval(timer)
+  }, [])
+  const seconds = Math.max(0, Math.ceil((Date.parse(retry.retryAt) - now) / 1000))
+  return (
+    <div className="marker info" role="status">
+      {retry.message} — retry {retry.attempt} {seconds > 0 ? `in ${seconds} s` : 'now'}
+    </div>
+  )
+}
 
 // Memoized: while a turn streams, the finished entries above it render nothing again.
 const EntryView = memo(function EntryView({ entry, chatId, canChange }: { entry: Entry; chatId: string; canChange: boolean }) {
@@ -21,7 +37,7 @@ const EntryView = memo(function EntryView({ entry, chatId, canChange }: { entry:
         <div className="msg user" data-revision={entry.revision}>
           <div className="bubble">{entry.text}</div>
           {entry.attachments.map((a) => (
-            <AttachmentImage key={a.attachmentId} attachmentId={a.attachmentId} name={a.name} />
+            <AttachmentImage key={a.attachmentId} attachmentId={a.attachmentId} mimeType={a.mimeType} name={a.name} />
           ))}
         </div>
       )
@@ -214,7 +230,7 @@ function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
           if (e.key === 'Enter' && !e.shiftKey) {
             e.preventDefault()
             void submit()
-          }
+          } else if (e.key === 'Escape' && busy) void interrupt({ chatId: chat.id })
         }}
       />
       <div className="composer-actions">
@@ -233,7 +249,7 @@ function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
         </label>
         {uploading > 0 && <span className="muted">uploading…</span>}
         {busy && (
-          <button type="button" className="stop" onClick={() => void interrupt({ chatId: chat.id })} disabled={chat.status === 'INTERRUPTING'}>
+          <button type="button" className="stop" title="Stop the turn (Esc)" onClick={() => void interrupt({ chatId: chat.id })} disabled={chat.status === 'INTERRUPTING'}>
             Stop
           </button>
         )}
@@ -352,8 +368,7 @@ function Timeline({ view, chatId, canFork, canVerify }: { view: View; chatId: st
               <td className="type">{e.type}</td>
               <td className="what">{eventSummary(e)}</td>
               <td>
-                {e.actor.kind.toLowerCase()}
-                {e.actor.onBehalfOf ? ' (for a user)' : ''}
+                <span title={e.actor.onBehalfOf ? `on behalf of user ${e.actor.onBehalfOf}` : e.actor.id}>{e.actor.kind.toLowerCase()}</span>
               </td>
               <td>
                 <time dateTime={e.occurredAt}>{new Date(e.occurredAt).toLocaleTimeString()}</time>
@@ -408,6 +423,8 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
   }, [])
 
   const [, setPlanMode] = useMutation(SET_PLAN_MODE)
+  // Long chats render their newest entries; earlier ones page in on demand.
+  const [shown, setShown] = useState(PAGE)
   const chat = data?.chat
   if (error || streamError) {
     const message = error?.graphQLErrors[0]?.message ?? streamError ?? error?.message
@@ -460,10 +477,15 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
       ) : (
         <>
           <section className="conversation" aria-label="conversation">
-            {view.entries.map((entry) => (
+            {view.entries.length > shown && (
+              <button type="button" className="earlier" onClick={() => setShown((n) => n + PAGE)}>
+                Show {Math.min(PAGE, view.entries.length - shown)} earlier of {view.entries.length - shown}
+              </button>
+            )}
+            {view.entries.slice(-shown).map((entry) => (
               <EntryView key={`${entry.kind}-${entry.revision}`} entry={entry} chatId={chatId} canChange={canChange} />
             ))}
-            {view.retry && <div className="marker info">Retrying (attempt {view.retry.attempt}) at {new Date(view.retry.retryAt).toLocaleTimeString()}: {view.retry.message}</div>}
+            {view.retry && <RetryCountdown retry={view.retry} />}
             <LiveTurn view={view} />
             {chat.status === 'ERROR' && chat.lastError && <div className="marker error" role="alert">{chat.lastError}</div>}
           </section>

@@ -1,5 +1,6 @@
 // A tool call as a card: file writes and edits as diffs, execute as a terminal, the rest folded.
 import { diffLines } from 'diff'
+import { AttachmentImage } from './attachments.tsx'
 import type { ToolCallView } from './chat-fold.ts'
 
 function DiffView({ path, oldText, newText }: { path: string; oldText: string; newText: string }) {
@@ -72,9 +73,7 @@ export function ToolCard({ call }: { call: ToolCallView }) {
       {body}
       {showResult && <pre className="tool-error">{call.result}</pre>}
       {call.images?.map((img) => (
-        <a key={img.attachmentId} href={`/api/v1/attachments/${img.attachmentId}`} target="_blank" rel="noreferrer">
-          attachment ({img.mimeType})
-        </a>
+        <AttachmentImage key={img.attachmentId} attachmentId={img.attachmentId} mimeType={img.mimeType} name={typeof args.name === 'string' ? args.name : String(args.path ?? 'attachment')} />
       ))}
     </div>
   )

@@ -31,8 +31,27 @@ export async function uploadImage(file: File): Promise<UploadedImage> {
   return { id: body.id, name: file.name, mimeType: body.mimeType ?? file.type, previewUrl: URL.createObjectURL(file) }
 }
 
-/** An attachment of the chat, fetched with the token (an <img src> cannot send it). */
-export function AttachmentImage({ attachmentId, name }: { attachmentId: string; name: string }) {
+async function download(attachmentId: string, name: string) {
+  const res = await fetch(`/api/v1/attachments/${attachmentId}`, { headers: { authorization: `Bearer ${storedToken()}` } })
+  if (!res.ok) return
+  const url = URL.createObjectURL(await res.blob())
+  const a = Object.assign(document.createElement('a'), { href: url, download: name })
+  a.click()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+}
+
+/** An attachment of the chat: an image shown, anything else a download; fetched with the token (an <img src> cannot send it). */
+export function AttachmentImage({ attachmentId, name, mimeType = 'image/' }: { attachmentId: string; name: string; mimeType?: string }) {
+  if (!mimeType.startsWith('image/'))
+    return (
+      <button type="button" className="download" onClick={() => void download(attachmentId, name)}>
+        Download {name}
+      </button>
+    )
+  return <InlineImage attachmentId={attachmentId} name={name} />
+}
+
+function InlineImage({ attachmentId, name }: { attachmentId: string; name: string }) {
   const [url, setUrl] = useState<string | null>(null)
   useEffect(() => {
     let revoked = false

@@ -29,6 +29,7 @@ export const CHAT_STREAM = `subscription ChatStream($chatId: ID!) {
 export const SET_PLAN_MODE = `mutation SetPlanMode($chatId: ID!, $planMode: Boolean!) { setPlanMode(chatId: $chatId, planMode: $planMode) { ${CHAT} } }`
 export const SYSTEM_PROMPT = 'query SystemPrompt { systemPrompt }'
 export const SET_SYSTEM_PROMPT = 'mutation SetSystemPrompt($prompt: String!) { setSystemPrompt(prompt: $prompt) }'
+export const TEMPLATES = 'query Templates { templates { id name description provisioner allowedRoles workspaceCount } }'
 export const WORKSPACES = 'query Workspaces { workspaces { id name status } }'
 export const CONFIGURE_PROVIDER = 'mutation ConfigureProvider($input: ProviderInput!) { configureProvider(input: $input) { id apiKeySet } }'
 export const CONFIGURE_MODEL = 'mutation ConfigureModel($input: ModelInput!) { configureModel(input: $input) { id } }'

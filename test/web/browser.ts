@@ -75,8 +75,14 @@ export async function startUiServer(): Promise<UiServer> {
 }
 
 /** A page already signed in with `token` (the sign-in test does it through the form instead). */
-export async function signedInPage(browser: Browser, url: string, token: string | null, viewport = { width: 1100, height: 800 }): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport, baseURL: url })
+export async function signedInPage(
+  browser: Browser,
+  url: string,
+  token: string | null,
+  viewport = { width: 1100, height: 800 },
+  colorScheme: 'light' | 'dark' = 'light',
+): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport, baseURL: url, colorScheme })
   if (token) await context.addInitScript((t) => localStorage.setItem('cairn.token', t), token)
   const page = await context.newPage()
   const problems: string[] = []

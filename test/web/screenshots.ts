@@ -103,6 +103,12 @@ async function main() {
     await phone.page.locator('.tool-card[data-tool="edit_files"]').scrollIntoViewIfNeeded()
     await shot(phone.page, 'phone-chat')
     await phone.context.close()
+
+    const dark = await signedInPage(browser, ui.url, alice.token, { width: 1200, height: 900 }, 'dark')
+    await dark.page.goto(chatPath)
+    await dark.page.locator('.tool-card[data-tool="edit_files"]').waitFor()
+    await shot(dark.page, 'dark-chat')
+    await dark.context.close()
   } finally {
     await browser.close()
     await ui.close()

@@ -83,6 +83,8 @@ export async function signedInPage(
   colorScheme: 'light' | 'dark' = 'light',
 ): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
   const context = await browser.newContext({ viewport, baseURL: url, colorScheme })
+  // Generous: `npm test` runs the browser beside other suites on two cores. Waits are for states, never for time.
+  context.setDefaultTimeout(60_000)
   if (token) await context.addInitScript((t) => localStorage.setItem('cairn.token', t), token)
   const page = await context.newPage()
   const problems: string[] = []

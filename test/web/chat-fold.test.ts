@@ -1,6 +1,6 @@
 // The web chat view's fold of chatStream items (web/src/chat-fold.ts): pure, so tested without a browser.
 import { describe, expect, it } from 'vitest'
-import { emptyChatView, foldChatItems, liveText, type StoredChatEvent, type StreamItem } from '../../web/src/chat-fold.ts'
+import { emptyChatView, foldChatItems, liveText, prependEvents, type StoredChatEvent, type StreamItem } from '../../web/src/chat-fold.ts'
 
 let revision = 0
 const event = (type: string, data: unknown): StreamItem => ({
@@ -34,6 +34,19 @@ describe('the chat view fold', () => {
     expect(liveText(v.live)).toBe('')
     v = foldChatItems(v, [delta('New text', 0)])
     expect(liveText(v.live)).toBe('New text')
+  })
+
+  it('pages earlier history in before a view that opened on the newest events, keeping what is live', () => {
+    revision = 0
+    const all = [event('UserMessagePosted', { parts: [{ type: 'text', text: 'q' }] }), event('TurnStarted', { turnId: 't1' }), step('', [{ id: 'c1', name: 'execute', arguments: { command: 'ls' } }])]
+    const later = [event('ToolCallCompleted', { turnId: 't1', callId: 'c1', name: 'execute', result: 'process p exited with code 0\n', isError: false })]
+    // The view opened at revision 3: the call's result came before its call was known.
+    let v = foldChatItems(emptyChatView(), [...later, delta('Still going', 0)])
+    expect(v.entries).toEqual([])
+    v = prependEvents(v, all.map((i) => (i as Extract<StreamItem, { __typename: 'ChatEventItem' }>).event))
+    expect(v.events.map((e) => e.revision)).toEqual([0, 1, 2, 3])
+    expect(v.entries[1]).toMatchObject({ kind: 'assistant', toolCalls: [{ id: 'c1', result: 'process p exited with code 0\n' }] })
+    expect(liveText(v.live)).toBe('Still going')
   })
 
   it('ignores an event repeated at the seam between replay and live', () => {

@@ -3,7 +3,11 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
+import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { chatDecider } from '../../commands/chat/decide.ts'
+import { handleCommand } from '../../commands/handler.ts'
+import { chatStream, DEFAULT_ORGANIZATION_ID } from '../../src/events/index.ts'
 import { browserAvailable, launchChromium, signedInPage, startUiServer, type UiServer } from './browser.ts'
 
 const DOT_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
@@ -232,6 +236,40 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     await listPage.getByRole('heading', { name: 'Your chats' }).waitFor()
     await ui.h.createChat(alice.userId, 'from another tab')
     await listPage.locator('.chat-link', { hasText: 'A title' }).first().waitFor()
+  })
+
+  it('opens a long chat on its newest events and pages earlier history in', async () => {
+    // Given a chat of 1 + 4 × 150 events (seeded as whole turns, as the fork bench does).
+    const chatId = randomUUID()
+    const meta = { actor: { kind: 'user' as const, id: alice.userId }, organizationId: DEFAULT_ORGANIZATION_ID }
+    await handleCommand(ui.h.server.store, chatStream(chatId), chatDecider, {
+      type: 'CreateChat', chatId, ownerId: alice.userId, organizationId: DEFAULT_ORGANIZATION_ID, title: 'long chat', modelId: null, workspaceId: null, planMode: false,
+    }, { commandId: randomUUID(), metadata: meta })
+    const agent = { actor: { kind: 'agent' as const, id: 'bench', onBehalfOf: alice.userId }, organizationId: DEFAULT_ORGANIZATION_ID }
+    const turn = (n: number) => {
+      const turnId = randomUUID()
+      const step = { turnId, stepId: randomUUID(), modelId: null, parts: [], text: `answer ${n}`, reasoning: '', toolCalls: [], usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }, costUsd: 0, finishReason: 'stop', interrupted: false }
+      return [
+        { type: 'UserMessagePosted', data: { messageId: randomUUID(), parts: [{ type: 'text', text: `question ${n}` }], authorId: alice.userId }, metadata: meta },
+        { type: 'TurnStarted', data: { turnId, runnerId: 'seed', modelId: null }, metadata: agent },
+        { type: 'AssistantStepCompleted', data: step, metadata: agent },
+        { type: 'TurnCompleted', data: { turnId }, metadata: agent },
+      ].map((e) => ({ id: randomUUID(), ...e }))
+    }
+    await ui.h.server.store.appendToStream(chatStream(chatId), Array.from({ length: 150 }, (_, n) => turn(n)).flat(), { expectedRevision: 0n })
+    await ui.h.server.engine.waitForAll(await ui.h.server.store.headCheckpoint())
+
+    const page = await open(alice.token, `/chats/${chatId}`)
+    await page.locator('.msg.assistant', { hasText: 'answer 149' }).waitFor()
+    // 400 events are 100 turns (300 entries, the newest 200 drawn): entries page in, then events.
+    expect(await page.locator('.msg.user', { hasText: /^question 50$/ }).count()).toBe(0)
+    await page.getByRole('button', { name: 'Show 100 earlier of 100' }).click()
+    await page.locator('.msg.user', { hasText: /^question 50$/ }).waitFor()
+    expect(await page.locator('.msg.user', { hasText: /^question 49$/ }).count()).toBe(0)
+    await page.getByRole('button', { name: 'Load earlier history (events before #201)' }).click()
+    await page.getByRole('button', { name: /^Show \d+ earlier/ }).click()
+    await page.locator('.msg.user', { hasText: /^question 0$/ }).waitFor()
+    expect(await page.locator('.msg.user').count()).toBe(150)
   })
 
   it('works at phone width, from the keyboard', async () => {

@@ -2,7 +2,7 @@
 import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { liveReasoning, liveText, type ChatView as View, type Entry } from './chat-fold.ts'
-import { useChatStream } from './chat-stream.ts'
+import { HISTORY_WINDOW, useChatStream } from './chat-stream.ts'
 import { statusLabel } from './ChatList.tsx'
 import { Markdown, StreamingMarkdown } from './Markdown.tsx'
 import { ANSWER, CHAT_QUERY, FORK, FORKS, INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, SET_PLAN_MODE, VERIFY_CHAT, type ChatSummary, type Me } from './queries.ts'
@@ -343,12 +343,17 @@ function Branches({ chatId }: { chatId: string }) {
   )
 }
 
-function Timeline({ view, chatId, canFork, canVerify }: { view: View; chatId: string; canFork: boolean; canVerify: boolean }) {
+function Timeline({ view, chatId, canFork, canVerify, loadEarlier }: { view: View; chatId: string; canFork: boolean; canVerify: boolean; loadEarlier: (() => Promise<void>) | null }) {
   const [fork, forkChat] = useMutation<{ forkChat: { id: string } }>(FORK)
   return (
     <section className="timeline" aria-label="timeline">
       {canVerify && <ChainCheck chatId={chatId} />}
       <Branches chatId={chatId} />
+      {loadEarlier && (
+        <button type="button" className="earlier" onClick={() => void loadEarlier()}>
+          Load events before #{view.events[0]?.revision}
+        </button>
+      )}
       {fork.error && <p className="error">{fork.error.graphQLErrors[0]?.message ?? fork.error.message}</p>}
       <table>
         <thead>
@@ -397,7 +402,12 @@ function Timeline({ view, chatId, canFork, canVerify }: { view: View; chatId: st
 
 export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversation' | 'timeline'; me: Me }) {
   const [{ data, error }, refetch] = useQuery<{ chat: ChatSummary }>({ query: CHAT_QUERY, variables: { id: chatId } })
-  const { view, error: streamError } = useChatStream(chatId)
+  // The stream starts at the newest HISTORY_WINDOW events of the chat as it was when the view opened.
+  const [from, setFrom] = useState<number | null>(null)
+  useEffect(() => {
+    if (from === null && data?.chat) setFrom(Math.max(0, data.chat.revision - HISTORY_WINDOW + 1))
+  }, [from, data])
+  const { view, error: streamError, loadEarlier } = useChatStream(chatId, from)
   // The chat's row (status, queue, title) follows the log: read it again after each stored event.
   useEffect(() => {
     if (view.lastRevision >= 0) refetch()
@@ -473,14 +483,20 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
         </nav>
       </header>
       {tab === 'timeline' ? (
-        <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} />
+        <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} loadEarlier={loadEarlier} />
       ) : (
         <>
           <section className="conversation" aria-label="conversation">
-            {view.entries.length > shown && (
+            {view.entries.length > shown ? (
               <button type="button" className="earlier" onClick={() => setShown((n) => n + PAGE)}>
                 Show {Math.min(PAGE, view.entries.length - shown)} earlier of {view.entries.length - shown}
               </button>
+            ) : (
+              loadEarlier && (
+                <button type="button" className="earlier" onClick={() => void loadEarlier()}>
+                  Load earlier history (events before #{view.events[0]?.revision ?? from})
+                </button>
+              )
             )}
             {view.entries.slice(-shown).map((entry) => (
               <EntryView key={`${entry.kind}-${entry.revision}`} entry={entry} chatId={chatId} canChange={canChange} />

@@ -205,6 +205,17 @@ export function foldChatItems(view: ChatView, items: StreamItem[]): ChatView {
   return v
 }
 
+/**
+ * Older stored events paged in before the view's first: the stored part is folded again from
+ * them on, and what is live (deltas, status, retry) is kept as it is.
+ */
+export function prependEvents(view: ChatView, earlier: StoredChatEvent[]): ChatView {
+  const first = view.events[0]?.revision ?? Infinity
+  const events = [...earlier.filter((e) => e.revision < first), ...view.events]
+  const refolded = foldChatItems(emptyChatView(), events.map((event) => ({ __typename: 'ChatEventItem' as const, event })))
+  return { ...refolded, live: view.live, liveStatus: view.liveStatus, retry: view.retry }
+}
+
 /** The text of the live turn not yet shown by a stored step. */
 export const liveText = (live: LiveTurn | null) => (live ? live.text.slice(live.textShown) : '')
 export const liveReasoning = (live: LiveTurn | null) => (live ? live.reasoning.slice(live.reasoningShown) : '')

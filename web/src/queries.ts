@@ -15,8 +15,11 @@ export const REMOVE_QUEUED = `mutation RemoveQueued($chatId: ID!, $queueId: ID!)
 export const PROMOTE_QUEUED = `mutation PromoteQueued($chatId: ID!, $queueId: ID!) { promoteQueuedMessage(chatId: $chatId, queueId: $queueId, interrupt: true) { ${CHAT} } }`
 export const FORK = `mutation Fork($chatId: ID!, $atRevision: Int!) { forkChat(chatId: $chatId, atRevision: $atRevision) { id } }`
 export const ANSWER = `mutation Answer($chatId: ID!, $questionId: ID!, $answer: String!) { answerQuestion(chatId: $chatId, questionId: $questionId, answer: $answer) { id } }`
-export const CHAT_STREAM = `subscription ChatStream($chatId: ID!) {
-  chatStream(chatId: $chatId, fromRevision: 0) {
+export const CHAT_EVENTS = `query ChatEvents($chatId: ID!, $from: Int!, $limit: Int!) {
+  chatEvents(chatId: $chatId, fromRevision: $from, limit: $limit) { revision position type data actor { kind id onBehalfOf } occurredAt }
+}`
+export const CHAT_STREAM = `subscription ChatStream($chatId: ID!, $from: Int!) {
+  chatStream(chatId: $chatId, fromRevision: $from) {
     __typename
     ... on ChatEventItem { event { revision position type data actor { kind id onBehalfOf } occurredAt } }
     ... on TextDelta { turnId delta seq }

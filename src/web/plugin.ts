@@ -17,9 +17,30 @@ const API_PATHS = /^\/(graphql|graphiql|api|healthz|metrics)(\/|$|\?)/
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Cairn</title>
 <p>The web UI is not built. Run <code>npm install</code> (or <code>npm run build:web</code>) in Cairn's folder and reload.</p>`
 
-export const webPlugin: FastifyPluginAsync<{ root?: string; log?: (line: string) => void }> = async (app, opts) => {
+/** Builds web/ into web/dist with Vite (what `npm install`'s prepare does), for a first start without it. */
+export async function buildWebUi(log: (line: string) => void = () => {}): Promise<boolean> {
+  try {
+    const { build } = await import('vite')
+    log('building the web UI into web/dist…')
+    const nodeEnv = process.env.NODE_ENV
+    process.env.NODE_ENV = 'production'
+    try {
+      await build({ configFile: fileURLToPath(new URL('../../web/vite.config.ts', import.meta.url)), logLevel: 'warn' })
+    } finally {
+      if (nodeEnv === undefined) delete process.env.NODE_ENV
+      else process.env.NODE_ENV = nodeEnv
+    }
+    return true
+  } catch (err) {
+    log(`could not build the web UI: ${err instanceof Error ? err.message : String(err)}`)
+    return false
+  }
+}
+
+export const webPlugin: FastifyPluginAsync<{ root?: string; log?: (line: string) => void; buildIfMissing?: boolean }> = async (app, opts) => {
   const root = opts.root ?? WEB_DIST
   const indexPath = join(root, 'index.html')
+  if (!existsSync(indexPath) && opts.buildIfMissing && !opts.root) await buildWebUi(opts.log)
   if (!existsSync(indexPath)) {
     opts.log?.(`web UI not built (${indexPath} is missing): run npm run build:web`)
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT))

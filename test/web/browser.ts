@@ -1,9 +1,9 @@
 // The browser side of the UI tests, screenshots and the ui bench: Debian's chromium driven by
 // playwright-core against the real server (startServer on PGlite) with the scripted fake LLM.
 import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
+import { buildWebUi } from '../../src/web/plugin.ts'
 import { startWorkspaceServer, type WorkspaceServer } from '../workspaces/harness.ts'
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium', '/usr/bin/google-chrome']
@@ -40,18 +40,11 @@ export interface UiServer {
   close(): Promise<void>
 }
 
-let built: Promise<unknown> | null = null
+let built: Promise<boolean> | null = null
 /** Builds web/ into web/dist once per process, so the browser runs the UI of the sources under test. */
-export function buildUi(): Promise<unknown> {
-  built ??= import('vite').then(async ({ build }) => {
-    // Vite builds for NODE_ENV, which vitest sets to test: build what `npm install` builds.
-    const nodeEnv = process.env.NODE_ENV
-    process.env.NODE_ENV = 'production'
-    try {
-      return await build({ configFile: fileURLToPath(new URL('../../web/vite.config.ts', import.meta.url)), logLevel: 'warn' })
-    } finally {
-      process.env.NODE_ENV = nodeEnv
-    }
+export function buildUi(): Promise<boolean> {
+  built ??= buildWebUi((line) => {
+    if (line.startsWith('could not')) throw new Error(line)
   })
   return built
 }

@@ -8,6 +8,7 @@ import { benchIdentity } from './identity.ts'
 import { benchLoop } from './loop.ts'
 import { createReport, type Report } from './report.ts'
 import { benchTunnel } from './tunnel.ts'
+import { benchUi } from './ui.ts'
 
 export type Bench = (report: Report) => Promise<void>
 
@@ -20,6 +21,7 @@ export const benches: Record<string, Bench> = {
   identity: benchIdentity,
   loop: benchLoop,
   tunnel: benchTunnel,
+  ui: benchUi,
 }
 
 /**

@@ -19,6 +19,7 @@ import { createProjectionEngine } from './projections/engine.ts'
 import { WorkspaceService } from './workspaces/service.ts'
 import { registerWorkspaceTools } from './workspaces/tools.ts'
 import { agentAuthRoutes } from './workspaces/agent-auth-routes.ts'
+import { webPlugin } from './web/plugin.ts'
 import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
 import type { Projection, ProjectionEngine } from './projections/types.ts'
 import { ChatRetention } from './audit/retention.ts'
@@ -150,13 +151,14 @@ export const operationsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = asyn
   })
 }
 
-/** The HTTP app. Each concern is a plugin registered here; add GraphQL and the tunnel beside these. */
-export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
+/** The HTTP app. Each concern is a plugin registered here: operations, GraphQL, the tunnel, agent auth, the web UI. */
+export async function buildApp(ctx: ServerContext, opts: { buildWebIfMissing?: boolean } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   await app.register(operationsRoutes, { ctx })
   await app.register(apiPlugin, { ctx })
   await app.register(ctx.workspaces.tunnels.plugin)
   await app.register(agentAuthRoutes, { workspaces: ctx.workspaces, trust: loadInstanceIdentityTrust(ctx.env.instanceIdentity) })
+  await app.register(webPlugin, { log: ctx.log, buildIfMissing: opts.buildWebIfMissing })
   return app
 }
 
@@ -172,7 +174,8 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
       ctx.engine.onApplied((projection, events) => projection === 'chats' && ctx.runner.noticeApplied(events))
       ctx.runner.start()
     }
-    app = await buildApp(ctx)
+    // `npm install` built the UI; a checkout that skipped install scripts builds it on its first start.
+    app = await buildApp(ctx, { buildWebIfMissing: true })
     const address = await app.listen({ port: ctx.env.port, host: ctx.env.host })
     ctx.workspaces.setControlPlaneUrl(address.replace('//0.0.0.0', '//127.0.0.1').replace('//[::]', '//127.0.0.1'))
     await ctx.workspaces.ensureDefaultTemplate()

@@ -56,7 +56,8 @@ export type ChatCommand =
       attachments?: AttachmentRef[]
     }
   | { type: 'RemoveQueuedMessage'; queueId: string }
-  | { type: 'PromoteQueuedMessage'; queueId: string }
+  /** Moves a queued message to the head; with `interrupt`, also asks the running turn to stop so it is delivered next. */
+  | { type: 'PromoteQueuedMessage'; queueId: string; interrupt?: { requestedBy: string } }
   | { type: 'InterruptChat'; requestedBy: string }
   /** `generated`: a title the runner made for `replaces`; dropped if someone renamed the chat meanwhile. */
   | { type: 'RenameChat'; title: string; generated?: { replaces: string } }

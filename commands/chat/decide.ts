@@ -220,12 +220,13 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
       if (!chat.queue.some((q) => q.queueId === cmd.queueId))
         throw new CommandError('QUEUED_MESSAGE_NOT_FOUND', `no queued message ${cmd.queueId} in chat ${chat.id}`)
       return [{ type: 'QueuedMessageRemoved', data: { queueId: cmd.queueId } }]
-    case 'PromoteQueuedMessage':
+    case 'PromoteQueuedMessage': {
       requireLiveChat(chat)
       if (!chat.queue.some((q) => q.queueId === cmd.queueId))
         throw new CommandError('QUEUED_MESSAGE_NOT_FOUND', `no queued message ${cmd.queueId} in chat ${chat.id}`)
-      if (chat.queue[0]?.queueId === cmd.queueId) return []
-      return [{ type: 'QueuedMessagePromoted', data: { queueId: cmd.queueId } }]
+      const promoted: ChatEvent[] = chat.queue[0]?.queueId === cmd.queueId ? [] : [{ type: 'QueuedMessagePromoted', data: { queueId: cmd.queueId } }]
+      return cmd.interrupt && chat.status === 'running' ? [...promoted, { type: 'InterruptRequested', data: { requestedBy: cmd.interrupt.requestedBy } }] : promoted
+    }
     case 'InterruptChat':
       requireLiveChat(chat)
       return chat.status === 'running' ? [{ type: 'InterruptRequested', data: { requestedBy: cmd.requestedBy } }] : []

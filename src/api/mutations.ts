@@ -234,7 +234,11 @@ export const mutationResolvers = {
   forkChat,
   interruptChat: onChat((_a, p) => ({ type: 'InterruptChat', requestedBy: p.userId })),
   removeQueuedMessage: onChat<{ chatId: string; queueId: string }>((a) => ({ type: 'RemoveQueuedMessage', queueId: a.queueId })),
-  promoteQueuedMessage: onChat<{ chatId: string; queueId: string }>((a) => ({ type: 'PromoteQueuedMessage', queueId: a.queueId })),
+  promoteQueuedMessage: onChat<{ chatId: string; queueId: string; interrupt?: boolean | null }>((a, p) => ({
+    type: 'PromoteQueuedMessage',
+    queueId: a.queueId,
+    ...(a.interrupt ? { interrupt: { requestedBy: p.userId } } : {}),
+  })),
   renameChat: onChat<{ chatId: string; title: string }>((a) => ({ type: 'RenameChat', title: a.title })),
   archiveChat: archiveCascade('ArchiveChat'),
   unarchiveChat: archiveCascade('UnarchiveChat'),

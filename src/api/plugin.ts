@@ -1,5 +1,6 @@
 /**
- * The API as one fastify plugin: GraphQL at /graphql (mercurius; GraphiQL at /graphiql;
+ * The API as one fastify plugin: GraphQL at /graphql (mercurius, held to the GraphQL-over-HTTP
+ * spec by graphql-over-http.ts; GraphiQL at /graphiql;
  * subscriptions over WebSocket with the graphql-transport-ws protocol) and the attachment
  * upload/download routes. Register it with the server context:
  * `await app.register(apiPlugin, { ctx })`.
@@ -29,6 +30,7 @@ import { mutationResolvers } from './mutations.ts'
 import { chatFieldResolvers, queryResolvers } from './queries.ts'
 import { subscriptionResolvers } from './subscriptions.ts'
 import { workspaceApiResolvers } from './workspaces.ts'
+import { followGraphqlOverHttp, graphqlOverHttpErrorFormatter } from './graphql-over-http.ts'
 import type { WorkspaceService } from '../workspaces/service.ts'
 
 export const SCHEMA_PATH = new URL('../../schema.graphql', import.meta.url)
@@ -133,6 +135,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   const ws = ctx.workspaces ? workspaceApiResolvers(ctx.workspaces) : null
   if (ws) for (const [name, s] of Object.entries(ws.Subscription)) subscriptions[name] = { subscribe: guard(s.subscribe as Resolver), resolve: s.resolve }
 
+  followGraphqlOverHttp(app, '/graphql')
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
@@ -144,6 +147,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     } as never,
     path: '/graphql',
     graphiql: true,
+    errorFormatter: graphqlOverHttpErrorFormatter as never,
     cache: false,
     queryDepth: MAX_QUERY_DEPTH,
     validationRules: ({ variables }) => [complexityRule((variables ?? {}) as Record<string, unknown>)],

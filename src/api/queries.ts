@@ -29,7 +29,11 @@ export const queryResolvers = {
 
   async chats(
     _root: unknown,
-    args: { filter?: { archived?: boolean | null; status?: string | null; ownerId?: string | null; titleContains?: string | null } | null; first?: number | null; after?: string | null },
+    args: {
+      filter?: { archived?: boolean | null; status?: string | null; ownerId?: string | null; titleContains?: string | null; forkOf?: string | null } | null
+      first?: number | null
+      after?: string | null
+    },
     ctx: ApiContext,
   ) {
     const p = requirePrincipal(ctx.principal)
@@ -40,6 +44,7 @@ export const queryResolvers = {
       archived: filter.archived,
       status: filter.status,
       titleContains: filter.titleContains,
+      forkOf: filter.forkOf,
       first: pageSize(args.first, 20),
       after: args.after,
     })

@@ -133,6 +133,7 @@ export interface ChatListQuery {
   archived?: boolean | null
   status?: string | null
   titleContains?: string | null
+  forkOf?: string | null
   first: number
   after?: string | null
 }
@@ -147,6 +148,10 @@ export async function listChats(db: Sql, q: ChatListQuery): Promise<Connection<C
   if (q.ownerId) add('c.owner_id = ?', q.ownerId)
   if (q.archived != null) add('c.archived = ?', q.archived)
   if (q.status) add('c.status = ?', q.status.toLowerCase())
+  if (q.forkOf != null) {
+    if (!isUuid(q.forkOf)) return connection([] as ChatView[], q.first, (c) => encodeCursor([c.sortKey, c.id]))
+    add('c.fork_of_chat_id = ?', q.forkOf)
+  }
   if (q.titleContains) add(`c.title ilike ?`, `%${q.titleContains.replace(/[\\%_]/g, (m) => '\\' + m)}%`)
   const after = decodeCursor(q.after, 2)
   if (after) {

@@ -135,6 +135,19 @@ describe('chat decider: queue', () => {
   it('promotes a queued message to the head', () =>
     chat.given(withQueue).when({ type: 'PromoteQueuedMessage', queueId: 'q2' }).then([{ type: 'QueuedMessagePromoted', data: { queueId: 'q2' } }]))
   it('appends nothing when promoting the head', () => chat.given(withQueue).when({ type: 'PromoteQueuedMessage', queueId: 'q1' }).then([]))
+  it('promotes and interrupts the running turn when asked to', () =>
+    chat
+      .given(withQueue)
+      .when({ type: 'PromoteQueuedMessage', queueId: 'q2', interrupt: { requestedBy: OWNER } })
+      .then([
+        { type: 'QueuedMessagePromoted', data: { queueId: 'q2' } },
+        { type: 'InterruptRequested', data: { requestedBy: OWNER } },
+      ]))
+  it('interrupts for the head without moving it', () =>
+    chat
+      .given(withQueue)
+      .when({ type: 'PromoteQueuedMessage', queueId: 'q1', interrupt: { requestedBy: OWNER } })
+      .then([{ type: 'InterruptRequested', data: { requestedBy: OWNER } }]))
   it('promotes only queued messages', () => chat.given(withQueue).when({ type: 'PromoteQueuedMessage', queueId: 'nope' }).thenThrows('QUEUED_MESSAGE_NOT_FOUND'))
   it('keeps the queue order the events say', () => {
     const state = [...withQueue, queued('q3', true), { type: 'QueuedMessagePromoted', data: { queueId: 'q2' } } as ChatEvent, posted('q3')].reduce(

@@ -1,0 +1,284 @@
+// The web UI in a real browser (Debian's chromium through playwright-core) against the real
+// server on PGlite; only the LLM is a fake, scripted per chat by its first message.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { randomUUID } from 'node:crypto'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { chatDecider } from '../../commands/chat/decide.ts'
+import { handleCommand } from '../../commands/handler.ts'
+import { chatStream, DEFAULT_ORGANIZATION_ID } from '../../src/events/index.ts'
+import { browserAvailable, launchChromium, signedInPage, startUiServer, type UiServer } from './browser.ts'
+
+const DOT_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
+const LONG_ANSWER = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ')
+
+describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_000 }, () => {
+  let ui: UiServer
+  let browser: Browser
+  let alice: { userId: string; token: string }
+  let bob: { userId: string; token: string }
+  let auditor: { userId: string; token: string }
+  const problems: string[] = []
+  const contexts: { close(): Promise<void> }[] = []
+
+  beforeAll(async () => {
+    ui = await startUiServer()
+    browser = await launchChromium()
+    alice = await ui.h.user('alice@example.com', 'member')
+    bob = await ui.h.user('bob@example.com', 'member')
+    auditor = await ui.h.user('audit@example.com', 'auditor')
+  })
+  afterEach(async () => {
+    for (const c of contexts.splice(0)) await c.close()
+    // No test may leave a console error or an uncaught exception behind.
+    expect(problems.splice(0)).toEqual([])
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await ui?.close()
+  })
+
+  async function open(token: string | null, path = '/', viewport?: { width: number; height: number }): Promise<Page> {
+    const opened = await signedInPage(browser, ui.url, token, viewport)
+    contexts.push(opened.context)
+    opened.page.on('console', () => problems.push(...opened.problems.splice(0)))
+    opened.page.on('pageerror', () => problems.push(...opened.problems.splice(0)))
+    await opened.page.goto(path)
+    return opened.page
+  }
+
+  /** Starts a chat from the chat list's form and returns its id once the chat view is open. */
+  async function startChat(page: Page, text: string): Promise<string> {
+    await page.getByLabel('first message').fill(text)
+    await page.getByRole('button', { name: 'Start chat' }).click()
+    await page.waitForURL(/\/chats\/[0-9a-f-]{36}$/)
+    return /\/chats\/([0-9a-f-]{36})$/.exec(page.url())![1]!
+  }
+
+  const slowText = (pieces = 120) => ({ text: LONG_ANSWER, textPieces: pieces, chunkDelayMs: 150 })
+
+  it('signs in with the first admin token from <data dir>/admin-token, and signs out', async () => {
+    const page = await open(null)
+    await page.getByLabel('API token').fill('cairn_not-a-real-token')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('not valid')
+
+    const token = readFileSync(join(ui.h.dataDir, 'admin-token'), 'utf8').trim()
+    await page.getByLabel('API token').fill(token)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByText('admin@cairn.local').waitFor()
+    expect(await page.evaluate(() => localStorage.getItem('cairn.token'))).toBe(token)
+    await page.reload()
+    await page.getByRole('link', { name: 'Admin' }).click()
+    await page.getByRole('cell', { name: 'Fake model' }).waitFor()
+
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByLabel('API token').waitFor()
+    expect(await page.evaluate(() => localStorage.getItem('cairn.token'))).toBeNull()
+  })
+
+  it('sends a message and shows the answer as it streams, then as Markdown with highlighted code', async () => {
+    const answer = 'Here is **the fix**:\n\n```ts\nexport const sum = (a: number, b: number) => a + b\n```\n\nDone.'
+    ui.h.script('write sum', [{ text: answer, textPieces: 40, chunkDelayMs: 100 }])
+    const page = await open(alice.token)
+    await page.getByLabel('model').selectOption('fake-model')
+    await startChat(page, 'write sum')
+    await page.locator('.msg.user', { hasText: 'write sum' }).waitFor()
+    // Part of the text is on screen while the turn still runs…
+    const live = page.locator('.msg.assistant.live .markdown.streaming')
+    await live.waitFor()
+    expect(((await live.textContent()) ?? '').length).toBeGreaterThan(0)
+    expect(await page.locator('.msg.assistant.live').getAttribute('aria-busy')).toBe('true')
+    // …then the stored step replaces it, rendered as Markdown.
+    const done = page.locator('.msg.assistant:not(.live)')
+    await done.locator('pre.code code.language-ts .hljs-keyword').first().waitFor()
+    expect(await done.locator('strong').textContent()).toBe('the fix')
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    expect(await page.locator('.msg.assistant.live').count()).toBe(0)
+  })
+
+  it('queues a message sent while the agent works, and promoting it interrupts the turn', async () => {
+    ui.h.script('busy work', [slowText(), { text: 'Now answering the promoted message.' }])
+    const page = await open(alice.token)
+    await startChat(page, 'busy work')
+    await page.locator('.msg.assistant.live .markdown.streaming').waitFor()
+    await page.getByLabel('message').fill('and then this')
+    await page.getByLabel('message').press('Enter')
+    const queue = page.getByRole('region', { name: 'queued messages' })
+    await queue.getByText('and then this').waitFor()
+    await queue.getByRole('button', { name: 'Send now' }).click()
+    await page.locator('.msg.user', { hasText: 'and then this' }).waitFor()
+    await page.locator('.msg.assistant', { hasText: 'Now answering the promoted message.' }).waitFor()
+    expect(await queue.count()).toBe(0)
+    await page.getByText('Turn stopped').waitFor()
+  })
+
+  it('removes a queued message', async () => {
+    ui.h.script('more busy work', [slowText()])
+    const page = await open(alice.token)
+    await startChat(page, 'more busy work')
+    await page.locator('.msg.assistant.live .markdown.streaming').waitFor()
+    await page.getByLabel('message').fill('never mind this')
+    await page.getByRole('button', { name: 'Queue' }).click()
+    const queue = page.getByRole('region', { name: 'queued messages' })
+    await queue.getByRole('button', { name: 'Remove' }).click()
+    await queue.waitFor({ state: 'detached' })
+    await page.getByRole('button', { name: 'Stop' }).click()
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    expect(await page.locator('.msg.user', { hasText: 'never mind this' }).count()).toBe(0)
+  })
+
+  it('stops a turn and keeps the text streamed so far', async () => {
+    ui.h.script('stop me', [slowText()])
+    const page = await open(alice.token)
+    await startChat(page, 'stop me')
+    const live = page.locator('.msg.assistant.live .markdown.streaming')
+    await live.waitFor()
+    await page.getByRole('button', { name: 'Stop' }).click()
+    await page.getByText('Turn stopped').waitFor()
+    const kept = (await page.locator('.msg.assistant:not(.live) .markdown').first().textContent()) ?? ''
+    expect(kept.length).toBeGreaterThan(0)
+    expect(LONG_ANSWER.startsWith(kept.trim())).toBe(true)
+    expect(kept.trim().length).toBeLessThan(LONG_ANSWER.length)
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+  })
+
+  it('shows write_file and edit_files calls as diffs and execute as a terminal with its exit code', async () => {
+    ui.h.script('edit a file', [
+      { toolCalls: [{ id: 'w1', name: 'write_file', arguments: { path: 'greeting.txt', content: 'hello\nworld\n' } }] },
+      { toolCalls: [{ id: 'e1', name: 'edit_files', arguments: { edits: [{ path: 'greeting.txt', old_text: 'world', new_text: 'there' }] } }] },
+      { toolCalls: [{ id: 'x1', name: 'execute', arguments: { command: 'cat greeting.txt' } }] },
+      { text: 'Edited greeting.txt.' },
+    ])
+    const page = await open(alice.token)
+    await startChat(page, 'edit a file')
+    await page.locator('.msg.assistant', { hasText: 'Edited greeting.txt.' }).waitFor({ timeout: 120_000 })
+    const edit = page.locator('.tool-card[data-tool="edit_files"]')
+    expect(await edit.locator('.line.removed').allTextContents()).toEqual(['-world'])
+    expect(await edit.locator('.line.added').allTextContents()).toEqual(['+there'])
+    expect(await edit.locator('.badge').textContent()).toBe('done')
+    expect(await page.locator('.tool-card[data-tool="write_file"] .line.added').allTextContents()).toEqual(['+hello', '+world'])
+    const terminal = page.locator('.tool-card[data-tool="execute"] .terminal')
+    expect(await terminal.locator('pre').textContent()).toContain('hello\nthere')
+    expect(await terminal.locator('.exit').textContent()).toBe('exit 0')
+  })
+
+  it('attaches an image to a message, and refuses a file that is not one with a message saying why', async () => {
+    ui.h.script('look at this', [{ text: 'First look.' }, { text: 'Nice dot.' }])
+    const page = await open(alice.token)
+    await startChat(page, 'look at this')
+    await page.locator('.msg.assistant', { hasText: 'First look.' }).waitFor()
+    const input = page.getByLabel('attach image')
+    await input.setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') })
+    expect(await page.getByRole('alert').textContent()).toBe('notes.txt is not a PNG, JPEG, GIF or WebP image')
+    await input.setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: Buffer.from(DOT_PNG, 'base64') })
+    await page.getByRole('img', { name: 'dot.png' }).waitFor()
+    await page.getByLabel('message').fill('what is in this picture?')
+    await page.getByLabel('message').press('Enter')
+    const sent = page.locator('.msg.user', { hasText: 'what is in this picture?' })
+    await sent.getByRole('img', { name: 'dot.png' }).waitFor()
+    await page.locator('.msg.assistant', { hasText: 'Nice dot.' }).waitFor()
+    expect(await sent.getByRole('img', { name: 'dot.png' }).evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1)
+  })
+
+  it('forks at an event from the timeline and lands in the fork with the inherited history', async () => {
+    ui.h.script('fork source', [{ text: 'First answer.' }])
+    const page = await open(alice.token)
+    const sourceId = await startChat(page, 'fork source')
+    await page.locator('.msg.assistant', { hasText: 'First answer.' }).waitFor()
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    await page.getByRole('link', { name: 'Timeline' }).click()
+    const step = page.locator('tr', { has: page.locator('td.type', { hasText: 'AssistantStepCompleted' }) })
+    const revision = Number(await step.getAttribute('data-revision'))
+    await step.getByRole('button', { name: `fork at event ${revision}` }).click()
+    await page.waitForURL((url) => /\/chats\/[0-9a-f-]{36}$/.test(url.pathname) && !url.pathname.includes(sourceId))
+    await page.getByRole('link', { name: `forked at event ${revision}` }).waitFor()
+    await page.locator('.msg.user', { hasText: 'fork source' }).waitFor()
+    await page.locator('.msg.assistant', { hasText: 'First answer.' }).waitFor()
+    await page.getByLabel('message').waitFor()
+    const forkUrl = new URL(page.url()).pathname
+    // The source lists it among its branches.
+    await page.goto(`/chats/${sourceId}/timeline`)
+    await page.getByRole('navigation', { name: 'forks of this chat' }).getByText(`at event ${revision}`).waitFor()
+    expect(await page.getByRole('navigation', { name: 'forks of this chat' }).getByRole('link').getAttribute('href')).toBe(forkUrl)
+  })
+
+  it('lets an auditor read a chat without a composer, and hides it from another member', async () => {
+    ui.h.script('private work', [{ text: 'Only Alice and auditors see this.' }])
+    const alicePage = await open(alice.token)
+    const chatId = await startChat(alicePage, 'private work')
+    await alicePage.locator('.msg.assistant', { hasText: 'Only Alice and auditors see this.' }).waitFor()
+
+    const auditorPage = await open(auditor.token, `/chats/${chatId}`)
+    await auditorPage.locator('.msg.assistant', { hasText: 'Only Alice and auditors see this.' }).waitFor()
+    await auditorPage.getByText('read-only').waitFor()
+    expect(await auditorPage.getByLabel('message').count()).toBe(0)
+    await auditorPage.getByRole('link', { name: 'Timeline' }).click()
+    await auditorPage.locator('td.type', { hasText: 'ChatCreated' }).waitFor()
+    expect(await auditorPage.getByRole('button', { name: /fork at event/ }).count()).toBe(0)
+    await auditorPage.getByRole('button', { name: 'Check the hash chain' }).click()
+    await auditorPage.getByRole('status').filter({ hasText: 'Chain intact' }).waitFor()
+    await auditorPage.getByRole('link', { name: 'Audit' }).click()
+    await auditorPage.getByLabel('chat id').fill(chatId)
+    await auditorPage.getByRole('button', { name: 'Filter' }).click()
+    await auditorPage.locator('.audit td.type', { hasText: 'UserMessagePosted' }).first().waitFor()
+    expect(new Set(await auditorPage.locator('.audit tbody tr td:last-child a').evaluateAll((links) => links.map((a) => a.getAttribute('href')!.split('/')[2])))).toEqual(new Set([chatId]))
+
+    const bobPage = await open(bob.token, `/chats/${chatId}`)
+    await bobPage.getByRole('heading', { name: 'Chat not found' }).waitFor()
+    expect(await bobPage.getByText('Only Alice and auditors see this.').count()).toBe(0)
+  })
+
+  it('lists chats live: a chat started elsewhere appears with its status', async () => {
+    ui.h.script('from another tab', [{ text: 'ok' }])
+    const listPage = await open(alice.token)
+    await listPage.getByRole('heading', { name: 'Your chats' }).waitFor()
+    await ui.h.createChat(alice.userId, 'from another tab')
+    await listPage.locator('.chat-link', { hasText: 'A title' }).first().waitFor()
+  })
+
+  it('opens a long chat on its newest events and pages earlier history in', async () => {
+    // Given a chat of 1 + 4 × 150 events (seeded as whole turns, as the fork bench does).
+    const chatId = randomUUID()
+    const meta = { actor: { kind: 'user' as const, id: alice.userId }, organizationId: DEFAULT_ORGANIZATION_ID }
+    await handleCommand(ui.h.server.store, chatStream(chatId), chatDecider, {
+      type: 'CreateChat', chatId, ownerId: alice.userId, organizationId: DEFAULT_ORGANIZATION_ID, title: 'long chat', modelId: null, workspaceId: null, planMode: false,
+    }, { commandId: randomUUID(), metadata: meta })
+    const agent = { actor: { kind: 'agent' as const, id: 'bench', onBehalfOf: alice.userId }, organizationId: DEFAULT_ORGANIZATION_ID }
+    const turn = (n: number) => {
+      const turnId = randomUUID()
+      const step = { turnId, stepId: randomUUID(), modelId: null, parts: [], text: `answer ${n}`, reasoning: '', toolCalls: [], usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }, costUsd: 0, finishReason: 'stop', interrupted: false }
+      return [
+        { type: 'UserMessagePosted', data: { messageId: randomUUID(), parts: [{ type: 'text', text: `question ${n}` }], authorId: alice.userId }, metadata: meta },
+        { type: 'TurnStarted', data: { turnId, runnerId: 'seed', modelId: null }, metadata: agent },
+        { type: 'AssistantStepCompleted', data: step, metadata: agent },
+        { type: 'TurnCompleted', data: { turnId }, metadata: agent },
+      ].map((e) => ({ id: randomUUID(), ...e }))
+    }
+    await ui.h.server.store.appendToStream(chatStream(chatId), Array.from({ length: 150 }, (_, n) => turn(n)).flat(), { expectedRevision: 0n })
+    await ui.h.server.engine.waitForAll(await ui.h.server.store.headCheckpoint())
+
+    const page = await open(alice.token, `/chats/${chatId}`)
+    await page.locator('.msg.assistant', { hasText: 'answer 149' }).waitFor()
+    // 400 events are 100 turns (300 entries, the newest 200 drawn): entries page in, then events.
+    expect(await page.locator('.msg.user', { hasText: /^question 50$/ }).count()).toBe(0)
+    await page.getByRole('button', { name: 'Show 100 earlier of 100' }).click()
+    await page.locator('.msg.user', { hasText: /^question 50$/ }).waitFor()
+    expect(await page.locator('.msg.user', { hasText: /^question 49$/ }).count()).toBe(0)
+    await page.getByRole('button', { name: 'Load earlier history (events before #201)' }).click()
+    await page.getByRole('button', { name: /^Show \d+ earlier/ }).click()
+    await page.locator('.msg.user', { hasText: /^question 0$/ }).waitFor()
+    expect(await page.locator('.msg.user').count()).toBe(150)
+  })
+
+  it('works at phone width, from the keyboard', async () => {
+    ui.h.script('phone chat', [{ text: 'Answered on a phone.' }])
+    const page = await open(alice.token, '/', { width: 390, height: 800 })
+    await page.getByLabel('first message').fill('phone chat')
+    await page.getByLabel('first message').press('Enter')
+    await page.locator('.msg.assistant', { hasText: 'Answered on a phone.' }).waitFor()
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    expect(overflow).toBe(0)
+  })
+})

@@ -1,0 +1,115 @@
+// The caller's chats, kept live by the myChats subscription; a new chat with a model picker.
+import { useEffect, useMemo, useState } from 'react'
+import { useMutation, useQuery, useSubscription } from 'urql'
+import { CHATS, CREATE_CHAT, MODELS, MY_CHATS, WORKSPACES, type ChatSummary, type Me } from './queries.ts'
+import { linkHandler, navigate } from './router.ts'
+
+export const statusLabel = (status: string) => status.toLowerCase().replace('_', ' ')
+
+export function relativeTime(iso: string) {
+  const seconds = Math.round((Date.now() - Date.parse(iso)) / 1000)
+  if (seconds < 60) return 'just now'
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`
+  return new Date(iso).toLocaleDateString()
+}
+
+function NewChat() {
+  const [{ data }] = useQuery<{ models: { id: string; displayName: string; isDefault: boolean; enabled: boolean }[] }>({ query: MODELS })
+  const models = (data?.models ?? []).filter((m) => m.enabled)
+  const [{ data: workspaces }] = useQuery<{ workspaces: { id: string; name: string; status: string }[] }>({ query: WORKSPACES })
+  const [workspaceId, setWorkspaceId] = useState('')
+  const [modelId, setModelId] = useState('')
+  const [text, setText] = useState('')
+  const [result, create] = useMutation<{ createChat: ChatSummary }>(CREATE_CHAT)
+  useEffect(() => {
+    if (!modelId && models.length) setModelId((models.find((m) => m.isDefault) ?? models[0]!).id)
+  }, [models, modelId])
+  async function submit(e: React.FormEvent) {
+    e.preventDefault()
+    if (!text.trim()) return
+    const res = await create({ input: { modelId: modelId || null, workspaceId: workspaceId || null, firstMessage: text } })
+    if (res.data) navigate(`/chats/${res.data.createChat.id}`)
+  }
+  return (
+    <form className="new-chat" onSubmit={submit} aria-label="new chat">
+      <textarea
+        aria-label="first message"
+        placeholder="What should the agent do?"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey) void submit(e)
+        }}
+        rows={2}
+      />
+      <div className="row">
+        <label>
+          Model{' '}
+          <select aria-label="model" value={modelId} onChange={(e) => setModelId(e.target.value)}>
+            {models.map((m) => (
+              <option key={m.id} value={m.id}>
+                {m.displayName}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Workspace{' '}
+          <select aria-label="workspace" value={workspaceId} onChange={(e) => setWorkspaceId(e.target.value)}>
+            <option value="">made when needed</option>
+            {(workspaces?.workspaces ?? [])
+              .filter((w) => w.status !== 'DELETED')
+              .map((w) => (
+                <option key={w.id} value={w.id}>
+                  {w.name} ({w.status.toLowerCase()})
+                </option>
+              ))}
+          </select>
+        </label>
+        <button type="submit" disabled={result.fetching || !text.trim()}>
+          Start chat
+        </button>
+      </div>
+      {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
+    </form>
+  )
+}
+
+export function ChatList({ me }: { me: Me }) {
+  const [{ data, error }, refetch] = useQuery<{ chats: { nodes: ChatSummary[] } }>({ query: CHATS })
+  const [changes] = useSubscription<{ myChats: { kind: string; chat: ChatSummary } }, Record<string, ChatSummary>>(
+    { query: MY_CHATS },
+    (prev = {}, next) => ({ ...prev, [next.myChats.chat.id]: next.myChats.chat }),
+  )
+  useEffect(() => {
+    if (changes.error) refetch()
+  }, [changes.error, refetch])
+  const chats = useMemo(() => {
+    const byId = new Map((data?.chats.nodes ?? []).map((c) => [c.id, c]))
+    for (const chat of Object.values(changes.data ?? {})) byId.set(chat.id, chat)
+    return [...byId.values()].filter((c) => !c.archived).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))
+  }, [data, changes.data])
+  return (
+    <main className="chat-list">
+      {me.role !== 'AUDITOR' && <NewChat />}
+      <h1>{me.role === 'MEMBER' ? 'Your chats' : 'Chats'}</h1>
+      {error && <p className="error">{error.message}</p>}
+      {chats.length === 0 && data && <p className="muted">No chats yet.</p>}
+      <ul>
+        {chats.map((c) => (
+          <li key={c.id}>
+            <a href={`/chats/${c.id}`} onClick={linkHandler(`/chats/${c.id}`)} className="chat-link">
+              <span className="title">{c.title}</span>
+              <span className={`status status-${c.status.toLowerCase()}`}>{statusLabel(c.status)}</span>
+              <span className="meta">
+                {c.modelId ?? 'default model'} · {relativeTime(c.updatedAt)}
+                {c.forkOf ? ' · fork' : ''}
+              </span>
+            </a>
+          </li>
+        ))}
+      </ul>
+    </main>
+  )
+}

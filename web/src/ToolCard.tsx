@@ -1,0 +1,80 @@
+// A tool call as a card: file writes and edits as diffs, execute as a terminal, the rest folded.
+import { diffLines } from 'diff'
+import { AttachmentImage } from './attachments.tsx'
+import type { ToolCallView } from './chat-fold.ts'
+
+function DiffView({ path, oldText, newText }: { path: string; oldText: string; newText: string }) {
+  const parts = diffLines(oldText, newText)
+  return (
+    <div className="diff" role="group" aria-label={`diff of ${path}`}>
+      <div className="diff-path">{path}</div>
+      <pre>
+        {parts.flatMap((part, i) =>
+          part.value
+            .replace(/\n$/, '')
+            .split('\n')
+            .map((line, j) => (
+              <div key={`${i}-${j}`} className={part.added ? 'line added' : part.removed ? 'line removed' : 'line'}>
+                <span className="sign" aria-hidden="true">{part.added ? '+' : part.removed ? '-' : ' '}</span>
+                {line}
+              </div>
+            )),
+        )}
+      </pre>
+    </div>
+  )
+}
+
+function exitCodeOf(result: string | undefined): string | null {
+  const head = /^process \S+ (exited with (code -?\d+|signal \w+)|timed out and was killed|is still running)/.exec(result ?? '')
+  if (!head) return null
+  return head[2] ? head[2].replace('code ', 'exit ') : head[1]!
+}
+
+function Status({ call }: { call: ToolCallView }) {
+  if (call.result === undefined) return <span className="badge running">running…</span>
+  return call.isError ? <span className="badge error">error</span> : <span className="badge ok">done</span>
+}
+
+export function ToolCard({ call }: { call: ToolCallView }) {
+  const args = (call.arguments ?? {}) as Record<string, any>
+  let body: React.ReactNode
+  if (call.name === 'edit_files' && Array.isArray(args.edits)) {
+    body = args.edits.map((edit: any, i: number) => <DiffView key={i} path={String(edit.path)} oldText={String(edit.old_text ?? '')} newText={String(edit.new_text ?? '')} />)
+  } else if (call.name === 'write_file') {
+    body = <DiffView path={String(args.path)} oldText="" newText={String(args.content ?? '')} />
+  } else if (call.name === 'execute') {
+    const output = call.result?.replace(/^[^\n]*\n?/, '') ?? ''
+    const exit = exitCodeOf(call.result)
+    body = (
+      <div className="terminal">
+        <div className="command">$ {String(args.command ?? '')}</div>
+        {output && <pre>{output}</pre>}
+        {exit && <div className={`exit ${call.isError ? 'failed' : ''}`}>{exit}</div>}
+      </div>
+    )
+  } else {
+    body = (
+      <details>
+        <summary>arguments{call.result !== undefined ? ' and result' : ''}</summary>
+        <pre className="raw">{JSON.stringify(call.arguments, null, 2)}</pre>
+        {call.result !== undefined && <pre className="raw">{call.result}</pre>}
+      </details>
+    )
+  }
+  const showResult = call.result !== undefined && call.isError && call.name !== 'execute'
+  return (
+    <div className="tool-card" data-tool={call.name}>
+      <div className="tool-head">
+        <span className="tool-name">{call.name}</span>
+        {typeof args.path === 'string' && <span className="tool-arg">{args.path}</span>}
+        <Status call={call} />
+      </div>
+      {body}
+      {showResult && <pre className="tool-error">{call.result}</pre>}
+      {call.images?.map((img) => (
+        <AttachmentImage key={img.attachmentId} attachmentId={img.attachmentId} mimeType={img.mimeType} name={typeof args.name === 'string' ? args.name : String(args.path ?? 'attachment')} />
+      ))}
+    </div>
+  )
+}

@@ -1,0 +1,71 @@
+// Every operation the UI sends, in one place.
+const CHAT = 'id title status archived modelId ownerId planMode queueLength revision updatedAt lastError pendingQuestionId forkOf { chatId revision } usage { costUsd inputTokens outputTokens } queue { queueId position parts }'
+
+export const ME = 'query Me { me { id email name role } }'
+export const CHATS = `query Chats($filter: ChatFilter) { chats(first: 100, filter: $filter) { nodes { ${CHAT} } } }`
+export const MY_CHATS = `subscription MyChats { myChats { kind chat { ${CHAT} } } }`
+export const FORKS = `query Forks($chatId: ID!) { chats(first: 100, filter: { forkOf: $chatId }) { nodes { id title forkOf { chatId revision } createdAt } } }`
+export const CHAT_QUERY = `query Chat($id: ID!) { chat(id: $id) { ${CHAT} } }`
+export const MODELS = 'query Models { models { id displayName isDefault enabled contextWindow maxOutputTokens providerId modelName pricing { input output cacheRead cacheWrite } } }'
+export const PROVIDERS = 'query Providers { providers { id kind displayName baseUrl apiKeySet keyFingerprint } }'
+export const CREATE_CHAT = `mutation CreateChat($input: CreateChatInput!) { createChat(input: $input) { ${CHAT} } }`
+export const SEND = `mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { messageId queued chat { ${CHAT} } } }`
+export const INTERRUPT = `mutation Interrupt($chatId: ID!) { interruptChat(chatId: $chatId) { ${CHAT} } }`
+export const REMOVE_QUEUED = `mutation RemoveQueued($chatId: ID!, $queueId: ID!) { removeQueuedMessage(chatId: $chatId, queueId: $queueId) { ${CHAT} } }`
+export const PROMOTE_QUEUED = `mutation PromoteQueued($chatId: ID!, $queueId: ID!) { promoteQueuedMessage(chatId: $chatId, queueId: $queueId, interrupt: true) { ${CHAT} } }`
+export const FORK = `mutation Fork($chatId: ID!, $atRevision: Int!) { forkChat(chatId: $chatId, atRevision: $atRevision) { id } }`
+export const ANSWER = `mutation Answer($chatId: ID!, $questionId: ID!, $answer: String!) { answerQuestion(chatId: $chatId, questionId: $questionId, answer: $answer) { id } }`
+export const CHAT_EVENTS = `query ChatEvents($chatId: ID!, $from: Int!, $limit: Int!) {
+  chatEvents(chatId: $chatId, fromRevision: $from, limit: $limit) { revision position type data actor { kind id onBehalfOf } occurredAt }
+}`
+export const CHAT_STREAM = `subscription ChatStream($chatId: ID!, $from: Int!) {
+  chatStream(chatId: $chatId, fromRevision: $from) {
+    __typename
+    ... on ChatEventItem { event { revision position type data actor { kind id onBehalfOf } occurredAt } }
+    ... on TextDelta { turnId delta seq }
+    ... on ReasoningDelta { turnId delta seq }
+    ... on ToolCallArgumentsDelta { turnId callId name delta seq }
+    ... on StatusChanged { status turnId seq }
+    ... on RetryCountdown { turnId attempt retryAt delayMs errorKind message seq }
+  }
+}`
+export const SET_PLAN_MODE = `mutation SetPlanMode($chatId: ID!, $planMode: Boolean!) { setPlanMode(chatId: $chatId, planMode: $planMode) { ${CHAT} } }`
+export const SYSTEM_PROMPT = 'query SystemPrompt { systemPrompt }'
+export const SET_SYSTEM_PROMPT = 'mutation SetSystemPrompt($prompt: String!) { setSystemPrompt(prompt: $prompt) }'
+export const TEMPLATES = 'query Templates { templates { id name description provisioner allowedRoles workspaceCount } }'
+export const WORKSPACES = 'query Workspaces { workspaces { id name status } }'
+export const CONFIGURE_PROVIDER = 'mutation ConfigureProvider($input: ProviderInput!) { configureProvider(input: $input) { id apiKeySet } }'
+export const CONFIGURE_MODEL = 'mutation ConfigureModel($input: ModelInput!) { configureModel(input: $input) { id } }'
+
+export interface ChatSummary {
+  id: string
+  title: string
+  status: string
+  archived: boolean
+  modelId: string | null
+  ownerId: string
+  planMode: boolean
+  queueLength: number
+  revision: number
+  updatedAt: string
+  lastError: string | null
+  pendingQuestionId: string | null
+  forkOf: { chatId: string; revision: number } | null
+  usage: { costUsd: number; inputTokens: number; outputTokens: number }
+  queue: { queueId: string; position: number; parts: { type: string; text?: string }[] }[]
+}
+
+export interface Me {
+  id: string
+  email: string
+  name: string
+  role: 'ADMIN' | 'AUDITOR' | 'MEMBER'
+}
+
+export const AUDIT_LOG = `query AuditLog($filter: AuditLogFilter, $after: String) {
+  auditLog(filter: $filter, first: 50, after: $after) {
+    nodes { position eventId eventType actor { kind id onBehalfOf } userId chatId stream revision summary occurredAt }
+    pageInfo { hasNextPage endCursor }
+  }
+}`
+export const VERIFY_CHAT = 'query VerifyChat($chatId: ID!) { verifyChat(chatId: $chatId) { ok streams events broken { stream kind revision message } } }'

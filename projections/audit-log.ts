@@ -11,7 +11,7 @@ import {
 } from '../src/events/index.ts'
 import type { Insertable } from 'kysely'
 import type { Sql } from '../src/db/database.ts'
-import { createProjectionBatch, type Projection, type ProjectionBatch } from '../src/projections/types.ts'
+import { inBatches, type Projection, type ProjectionBatch } from '../src/projections/types.ts'
 import { readModels, type AuditLogTable } from './read-models.ts'
 
 /** Every event type the audit log records: all of the catalogue. Add a new stream kind's types here. */
@@ -32,14 +32,7 @@ export const auditLogProjection: Projection = {
   name: 'audit_log',
   eventTypes: AUDITED_EVENT_TYPES,
   tables: ['audit_log'],
-  async handle(tx, stored, batch) {
-    if (!batch) {
-      const single = createProjectionBatch()
-      await recordEvent(tx, stored, single)
-      return single.flush()
-    }
-    await recordEvent(tx, stored, batch)
-  },
+  handle: inBatches(recordEvent),
 }
 
 type AuditRow = Insertable<AuditLogTable>

@@ -1,7 +1,7 @@
 import type { Sql } from '../src/db/database.ts'
 import type { StoredEvent } from '../src/eventstore/types.ts'
 import { CHAT_EVENT_TYPES, chatIdOfStream, upcast, type ChatEvent, type ChatStatus, type Stored } from '../src/events/index.ts'
-import { createProjectionBatch, type Projection, type ProjectionBatch } from '../src/projections/types.ts'
+import { inBatches, type Projection, type ProjectionBatch } from '../src/projections/types.ts'
 import { insertMessages, writeHistoryChanges } from './chat-history.ts'
 import { evolveChatRow, FORK_NEEDS_SOURCE_SETTINGS, type ChatRow, type ForkFallback, type MessageRow } from './chat-row.ts'
 import { readModels, type ChatsTable } from './read-models.ts'
@@ -18,14 +18,7 @@ export const chatsProjection: Projection = {
   name: 'chats',
   eventTypes: CHAT_EVENT_TYPES,
   tables: ['chats', 'chat_messages', 'chat_queue', 'chat_attachments', 'chat_messages_archive'],
-  async handle(tx, stored, batch) {
-    if (!batch) {
-      const single = createProjectionBatch()
-      await applyChatEvent(tx, stored, single)
-      return single.flush()
-    }
-    await applyChatEvent(tx, stored, batch)
-  },
+  handle: inBatches(applyChatEvent),
 }
 
 /** The batch's message rows not yet inserted (one insert at the end of the batch). */

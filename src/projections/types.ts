@@ -32,6 +32,16 @@ export interface ProjectionBatch {
   beforeCommit(write: () => Promise<void>): void
 }
 
+/** A handler that works per batch; called without one (a single event), it writes at once. */
+export function inBatches(apply: (tx: Sql, event: StoredEvent, batch: ProjectionBatch) => Promise<void>): Projection['handle'] {
+  return async (tx, event, batch) => {
+    if (batch) return apply(tx, event, batch)
+    const single = createProjectionBatch()
+    await apply(tx, event, single)
+    await single.flush()
+  }
+}
+
 /** A batch for one transaction; `flush` runs what the handlers left for the end. */
 export function createProjectionBatch(): ProjectionBatch & { flush(): Promise<void> } {
   const writes: (() => Promise<void>)[] = []

@@ -15,7 +15,7 @@ import {
 
 const DEFAULT_BATCH_SIZE = 500
 /** Read-model lag a steady stream of appends may see, traded for one transaction per batch. */
-const DEFAULT_BATCH_DELAY_MS = 20
+const DEFAULT_BATCH_DELAY_MS = 50
 const DEFAULT_WAIT_MS = 10_000
 const DEFAULT_CHANNEL = 'cairn_events'
 const RETRY_MIN_MS = 200

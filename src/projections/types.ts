@@ -84,7 +84,7 @@ export interface ProjectionEngineOptions {
   projections: Projection[]
   /** Events per transaction; default 500. */
   batchSize?: number
-  /** How long a caught-up projection lets appends gather before reading again; default 20 ms. */
+  /** How long a caught-up projection lets appends gather before reading again; default 50 ms. */
   batchDelayMs?: number
   log?: (line: string) => void
   /** NOTIFY channel the store signals appends on; default `cairn_events`. */

@@ -70,8 +70,10 @@ for (const backend of backends) {
       expect(forbidden.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
       expect((await server.gql(`mutation { setChatRetention(days: 30) }`)).body.data).toEqual({ setChatRetention: 30 })
       expect((await server.gql(`{ chatRetentionDays }`)).body.data).toEqual({ chatRetentionDays: 30 })
-      const audit = await server.gql(`{ auditLog(filter: { eventType: "ChatRetentionSet" }, first: 5) { nodes { summary } } }`)
-      expect(audit.body.data.auditLog.nodes.map((n: { summary: string }) => n.summary)).toContain('set chat retention to 30 days')
+      // The audit log is a read model the mutation's answer does not read: it follows within moments.
+      const summaries = async () =>
+        (await server.gql(`{ auditLog(filter: { eventType: "ChatRetentionSet" }, first: 5) { nodes { summary } } }`)).body.data.auditLog.nodes.map((n: { summary: string }) => n.summary)
+      await expect.poll(summaries, { timeout: 5_000 }).toContain('set chat retention to 30 days')
       // Nothing here is 30 days old.
       const pass = await server.gql(`mutation { runChatRetention { days archivedChats archivedMessages } }`)
       expect(pass.body.data).toEqual({ runChatRetention: { days: 30, archivedChats: 0, archivedMessages: 0 } })

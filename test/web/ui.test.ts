@@ -223,7 +223,9 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     await auditorPage.getByLabel('chat id').fill(chatId)
     await auditorPage.getByRole('button', { name: 'Filter' }).click()
     await auditorPage.locator('.audit td.type', { hasText: 'UserMessagePosted' }).first().waitFor()
-    expect(new Set(await auditorPage.locator('.audit tbody tr td:last-child a').evaluateAll((links) => links.map((a) => a.getAttribute('href')!.split('/')[2])))).toEqual(new Set([chatId]))
+    // The unfiltered list may still be on screen for a moment: wait for the filtered one.
+    const chatsListed = async () => new Set(await auditorPage.locator('.audit tbody tr td:last-child a').evaluateAll((links) => links.map((a) => a.getAttribute('href')!.split('/')[2])))
+    await expect.poll(chatsListed, { timeout: 10_000 }).toEqual(new Set([chatId]))
 
     const bobPage = await open(bob.token, `/chats/${chatId}`)
     await bobPage.getByRole('heading', { name: 'Chat not found' }).waitFor()

@@ -1,6 +1,9 @@
 import type { Subscription } from '../types.ts'
 
 /** Whether an append to `stream` may hold events for a reader; `types` when the waker knows them. */
+const EAGER_POLL_MS = 50
+const EAGER_POLLS = 20
+
 type StreamMatcher = (stream: string, types?: readonly string[]) => boolean
 
 interface Waiter {
@@ -58,6 +61,7 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
   #queue: Promise<unknown> = Promise.resolve()
   /** The wake-up registered before the last read, when that read returned a short page. */
   #afterShortPage: { woken: Promise<void>; cancel(): void } | null = null
+  #eagerPolls = 0
 
   constructor(private readonly options: PagedSubscriptionOptions<T>) {}
 
@@ -120,11 +124,18 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
     }
   }
 
-  /** Until `woken`, the poll interval, or close. */
+  /**
+   * Until `woken`, the poll interval, or close. After a wake-up, the next few polls come soon:
+   * the woken read can find nothing yet while an older transaction anywhere on the server holds
+   * the log's visibility horizon back.
+   */
   async #wait(woken: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined
-    const poll = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.pollIntervalMs)))
-    await Promise.race([woken, poll, this.#closing])
+    const ms = this.#eagerPolls > 0 ? Math.min(EAGER_POLL_MS, this.options.pollIntervalMs) : this.options.pollIntervalMs
+    if (this.#eagerPolls > 0) this.#eagerPolls--
+    const poll = new Promise<'poll'>((resolve) => (timer = setTimeout(() => resolve('poll'), ms)))
+    const outcome = await Promise.race([woken.then(() => 'woken' as const), poll, this.#closing])
     clearTimeout(timer)
+    if (outcome === 'woken') this.#eagerPolls = EAGER_POLLS
   }
 }

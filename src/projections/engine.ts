@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.ts'
 import { compareCheckpoints } from '../eventstore/index.ts'
+import { EAGER_POLL_MS, EAGER_POLLS } from '../eventstore/postgres/subscription.ts'
 import type { Checkpoint, EventStore } from '../eventstore/types.ts'
 import {
   createProjectionBatch,
@@ -20,10 +21,6 @@ const DEFAULT_WAIT_MS = 10_000
 const DEFAULT_CHANNEL = 'cairn_events'
 const RETRY_MIN_MS = 200
 const RETRY_MAX_MS = 10_000
-// A wake-up can arrive before its events are visible to log readers (an older transaction
-// elsewhere on the server holds the horizon back): then look again soon for a little while.
-const EAGER_POLL_MS = 50
-const EAGER_POLLS = 20
 /** `status()` counts at most this many unapplied events per projection. */
 export const LAG_COUNT_CAP = 10_000
 

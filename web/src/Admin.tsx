@@ -2,6 +2,7 @@
 import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS, SET_SYSTEM_PROMPT, SYSTEM_PROMPT, TEMPLATES } from './queries.ts'
+import { errorMessage } from './client.ts'
 
 const KINDS = ['anthropic', 'bedrock', 'openai_chat', 'openai_responses', 'azure_openai', 'google', 'openai_compatible']
 
@@ -41,7 +42,7 @@ function ProviderForm({ onSaved }: { onSaved: () => void }) {
       <input aria-label="base URL" placeholder="base URL (optional)" value={form.baseUrl} onChange={(e) => setForm({ ...form, baseUrl: e.target.value })} />
       <input aria-label="API key" type="password" autoComplete="off" placeholder="API key (write-only)" value={form.apiKey} onChange={(e) => setForm({ ...form, apiKey: e.target.value })} />
       <button type="submit" disabled={result.fetching}>Save provider</button>
-      {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
+      {result.error && <p className="error">{errorMessage(result.error)}</p>}
     </form>
   )
 }
@@ -84,7 +85,7 @@ function ModelForm({ providers, onSaved }: { providers: string[]; onSaved: () =>
         <input type="checkbox" checked={form.isDefault} onChange={(e) => setForm({ ...form, isDefault: e.target.checked })} /> default
       </label>
       <button type="submit" disabled={result.fetching || providers.length === 0}>Save model</button>
-      {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
+      {result.error && <p className="error">{errorMessage(result.error)}</p>}
     </form>
   )
 }
@@ -106,7 +107,7 @@ function SystemPrompt() {
     >
       <textarea aria-label="system prompt text" rows={6} value={value} onChange={(e) => setDraft(e.target.value)} />
       <button type="submit" disabled={draft === null || result.fetching}>Save system prompt</button>
-      {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
+      {result.error && <p className="error">{errorMessage(result.error)}</p>}
     </form>
   )
 }

@@ -3,6 +3,7 @@ import { useState } from 'react'
 import { useQuery } from 'urql'
 import { AUDIT_LOG } from './queries.ts'
 import { linkHandler } from './router.ts'
+import { errorMessage } from './client.ts'
 
 interface AuditEntry {
   position: string
@@ -57,7 +58,7 @@ export function AuditScreen() {
         </label>
         <button type="submit">Filter</button>
       </form>
-      {error && <p className="error">{error.graphQLErrors[0]?.message ?? error.message}</p>}
+      {error && <p className="error">{errorMessage(error)}</p>}
       <div className="table-scroll">
         <table>
           <thead>

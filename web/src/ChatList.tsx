@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from 'react'
 import { useMutation, useQuery, useSubscription } from 'urql'
 import { CHATS, CREATE_CHAT, MODELS, MY_CHATS, WORKSPACES, type ChatSummary, type Me } from './queries.ts'
 import { linkHandler, navigate } from './router.ts'
+import { errorMessage } from './client.ts'
 
 export const statusLabel = (status: string) => status.toLowerCase().replace('_', ' ')
 
@@ -71,7 +72,7 @@ function NewChat() {
           Start chat
         </button>
       </div>
-      {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
+      {result.error && <p className="error">{errorMessage(result.error)}</p>}
     </form>
   )
 }

@@ -3,6 +3,7 @@ import { useState } from 'react'
 import { useMutation } from 'urql'
 import { IMAGE_TYPES, refusalOf, uploadImage, type UploadedImage } from './attachments.tsx'
 import { INTERRUPT, PROMOTE_QUEUED, REMOVE_QUEUED, SEND, type ChatSummary } from './queries.ts'
+import { errorMessage } from './client.ts'
 
 export const BUSY = new Set(['PENDING', 'RUNNING', 'INTERRUPTING'])
 
@@ -145,7 +146,7 @@ export function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => vo
         </button>
       </div>
       {attachError && <p className="error" role="alert">{attachError}</p>}
-      {result.error && <p className="error">{result.error.graphQLErrors[0]?.message ?? result.error.message}</p>}
+      {result.error && <p className="error">{errorMessage(result.error)}</p>}
     </form>
   )
 }

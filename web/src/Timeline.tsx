@@ -4,6 +4,7 @@ import { useMutation, useQuery } from 'urql'
 import type { ChatView as View } from './chat-fold.ts'
 import { FORK, FORKS, VERIFY_CHAT } from './queries.ts'
 import { linkHandler, navigate } from './router.ts'
+import { errorMessage } from './client.ts'
 
 const clip = (text: string, n = 80) => (text.length > n ? `${text.slice(0, n - 1)}…` : text)
 
@@ -45,7 +46,7 @@ function ChainCheck({ chatId }: { chatId: string }) {
       <button type="button" onClick={() => verify()} disabled={fetching}>
         Check the hash chain
       </button>
-      {error && <span className="error">{error.graphQLErrors[0]?.message ?? error.message}</span>}
+      {error && <span className="error">{errorMessage(error)}</span>}
       {data &&
         (data.verifyChat.ok ? (
           <span className="ok" role="status">
@@ -96,7 +97,7 @@ export function Timeline({ view, chatId, canFork, canVerify, loadEarlier }: { vi
           Load events before #{view.events[0]?.revision}
         </button>
       )}
-      {fork.error && <p className="error">{fork.error.graphQLErrors[0]?.message ?? fork.error.message}</p>}
+      {fork.error && <p className="error">{errorMessage(fork.error)}</p>}
       <table>
         <thead>
           <tr>

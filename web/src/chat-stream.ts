@@ -8,6 +8,7 @@ import { useClient } from 'urql'
 import type { Client as WsClient } from 'graphql-ws'
 import { emptyChatView, foldChatItems, prependEvents, type ChatView, type StoredChatEvent, type StreamItem } from './chat-fold.ts'
 import { CHAT_EVENTS, CHAT_STREAM } from './queries.ts'
+import { errorMessage } from './client.ts'
 
 /** Stored events a chat view opens with, the newest; older ones page in on demand. */
 export const HISTORY_WINDOW = 400
@@ -59,7 +60,7 @@ export function useChatStream(chatId: string, fromRevision: number | null): { vi
     const from = Math.max(0, first - HISTORY_PAGE)
     const result = await client.query<{ chatEvents: StoredChatEvent[] }>(CHAT_EVENTS, { chatId, from, limit: first - from }).toPromise()
     if (result.data) setView((v) => prependEvents(v, result.data!.chatEvents))
-    else if (result.error) setError(result.error.graphQLErrors[0]?.message ?? result.error.message)
+    else if (result.error) setError(errorMessage(result.error))
   }, [client, chatId, first])
   return { view, error, loadEarlier: first > 0 ? loadEarlier : null }
 }

@@ -1,6 +1,6 @@
 // One urql client per signed-in token: queries and mutations over HTTP (urql negotiates
 // application/graphql-response+json), subscriptions over graphql-ws on the same /graphql path.
-import { Client, fetchExchange, subscriptionExchange } from '@urql/core'
+import { Client, fetchExchange, subscriptionExchange, type CombinedError } from '@urql/core'
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws'
 
 export interface Connection {
@@ -39,4 +39,9 @@ export function connect(token: string, onUnauthorized: () => void): Connection {
     ],
   })
   return { client, ws, close: () => void ws.dispose() }
+}
+
+/** What to show for a failed operation: the server's message when it sent one. */
+export function errorMessage(error: CombinedError): string {
+  return error.graphQLErrors[0]?.message ?? error.message
 }

@@ -29,7 +29,9 @@ export function sharedReadAll(read: ReadAll): ReadAll {
     const groups = new Map<string, Request[]>()
     for (const request of batch) {
       const key = `${request.options.after ?? ''}|${request.options.maxCount ?? ''}`
-      groups.set(key, [...(groups.get(key) ?? []), request])
+      const group = groups.get(key)
+      if (group) group.push(request)
+      else groups.set(key, [request])
     }
     for (const group of groups.values()) void readFor(group)
   }

@@ -1,8 +1,12 @@
 import type { Subscription } from '../types.ts'
 
 /** Whether an append to `stream` may hold events for a reader; `types` when the waker knows them. */
-const EAGER_POLL_MS = 50
-const EAGER_POLLS = 20
+/**
+ * After a wake-up, readers poll this often, this many times: the woken read can find nothing yet
+ * while an older transaction anywhere on the server holds the log's visibility horizon back.
+ */
+export const EAGER_POLL_MS = 50
+export const EAGER_POLLS = 20
 
 type StreamMatcher = (stream: string, types?: readonly string[]) => boolean
 
@@ -124,11 +128,7 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
     }
   }
 
-  /**
-   * Until `woken`, the poll interval, or close. After a wake-up, the next few polls come soon:
-   * the woken read can find nothing yet while an older transaction anywhere on the server holds
-   * the log's visibility horizon back.
-   */
+  /** Until `woken`, the poll interval, or close; after a wake-up, the next few polls come soon (EAGER_POLLS). */
   async #wait(woken: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined
     const ms = this.#eagerPolls > 0 ? Math.min(EAGER_POLL_MS, this.options.pollIntervalMs) : this.options.pollIntervalMs

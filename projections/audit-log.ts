@@ -200,6 +200,8 @@ export function summaryOf(event: CairnEvent): string {
       return `turned plan mode ${event.data.planMode ? 'on' : 'off'}`
     case 'WorkspaceBound':
       return `bound workspace ${event.data.workspaceId}`
+    case 'McpServerToggled':
+      return `turned MCP server ${event.data.serverId} ${event.data.enabled ? 'on' : 'off'} for the chat`
     case 'UserCreated':
       return `created user ${event.data.email} (${event.data.role})`
     case 'UserRoleChanged':

@@ -242,6 +242,7 @@ export function evolveChatRow(
     case 'PlanProposed':
     case 'SubAgentSpawned':
     case 'SubAgentClosed':
+    case 'McpServerToggled':
       break // status, open calls and revision only
     default:
       return unreachable(event)

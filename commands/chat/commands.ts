@@ -65,6 +65,8 @@ export type ChatCommand =
   | { type: 'UnarchiveChat'; cascadedFrom?: string }
   | { type: 'ChangeModel'; modelId: string }
   | { type: 'SetPlanMode'; planMode: boolean }
+  /** Whether an admin MCP server that users may toggle is on in this chat (the API checks the server exists and is toggleable). */
+  | { type: 'SetChatMcpServer'; serverId: string; enabled: boolean }
   | { type: 'AnswerQuestion'; questionId: string; answer: string; answeredBy: string }
   | { type: 'RequestCompaction'; requestedBy: string }
   /**

@@ -249,6 +249,10 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
     case 'SetPlanMode':
       requireLiveChat(chat)
       return cmd.planMode === chat.planMode ? [] : [{ type: 'PlanModeChanged', data: { planMode: cmd.planMode } }]
+    case 'SetChatMcpServer':
+      requireLiveChat(chat)
+      if (!cmd.serverId.trim()) throw invalidInput('serverId must not be empty')
+      return chat.mcpServers[cmd.serverId] === cmd.enabled ? [] : [{ type: 'McpServerToggled', data: { serverId: cmd.serverId, enabled: cmd.enabled } }]
     case 'AnswerQuestion':
       requireLiveChat(chat)
       if (chat.pendingQuestionId !== cmd.questionId)

@@ -24,9 +24,23 @@ export interface ConfigState {
   disabledTools: string[]
   /** Days of inactivity after which a chat's read-model rows are archived; null: never. */
   chatRetentionDays: number | null
+  /** Models the runner uses instead of the chat's for these jobs; null: the chat's model. */
+  modelOverrides: { subAgents: string | null; compaction: string | null; titles: string | null }
+  /** Sub-agent chats of one root that may be active (not archived, not idle) at once. */
+  maxActiveSubAgents: number
 }
 
-export const initialConfigState = (): ConfigState => ({ providers: {}, models: {}, systemPrompt: null, disabledTools: [], chatRetentionDays: null })
+export const DEFAULT_MAX_ACTIVE_SUB_AGENTS = 10
+
+export const initialConfigState = (): ConfigState => ({
+  providers: {},
+  models: {},
+  systemPrompt: null,
+  disabledTools: [],
+  chatRetentionDays: null,
+  modelOverrides: { subAgents: null, compaction: null, titles: null },
+  maxActiveSubAgents: DEFAULT_MAX_ACTIVE_SUB_AGENTS,
+})
 
 function validateModel(m: ModelSettings, state: ConfigState): void {
   if (!m.modelId.trim()) throw invalidInput('model id must not be empty')

@@ -13,7 +13,7 @@ import { compactionDue, summarize } from './compaction.ts'
 import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSession } from './session.ts'
 import { StepAccumulator, type StreamedStep } from './step.ts'
-import type { ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
+import type { Tool, ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
 
 export interface DriverOptions {
   runnerId: string
@@ -232,7 +232,7 @@ export class ChatDriver {
       for (const e of appended) this.#startedHere.add((e as Chat & { type: 'ToolCallStarted' }).data.callId)
     }
     const config = await this.opts.config.current()
-    const offered = new Set(this.opts.tools.available(this.session.state, config.disabledTools).map((t) => t.name))
+    const offered = new Map((await this.opts.tools.offered(this.session.state, config.disabledTools)).map((t) => [t.name, t]))
     await Promise.all(
       pending.map(async (call) => {
         // Started by an earlier runner (a crash or takeover): ask the tool, do not run it blindly.
@@ -282,10 +282,10 @@ export class ChatDriver {
   }
 
   /** A tool that is unknown, disabled by an admin or not offered in this chat is never run: the model reads why. */
-  async #runTool(call: ToolCall, turnId: string, offered: ReadonlySet<string>): Promise<ToolResult> {
-    const tool = this.opts.tools.get(call.name)
-    if (!tool) return { content: `There is no tool named ${call.name}. Use only the tools you were given.`, isError: true }
-    if (!offered.has(call.name)) return { content: `The tool ${call.name} is not available in this chat. Use only the tools you were given.`, isError: true }
+  async #runTool(call: ToolCall, turnId: string, offered: ReadonlyMap<string, Tool>): Promise<ToolResult> {
+    const tool = offered.get(call.name)
+    if (!tool && !this.opts.tools.get(call.name)) return { content: `There is no tool named ${call.name}. Use only the tools you were given.`, isError: true }
+    if (!tool) return { content: `The tool ${call.name} is not available in this chat. Use only the tools you were given.`, isError: true }
     try {
       return await tool.run(call.arguments, this.#toolContext(call, turnId))
     } catch (err) {
@@ -332,7 +332,7 @@ export class ChatDriver {
 
   async #streamStep(turnId: string, resolved: ResolvedModel): Promise<StreamedStep> {
     const config = await this.opts.config.current()
-    const tools = this.opts.tools.available(this.session.state, config.disabledTools)
+    const tools = await this.opts.tools.offered(this.session.state, config.disabledTools, this.#interrupt.signal)
     const step = new StepAccumulator(turnId)
     try {
       const stream = resolved.client.stream({

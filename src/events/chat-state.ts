@@ -18,7 +18,11 @@ export interface ChatState {
   workspaceId: string | null
   parentChatId: string | null
   rootChatId: string | null
+  /** A sub-agent's kind (`explore` children get read-only tools); null for a root chat. */
+  agentType: 'general' | 'explore' | null
   planMode: boolean
+  /** The owner's per-chat choices for admin MCP servers that are DEFAULT_ON / DEFAULT_OFF, by server id. */
+  mcpServers: Record<string, boolean>
   archived: boolean
   status: ChatStatus
   queue: QueuedMessage[]
@@ -45,7 +49,9 @@ export function initialChatState(): ChatState {
     workspaceId: null,
     parentChatId: null,
     rootChatId: null,
+    agentType: null,
     planMode: false,
+    mcpServers: {},
     archived: false,
     status: 'waiting',
     queue: [],
@@ -104,6 +110,7 @@ export function chatStatusAfter(status: ChatStatus, event: ChatEvent, hasPending
     case 'ChatModelChanged':
     case 'PlanModeChanged':
     case 'WorkspaceBound':
+    case 'McpServerToggled':
       return status
   }
 }
@@ -124,6 +131,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         workspaceId: d.workspaceId,
         parentChatId: d.parentChatId,
         rootChatId: d.rootChatId,
+        agentType: d.agentType ?? null,
         planMode: d.planMode,
         status: chatStatusAfter(state.status, event, false),
       }
@@ -221,6 +229,8 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       return { ...state, planMode: event.data.planMode }
     case 'WorkspaceBound':
       return { ...state, workspaceId: event.data.workspaceId }
+    case 'McpServerToggled':
+      return { ...state, mcpServers: { ...state.mcpServers, [event.data.serverId]: event.data.enabled } }
     case 'RetryScheduled':
     case 'PlanProposed':
     case 'SubAgentSpawned':

@@ -133,6 +133,8 @@ export type ChatEvent =
   | { type: 'ChatModelChanged'; data: { modelId: string } }
   | { type: 'PlanModeChanged'; data: { planMode: boolean } }
   | { type: 'WorkspaceBound'; data: { workspaceId: string } }
+  /** The owner turned an admin's DEFAULT_ON / DEFAULT_OFF MCP server on or off for this chat. */
+  | { type: 'McpServerToggled'; data: { serverId: string; enabled: boolean } }
 
 export type ChatEventType = ChatEvent['type']
 
@@ -168,6 +170,7 @@ export const CHAT_EVENT_TYPES = [
   'ChatModelChanged',
   'PlanModeChanged',
   'WorkspaceBound',
+  'McpServerToggled',
 ] as const satisfies readonly ChatEventType[]
 
 export const chatStream = (chatId: string) => `chat-${chatId}`

@@ -41,15 +41,30 @@ export interface Tool {
   recover?(args: unknown, ctx: ToolContext): Promise<ToolResult | null>
 }
 
-/** The tools the runner offers the model, by name. Workspace and platform tools register here. */
+/**
+ * Tools that come and go at run time (an MCP server's): asked for the chat's tools before each
+ * step and before its calls run. A source that cannot answer (a server that is down) returns
+ * what it can; it never fails the step.
+ */
+export interface ToolSource {
+  tools(chat: ChatState, signal?: AbortSignal): Promise<Tool[]>
+}
+
+/** The tools the runner offers the model, by name. Workspace and platform tools register here; MCP tools come from sources. */
 export class ToolRegistry {
   readonly #tools = new Map<string, Tool>()
+  readonly #sources: ToolSource[] = []
 
   register(...tools: Tool[]): this {
     for (const tool of tools) {
       if (this.#tools.has(tool.name)) throw new Error(`tool ${tool.name} is registered twice`)
       this.#tools.set(tool.name, tool)
     }
+    return this
+  }
+
+  addSource(source: ToolSource): this {
+    this.#sources.push(source)
     return this
   }
 
@@ -60,6 +75,14 @@ export class ToolRegistry {
   /** The tools offered in a chat: available there and not disabled by an admin. Only these ever run. */
   available(chat: ChatState, disabled: readonly string[]): Tool[] {
     return [...this.#tools.values()].filter((t) => !disabled.includes(t.name) && (t.availability?.(chat) ?? true))
+  }
+
+  /** Everything offered in a chat now: the registered tools `available` gives, then each source's, minus what an admin disabled. */
+  async offered(chat: ChatState, disabled: readonly string[], signal?: AbortSignal): Promise<Tool[]> {
+    const fixed = this.available(chat, disabled)
+    if (this.#sources.length === 0) return fixed
+    const dynamic = (await Promise.all(this.#sources.map((s) => s.tools(chat, signal)))).flat()
+    return [...fixed, ...dynamic.filter((t) => !disabled.includes(t.name) && !this.#tools.has(t.name) && (t.availability?.(chat) ?? true))]
   }
 
   definitions(tools: Tool[]): ToolDefinition[] {

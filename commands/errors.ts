@@ -13,6 +13,8 @@ export type CommandErrorCode =
   | 'STALE_RUNNER'
   | 'QUEUED_MESSAGE_NOT_FOUND'
   | 'NO_PENDING_QUESTION'
+  | 'QUESTION_NOT_FOUND'
+  | 'QUESTION_ALREADY_ANSWERED'
   | 'ALREADY_EXISTS'
 
 export class CommandError extends Error {

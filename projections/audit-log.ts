@@ -105,9 +105,9 @@ export function messageTextOf(event: CairnEvent): string | null {
     case 'AssistantStepCompleted':
       return event.data.text || null
     case 'QuestionAsked':
-      return event.data.question
+      return event.data.questions.map((q) => `${q.question}\n${q.options.map((o) => o.label).join('\n')}`).join('\n')
     case 'QuestionAnswered':
-      return event.data.answer
+      return event.data.answers.join('\n')
     case 'PlanProposed':
       return event.data.plan
     case 'SubAgentSpawned':
@@ -177,11 +177,11 @@ export function summaryOf(event: CairnEvent): string {
     case 'CompactionFailed':
       return `compaction failed: ${event.data.errorKind}`
     case 'QuestionAsked':
-      return `asked: ${snippet(event.data.question)}`
+      return `asked: ${snippet(event.data.questions.map((q) => q.question).join(' / '))}`
     case 'QuestionAnswered':
       return `answered question ${event.data.questionId}`
     case 'PlanProposed':
-      return 'proposed a plan'
+      return `proposed the plan ${snippet(event.data.path, 80)}`
     case 'SubAgentSpawned':
       return `spawned ${event.data.agentType} sub-agent ${event.data.childChatId}`
     case 'SubAgentClosed':

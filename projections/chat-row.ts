@@ -132,7 +132,7 @@ export function evolveChatRow(
   const chatId = row.id
   const next: ChatRow = {
     ...row,
-    status: chatStatusAfter(row.status, event as ChatEvent, row.pendingQuestionId !== null),
+    status: chatStatusAfter(row.status, event as ChatEvent),
     openToolCalls: openToolCallsAfter(row.openToolCalls, event as ChatEvent),
     revision,
     updatedAt: event.createdAt,
@@ -143,7 +143,6 @@ export function evolveChatRow(
       changes.push({ kind: 'message', message: message(chatId, event, { id: event.data.messageId, role: 'user', parts: event.data.parts }) })
       if (event.data.fromQueueId) changes.push({ kind: 'dequeue', queueId: event.data.fromQueueId })
       next.lastError = null
-      next.pendingQuestionId = null
       break
     case 'MessageQueued':
       changes.push({
@@ -183,6 +182,7 @@ export function evolveChatRow(
       break
     }
     case 'TurnFailed':
+      next.pendingQuestionId = null
       next.lastError = event.data.message
       break
     case 'CompactionRequested':
@@ -210,6 +210,8 @@ export function evolveChatRow(
       next.pendingQuestionId = event.data.questionId
       break
     case 'QuestionAnswered':
+    case 'TurnCompleted':
+    case 'TurnInterrupted':
       next.pendingQuestionId = null
       break
     case 'AttachmentAdded':
@@ -237,8 +239,6 @@ export function evolveChatRow(
     case 'TurnResumed':
     case 'ToolCallStarted':
     case 'RetryScheduled':
-    case 'TurnCompleted':
-    case 'TurnInterrupted':
     case 'PlanProposed':
     case 'SubAgentSpawned':
     case 'SubAgentClosed':
@@ -257,7 +257,7 @@ function createdRow(event: Of<'ChatCreated'>): ChatRow {
     organizationId: d.organizationId,
     ownerId: d.ownerId,
     title: d.title,
-    status: chatStatusAfter('waiting', event as ChatEvent, false),
+    status: chatStatusAfter('waiting', event as ChatEvent),
     archived: false,
     modelId: d.modelId,
     workspaceId: d.workspaceId,
@@ -291,7 +291,7 @@ function forkedRow(event: Of<'ChatForked'>, fallback: ForkFallback | null): Chat
     organizationId: d.organizationId,
     ownerId: d.ownerId,
     title: d.title,
-    status: chatStatusAfter('waiting', event as ChatEvent, false),
+    status: chatStatusAfter('waiting', event as ChatEvent),
     archived: false,
     modelId: d.modelId !== undefined ? d.modelId : (fallback?.modelId ?? null),
     workspaceId: d.workspaceId !== undefined ? d.workspaceId : (fallback?.workspaceId ?? null),

@@ -1,4 +1,4 @@
-import type { ChatEvent, MessagePart, ToolCall } from '../../src/events/chat.ts'
+import type { ChatEvent, MessagePart, Question, ToolCall } from '../../src/events/chat.ts'
 
 export type BusyBehavior = 'QUEUE' | 'INTERRUPT'
 
@@ -28,6 +28,13 @@ export type RunnerCommand =
   | { type: 'FailCompaction'; runnerId: string; errorKind: string; message: string }
   /** A tool created or started a workspace for the chat. */
   | { type: 'BindWorkspace'; runnerId: string; turnId: string; workspaceId: string }
+  /** `ask_user_question` (call `callId`, still open): the turn waits for the answer in `requires_action`. */
+  | { type: 'AskQuestion'; runnerId: string; turnId: string; callId: string; questions: Question[] }
+  /** `propose_plan` read the plan: its result, the plan, and the end of the turn. */
+  | { type: 'ProposePlan'; runnerId: string; turnId: string; callId: string; path: string; plan: string; sha256: string; result: string }
+  /** `spawn_agent` created the child chat; the parent records it. */
+  | { type: 'RecordSubAgentSpawned'; runnerId: string; turnId: string; spawn: Omit<DataOf<'SubAgentSpawned'>, 'turnId'> }
+  | { type: 'RecordSubAgentClosed'; runnerId: string; turnId: string; childChatId: string }
 
 /** Commands on one chat. Ids and the acting user come in on the command; the decider invents nothing. */
 export type ChatCommand =
@@ -67,7 +74,8 @@ export type ChatCommand =
   | { type: 'SetPlanMode'; planMode: boolean }
   /** Whether an admin MCP server that users may toggle is on in this chat (the API checks the server exists and is toggleable). */
   | { type: 'SetChatMcpServer'; serverId: string; enabled: boolean }
-  | { type: 'AnswerQuestion'; questionId: string; answer: string; answeredBy: string }
+  /** One answer per question of the pending `ask_user_question`. */
+  | { type: 'AnswerQuestion'; questionId: string; answers: string[]; freeText?: boolean; answeredBy: string }
   | { type: 'RequestCompaction'; requestedBy: string }
   /**
    * Creates the fork's stream. Decided from the source's head alone: its last revision for the

@@ -1,4 +1,4 @@
-import type { ChatEvent, MessagePart } from '../../src/events/chat.ts'
+import type { ChatEvent, MessagePart, Question } from '../../src/events/chat.ts'
 import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
 import { LIMITS, type AttachmentRef, type ChatCommand, type RunnerCommand } from './commands.ts'
@@ -37,6 +37,26 @@ function requireLiveChat(chat: ChatState): void {
 const isBusy = (chat: ChatState) => chat.status === 'running' || chat.status === 'interrupting'
 
 export const NOT_RUN_INTERRUPTED = 'Not run: the user interrupted the turn before this call started.'
+export const QUESTION_DISMISSED = 'The user interrupted instead of answering: the question was dismissed.'
+
+/** The `ask_user_question` result the model reads: each question's header with its answer. */
+export function answersResult(questions: readonly Question[], answers: readonly string[], freeText: boolean): string {
+  if (freeText) return `The user answered in their own words:\n${answers.join('\n')}`
+  return ['The user answered:', ...questions.map((q, i) => `${i + 1}. ${q.header || q.question}: ${answers[i] ?? ''}`)].join('\n')
+}
+
+/** The pending question answered: the answer, then the call's result, and the turn goes on. */
+function answer(chat: ChatState, answers: string[], freeText: boolean, answeredBy: string): ChatEvent[] {
+  const q = chat.pendingQuestion!
+  return [
+    { type: 'QuestionAnswered', data: { questionId: q.questionId, answers, freeText, answeredBy } },
+    {
+      type: 'ToolCallCompleted',
+      data: { turnId: chat.currentTurnId!, callId: q.callId, name: 'ask_user_question', result: answersResult(q.questions, answers, freeText), isError: false, durationMs: 0 },
+    },
+  ]
+}
+
 export const NOT_FINISHED = {
   interrupted: 'Interrupted by the user before the tool finished.',
   failed: 'The turn failed before this call finished.',
@@ -125,6 +145,27 @@ function decideRunner(cmd: RunnerCommand, chat: ChatState): ChatEvent[] {
     case 'BindWorkspace':
       if (!turnOf(chat, cmd) || chat.workspaceId === cmd.workspaceId) return []
       return [{ type: 'WorkspaceBound', data: { workspaceId: cmd.workspaceId } }]
+    case 'AskQuestion': {
+      if (!turnOf(chat, cmd) || !(cmd.callId in chat.openToolCalls)) return []
+      const { turnId, callId } = cmd
+      if (chat.status === 'interrupting') return endTurn(chat, turnId, { type: 'TurnInterrupted', data: { turnId } }, NOT_FINISHED.interrupted)
+      return [{ type: 'QuestionAsked', data: { questionId: callId, turnId, callId, questions: cmd.questions } }]
+    }
+    case 'ProposePlan': {
+      if (!turnOf(chat, cmd) || !(cmd.callId in chat.openToolCalls)) return []
+      const { turnId, callId, path, plan, sha256 } = cmd
+      const completed: ChatEvent = { type: 'ToolCallCompleted', data: { turnId, callId, name: 'propose_plan', result: cmd.result, isError: false, durationMs: 0 } }
+      const proposed: ChatEvent = { type: 'PlanProposed', data: { turnId, callId, path, plan, sha256 } }
+      const after = evolveChat(chat, completed)
+      const end: ChatEvent = chat.status === 'interrupting' ? { type: 'TurnInterrupted', data: { turnId } } : { type: 'TurnCompleted', data: { turnId } }
+      return [completed, proposed, ...endTurn(after, turnId, end, NOT_FINISHED.interrupted)]
+    }
+    case 'RecordSubAgentSpawned':
+      if (!turnOf(chat, cmd) || cmd.spawn.childChatId in chat.subAgents) return []
+      return [{ type: 'SubAgentSpawned', data: { ...cmd.spawn, turnId: cmd.turnId } }]
+    case 'RecordSubAgentClosed':
+      if (!turnOf(chat, cmd) || chat.subAgents[cmd.childChatId] !== 'open') return []
+      return [{ type: 'SubAgentClosed', data: { childChatId: cmd.childChatId } }]
   }
 }
 
@@ -169,6 +210,10 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
     case 'CompactContext':
     case 'FailCompaction':
     case 'BindWorkspace':
+    case 'AskQuestion':
+    case 'ProposePlan':
+    case 'RecordSubAgentSpawned':
+    case 'RecordSubAgentClosed':
       return decideRunner(cmd, chat)
     case 'ForkChat':
       return decideFork(cmd, chat)
@@ -205,6 +250,11 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
       requireLiveChat(chat)
       validateParts(cmd.parts)
       const attachments = attachmentEvents(cmd.attachments)
+      if (chat.pendingQuestion) {
+        // A plain message while a question is open answers it in the user's own words.
+        const text = cmd.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [`[attached ${p.name}]`])).join('\n')
+        return [...attachments, ...answer(chat, [text], true, cmd.authorId)]
+      }
       if (!isBusy(chat))
         return [...attachments, { type: 'UserMessagePosted', data: { messageId: cmd.messageId, parts: cmd.parts, authorId: cmd.authorId } }]
       const queued: ChatEvent = {
@@ -229,6 +279,9 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
     }
     case 'InterruptChat':
       requireLiveChat(chat)
+      // A turn waiting for an answer has no runner to stop: it ends here, its question dismissed.
+      if (chat.pendingQuestion && chat.currentTurnId)
+        return endTurn(chat, chat.currentTurnId, { type: 'TurnInterrupted', data: { turnId: chat.currentTurnId } }, QUESTION_DISMISSED)
       return chat.status === 'running' ? [{ type: 'InterruptRequested', data: { requestedBy: cmd.requestedBy } }] : []
     case 'RenameChat': {
       requireLiveChat(chat)
@@ -253,13 +306,21 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
       requireLiveChat(chat)
       if (!cmd.serverId.trim()) throw invalidInput('serverId must not be empty')
       return chat.mcpServers[cmd.serverId] === cmd.enabled ? [] : [{ type: 'McpServerToggled', data: { serverId: cmd.serverId, enabled: cmd.enabled } }]
-    case 'AnswerQuestion':
+    case 'AnswerQuestion': {
       requireLiveChat(chat)
-      if (chat.pendingQuestionId !== cmd.questionId)
-        throw new CommandError('NO_PENDING_QUESTION', `chat ${chat.id} is not waiting for an answer to question ${cmd.questionId}`)
-      if (!cmd.answer.trim()) throw invalidInput('answer must not be empty')
-      if (cmd.answer.length > LIMITS.answerLength) throw invalidInput(`answer is longer than ${LIMITS.answerLength} characters`)
-      return [{ type: 'QuestionAnswered', data: { questionId: cmd.questionId, answer: cmd.answer, answeredBy: cmd.answeredBy } }]
+      if (!(cmd.questionId in chat.askedQuestions))
+        throw new CommandError('QUESTION_NOT_FOUND', `chat ${chat.id} has no question ${cmd.questionId}`)
+      const q = chat.pendingQuestion
+      if (q?.questionId !== cmd.questionId)
+        throw new CommandError('QUESTION_ALREADY_ANSWERED', `question ${cmd.questionId} of chat ${chat.id} is no longer open (answered, or its turn ended)`)
+      if (cmd.freeText ? cmd.answers.length !== 1 : cmd.answers.length !== q.questions.length)
+        throw invalidInput(`question ${cmd.questionId} has ${q.questions.length} question${q.questions.length === 1 ? '' : 's'}; give one answer for each, not ${cmd.answers.length}`)
+      cmd.answers.forEach((a, i) => {
+        if (!a.trim()) throw invalidInput(`answer ${i + 1} must not be empty`)
+        if (a.length > LIMITS.answerLength) throw invalidInput(`answer ${i + 1} is longer than ${LIMITS.answerLength} characters`)
+      })
+      return answer(chat, cmd.answers, Boolean(cmd.freeText), cmd.answeredBy)
+    }
     case 'RequestCompaction':
       requireLiveChat(chat)
       return chat.compactionRequested ? [] : [{ type: 'CompactionRequested', data: { requestedBy: cmd.requestedBy } }]

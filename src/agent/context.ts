@@ -28,7 +28,6 @@ function latestUserMessage(events: readonly StoredEvent[]): { index: number; par
   for (let i = events.length - 1; i >= 0; i--) {
     const e = events[i] as ChatStored
     if (e.type === 'UserMessagePosted') return { index: i, parts: e.data.parts }
-    if (e.type === 'QuestionAnswered') return { index: i, parts: [{ type: 'text', text: `Answer to your question: ${e.data.answer}` }] }
   }
   return null
 }
@@ -81,9 +80,6 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
     switch (e.type) {
       case 'UserMessagePosted':
         pushUser(await userParts(e.data.parts, load))
-        break
-      case 'QuestionAnswered':
-        pushUser([{ type: 'text', text: `Answer to your question: ${e.data.answer}` }])
         break
       case 'AssistantStepCompleted': {
         const parts: AssistantPart[] = e.data.parts.filter((p) => p.type !== 'text' || p.text.length > 0)

@@ -250,11 +250,10 @@ export const mutationResolvers = {
     return changeAndRead(ctx, chatId, { type: 'ChangeModel', modelId: args.modelId })
   },
   setPlanMode: onChat<{ chatId: string; planMode: boolean }>((a) => ({ type: 'SetPlanMode', planMode: a.planMode })),
-  answerQuestion: onChat<{ chatId: string; questionId: string; answer: string }>((a, p) => ({
-    type: 'AnswerQuestion',
-    questionId: a.questionId,
-    answer: a.answer,
-    answeredBy: p.userId,
-  })),
+  answerQuestion: onChat<{ chatId: string; questionId: string; answers?: string[] | null; answer?: string | null }>((a, p) => {
+    if ((a.answers == null) === (a.answer == null)) throw invalidInput('give either answers (one per question) or answer (free text for all of them)')
+    if (a.answers != null) return { type: 'AnswerQuestion', questionId: a.questionId, answers: a.answers, answeredBy: p.userId }
+    return { type: 'AnswerQuestion', questionId: a.questionId, answers: [a.answer!], freeText: true, answeredBy: p.userId }
+  }),
   compactChat: onChat((_a, p) => ({ type: 'RequestCompaction', requestedBy: p.userId })),
 }

@@ -48,9 +48,11 @@ export function markdownOf(raw: StoredEvent, open: OpenToolCalls = {}): string |
     case 'MessageQueued':
       return `### Queued message\n\n${quote(partsText(e.data.parts))}\n\n${at}`
     case 'QuestionAsked':
-      return `## Question to the user\n\n${e.data.question}${e.data.options.length ? `\n\n${e.data.options.map((o) => `- ${o}`).join('\n')}` : ''}\n\n${at}`
+      return `## Question to the user\n\n${e.data.questions
+        .map((q) => `**${q.header}** ${q.question}${q.options.length ? `\n\n${q.options.map((o) => `- ${o.label}${o.description ? ` — ${o.description}` : ''}`).join('\n')}` : ''}`)
+        .join('\n\n')}\n\n${at}`
     case 'QuestionAnswered':
-      return `## User's answer\n\n${e.data.answer}\n\n${at}`
+      return `## User's answer\n\n${e.data.answers.map((a) => quote(a)).join('\n\n')}\n\n${at}`
     case 'TurnStarted':
       return `---\n\n*Turn started${e.data.modelId ? ` with ${e.data.modelId}` : ''}.* ${at}`
     case 'AssistantStepCompleted': {
@@ -82,7 +84,7 @@ export function markdownOf(raw: StoredEvent, open: OpenToolCalls = {}): string |
     case 'CompactionFailed':
       return `*Compaction failed: ${e.data.errorKind}.* ${at}`
     case 'PlanProposed':
-      return `## Plan proposed\n\n${e.data.plan}\n\n${at}`
+      return `## Plan proposed (\`${e.data.path}\`, sha256 ${e.data.sha256})\n\n${e.data.plan}\n\n${at}`
     case 'SubAgentSpawned':
       return `*Spawned ${e.data.agentType} sub-agent \`${e.data.childChatId}\`:*\n\n${quote(e.data.prompt)}\n\n${at}`
     case 'SubAgentClosed':

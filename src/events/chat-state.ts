@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatStatus, MessagePart } from './chat.ts'
+import type { ChatEvent, ChatStatus, MessagePart, Question } from './chat.ts'
 import { openToolCallsAfter } from './open-tool-calls.ts'
 
 export interface QueuedMessage {
@@ -29,7 +29,12 @@ export interface ChatState {
   currentTurnId: string | null
   /** The runner that may write the current turn: it started or resumed it. */
   turnRunnerId: string | null
-  pendingQuestionId: string | null
+  /** The question the current turn waits on (status `requires_action`). */
+  pendingQuestion: { questionId: string; callId: string; questions: Question[] } | null
+  /** Question ids asked in this chat (so an answer to an old one is told apart from an unknown one). */
+  askedQuestions: Record<string, true>
+  /** This chat's sub-agents (`spawn_agent`), by child chat id. */
+  subAgents: Record<string, 'open' | 'closed'>
   /** Tool calls started and not yet completed, by call id. */
   openToolCalls: Record<string, string>
   compactionRequested: boolean
@@ -57,7 +62,9 @@ export function initialChatState(): ChatState {
     queue: [],
     currentTurnId: null,
     turnRunnerId: null,
-    pendingQuestionId: null,
+    pendingQuestion: null,
+    askedQuestions: {},
+    subAgents: {},
     openToolCalls: {},
     compactionRequested: false,
     lastError: null,
@@ -67,17 +74,19 @@ export function initialChatState(): ChatState {
 
 /**
  * The one place chat status transitions live: the write side's fold and the `chats` read model
- * both call it. `hasPendingQuestion` is whether a question was open before `event`.
- * See ARCHITECTURE.md.
+ * both call it. See ARCHITECTURE.md.
  */
-export function chatStatusAfter(status: ChatStatus, event: ChatEvent, hasPendingQuestion: boolean): ChatStatus {
+export function chatStatusAfter(status: ChatStatus, event: ChatEvent): ChatStatus {
   switch (event.type) {
     case 'ChatCreated':
     case 'ChatForked':
       return 'waiting'
     case 'UserMessagePosted':
-    case 'QuestionAnswered':
       return 'pending'
+    case 'QuestionAsked':
+      return 'requires_action'
+    case 'QuestionAnswered':
+      return 'running'
     case 'InterruptRequested':
       return status === 'running' ? 'interrupting' : status
     case 'TurnStarted':
@@ -86,7 +95,7 @@ export function chatStatusAfter(status: ChatStatus, event: ChatEvent, hasPending
       return status
     case 'TurnCompleted':
     case 'TurnInterrupted':
-      return hasPendingQuestion ? 'requires_action' : 'waiting'
+      return 'waiting'
     case 'TurnFailed':
       return 'error'
     case 'MessageQueued':
@@ -99,7 +108,6 @@ export function chatStatusAfter(status: ChatStatus, event: ChatEvent, hasPending
     case 'CompactionRequested':
     case 'ContextCompacted':
     case 'CompactionFailed':
-    case 'QuestionAsked':
     case 'PlanProposed':
     case 'SubAgentSpawned':
     case 'SubAgentClosed':
@@ -133,7 +141,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         rootChatId: d.rootChatId,
         agentType: d.agentType ?? null,
         planMode: d.planMode,
-        status: chatStatusAfter(state.status, event, false),
+        status: chatStatusAfter(state.status, event),
       }
     }
     case 'ChatForked': {
@@ -150,16 +158,18 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         modelId: d.modelId !== undefined ? d.modelId : state.modelId,
         workspaceId: d.workspaceId !== undefined ? d.workspaceId : state.workspaceId,
         planMode: d.planMode ?? state.planMode,
-        status: chatStatusAfter(state.status, event, false),
+        status: chatStatusAfter(state.status, event),
         userMessages: state.userMessages,
       }
     }
     case 'UserMessagePosted':
       return {
         ...state,
-        status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
+        status: chatStatusAfter(state.status, event),
         lastError: null,
-        pendingQuestionId: null,
+        pendingQuestion: null,
+    askedQuestions: {},
+    subAgents: {},
         userMessages: state.userMessages + 1,
         queue: event.data.fromQueueId ? state.queue.filter((q) => q.queueId !== event.data.fromQueueId) : state.queue,
       }
@@ -175,11 +185,11 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       return { ...state, queue: [item, ...state.queue.filter((q) => q !== item)] }
     }
     case 'InterruptRequested':
-      return { ...state, status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)) }
+      return { ...state, status: chatStatusAfter(state.status, event) }
     case 'TurnStarted':
       return {
         ...state,
-        status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
+        status: chatStatusAfter(state.status, event),
         currentTurnId: event.data.turnId,
         turnRunnerId: event.data.runnerId,
         lastError: null,
@@ -194,18 +204,20 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'TurnInterrupted':
       return {
         ...state,
-        status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
+        status: chatStatusAfter(state.status, event),
         currentTurnId: null,
         turnRunnerId: null,
         openToolCalls: {},
+        pendingQuestion: null,
       }
     case 'TurnFailed':
       return {
         ...state,
-        status: chatStatusAfter(state.status, event, Boolean(state.pendingQuestionId)),
+        status: chatStatusAfter(state.status, event),
         currentTurnId: null,
         turnRunnerId: null,
         openToolCalls: {},
+        pendingQuestion: null,
         lastError: event.data.message,
       }
     case 'CompactionRequested':
@@ -213,10 +225,21 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'ContextCompacted':
     case 'CompactionFailed':
       return { ...state, compactionRequested: false }
-    case 'QuestionAsked':
-      return { ...state, pendingQuestionId: event.data.questionId }
+    case 'QuestionAsked': {
+      const { questionId, callId, questions } = event.data
+      return {
+        ...state,
+        status: chatStatusAfter(state.status, event),
+        pendingQuestion: { questionId, callId, questions },
+        askedQuestions: { ...state.askedQuestions, [questionId]: true },
+      }
+    }
     case 'QuestionAnswered':
-      return { ...state, pendingQuestionId: null, status: chatStatusAfter(state.status, event, true) }
+      return { ...state, pendingQuestion: null, status: chatStatusAfter(state.status, event) }
+    case 'SubAgentSpawned':
+      return { ...state, subAgents: { ...state.subAgents, [event.data.childChatId]: 'open' } }
+    case 'SubAgentClosed':
+      return { ...state, subAgents: { ...state.subAgents, [event.data.childChatId]: 'closed' } }
     case 'ChatRenamed':
       return { ...state, title: event.data.title }
     case 'ChatArchived':
@@ -233,8 +256,6 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       return { ...state, mcpServers: { ...state.mcpServers, [event.data.serverId]: event.data.enabled } }
     case 'RetryScheduled':
     case 'PlanProposed':
-    case 'SubAgentSpawned':
-    case 'SubAgentClosed':
     case 'AttachmentAdded':
       return state
   }

@@ -29,6 +29,13 @@ export interface ToolCall {
   signature?: string
 }
 
+/** One of the questions of `ask_user_question`. */
+export interface Question {
+  header: string
+  question: string
+  options: { label: string; description: string }[]
+}
+
 export type StepPart =
   | { type: 'text'; text: string; signature?: string }
   | { type: 'reasoning'; text: string; signature?: string; redacted?: boolean }
@@ -118,10 +125,18 @@ export type ChatEvent =
       type: 'ContextCompacted'
       data: { summary: string; throughRevision: number; tokensBefore: number; tokensAfter: number; manual: boolean }
     }
-  | { type: 'QuestionAsked'; data: { questionId: string; question: string; options: string[] } }
-  | { type: 'QuestionAnswered'; data: { questionId: string; answer: string; answeredBy: string } }
-  | { type: 'PlanProposed'; data: { plan: string } }
-  | { type: 'SubAgentSpawned'; data: { childChatId: string; agentType: 'general' | 'explore'; prompt: string } }
+  /** The model called `ask_user_question` (call `callId`): its turn waits in `requires_action` for the answer. */
+  | { type: 'QuestionAsked'; data: { questionId: string; turnId: string; callId: string; questions: Question[] } }
+  /** One answer per question (`freeText`: a plain message answered them all); the call's result follows. */
+  | { type: 'QuestionAnswered'; data: { questionId: string; answers: string[]; freeText: boolean; answeredBy: string } }
+  /** The model proposed the plan file (`propose_plan`); the turn ends with it. */
+  | { type: 'PlanProposed'; data: { turnId: string; callId: string; path: string; plan: string; sha256: string } }
+  /** `spawn_agent` created the child chat `childChatId` (its own stream, created first). */
+  | {
+      type: 'SubAgentSpawned'
+      data: { childChatId: string; agentType: 'general' | 'explore'; title: string; prompt: string; modelId: string | null; turnId: string; callId: string }
+    }
+  /** `close_agent` interrupted and archived the child. */
   | { type: 'SubAgentClosed'; data: { childChatId: string } }
   | {
       type: 'AttachmentAdded'

@@ -28,7 +28,7 @@ describe('a slow subscriber', () => {
     const chatId = (await server.gql('mutation { createChat(input: { title: "history" }) { id } }')).body.data.createChat.id
     const blob = 'y'.repeat(64 * 1024)
     for (let i = 0; i < 60; i++)
-      await server.store.appendToStream(chatStream(chatId), [{ id: randomUUID(), type: 'PlanProposed', data: { plan: blob }, metadata: { actor: { kind: 'system', id: 'test' } } }])
+      await server.store.appendToStream(chatStream(chatId), [{ id: randomUUID(), type: 'PlanProposed', data: { turnId: 't', callId: 'c', path: 'plan.md', plan: blob, sha256: '' }, metadata: { actor: { kind: 'system', id: 'test' } } }])
     const overflows = subscriptionBufferStats.overflows
     const sub = collect<{ chatEvents: { revision: number } }>(server.ws(), 'subscription($id: ID!) { chatEvents(chatId: $id) { revision data } }', { id: chatId }, (i) => i.length >= 61)
     expect((await sub.done).slice(0, 61).map((i) => i.chatEvents.revision)).toEqual(Array.from({ length: 61 }, (_, i) => i))
@@ -62,7 +62,7 @@ describe('a slow subscriber', () => {
     const blob = 'x'.repeat(256 * 1024)
     for (let i = 0; i < 200 && subscriptionBufferStats.overflows === overflowsBefore; i++) {
       await server.store.appendToStream(chatStream(chatId), [
-        { id: randomUUID(), type: 'PlanProposed', data: { plan: blob }, metadata: { actor: { kind: 'system', id: 'test' } } },
+        { id: randomUUID(), type: 'PlanProposed', data: { turnId: 't', callId: 'c', path: 'plan.md', plan: blob, sha256: '' }, metadata: { actor: { kind: 'system', id: 'test' } } },
       ])
       if (i % 10 === 9) await new Promise((r) => setTimeout(r, 50))
     }

@@ -14,7 +14,7 @@ type Item = { chatEvents: { revision: number } }
 const EVENTS_QUERY = 'subscription($id: ID!, $from: Int) { chatEvents(chatId: $id, fromRevision: $from) { revision type } }'
 
 function plan(text: string) {
-  return [{ id: randomUUID(), type: 'PlanProposed', data: { plan: text }, metadata: { actor: { kind: 'system' as const, id: 'test' } } }]
+  return [{ id: randomUUID(), type: 'PlanProposed', data: { turnId: 't', callId: 'c', path: 'plan.md', plan: text, sha256: '' }, metadata: { actor: { kind: 'system' as const, id: 'test' } } }]
 }
 
 async function append(store: EventStore, chatId: string, text = 'step'): Promise<number> {

@@ -128,7 +128,9 @@ describe.each(backends)('the permission matrix on $name', (backend) => {
     }
     if (needs === 'question') {
       await server.store.appendToStream(chatStream(chatId), [
-        { id: randomUUID(), type: 'QuestionAsked', data: { questionId: s.questionId, question: 'go?', options: [] }, metadata: system },
+        { id: randomUUID(), type: 'TurnStarted', data: { turnId: 't', runnerId: 'r', modelId: null }, metadata: system },
+        { id: randomUUID(), type: 'ToolCallStarted', data: { turnId: 't', callId: s.questionId, name: 'ask_user_question', arguments: {} }, metadata: system },
+        { id: randomUUID(), type: 'QuestionAsked', data: { questionId: s.questionId, turnId: 't', callId: s.questionId, questions: [{ header: 'Go', question: 'go?', options: [] }] }, metadata: system },
       ])
     }
     return s

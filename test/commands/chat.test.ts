@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { LIMITS, type ChatCommand, type StepRecord } from '../../commands/chat/commands.ts'
-import { chatDecider } from '../../commands/chat/decide.ts'
-import { chatStatusAfter, evolveChat, initialChatState } from '../../src/events/chat-state.ts'
+import { chatDecider, QUESTION_DISMISSED } from '../../commands/chat/decide.ts'
+import { chatNeedsRunner, chatStatusAfter, evolveChat, initialChatState, runnerDemandOf } from '../../src/events/chat-state.ts'
 import { toolCallsClosedByFork as callsClosedByFork } from '../../src/events/open-tool-calls.ts'
 import { CommandError } from '../../commands/errors.ts'
 import type { ChatEvent, MessagePart, TokenUsage } from '../../src/events/chat.ts'
@@ -202,28 +202,92 @@ describe('chat decider: interrupt, metadata, compaction', () => {
 })
 
 describe('chat decider: questions', () => {
-  const asked: ChatEvent = { type: 'QuestionAsked', data: { questionId: 'q1', question: 'Which branch?', options: ['main', 'dev'] } }
-  const waitingForAnswer = [...running, asked, { type: 'TurnCompleted', data: { turnId: 't1' } } as ChatEvent]
-  const answer = (answerText: string, questionId = 'q1'): ChatCommand => ({ type: 'AnswerQuestion', questionId, answer: answerText, answeredBy: OWNER })
+  const questions = [
+    { header: 'Branch', question: 'Which branch?', options: [{ label: 'main', description: 'the default' }, { label: 'dev', description: '' }] },
+    { header: 'Tests', question: 'Run the slow tests?', options: [] },
+  ]
+  const askStep: ChatEvent = {
+    type: 'AssistantStepCompleted',
+    data: { ...step.data, stepId: 'ask', toolCalls: [{ id: 'q1', name: 'ask_user_question', arguments: { questions } }] },
+  }
+  const askStarted: ChatEvent = { type: 'ToolCallStarted', data: { turnId: 't1', callId: 'q1', name: 'ask_user_question', arguments: { questions } } }
+  const beforeAsk = [...running, askStep, askStarted]
+  const asked: ChatEvent = { type: 'QuestionAsked', data: { questionId: 'q1', turnId: 't1', callId: 'q1', questions } }
+  const waitingForAnswer = [...beforeAsk, asked]
+  const answer = (answers: string[], questionId = 'q1'): ChatCommand => ({ type: 'AnswerQuestion', questionId, answers, answeredBy: OWNER })
+  const answeredResult = 'The user answered:\n1. Branch: main\n2. Tests: no'
 
-  it('requires action once the turn that asked ends', () =>
-    expect(waitingForAnswer.reduce(evolveChat, initialChatState()).status).toBe('requires_action'))
-  it('answers the pending question and wants a turn', () => {
-    chat.given(waitingForAnswer).when(answer('main')).then([{ type: 'QuestionAnswered', data: { questionId: 'q1', answer: 'main', answeredBy: OWNER } }])
-    const after = evolveChat(waitingForAnswer.reduce(evolveChat, initialChatState()), {
-      type: 'QuestionAnswered',
-      data: { questionId: 'q1', answer: 'main', answeredBy: OWNER },
-    })
-    expect(after.status).toBe('pending')
+  it('the runner asks for an open call of its turn; the turn waits in requires_action', () => {
+    chat.given(beforeAsk).when({ type: 'AskQuestion', runnerId: 'r1', turnId: 't1', callId: 'q1', questions }).then([asked])
+    chat.given(beforeAsk).when({ type: 'AskQuestion', runnerId: 'r2', turnId: 't1', callId: 'q1', questions }).thenThrows('STALE_RUNNER')
+    const state = waitingForAnswer.reduce(evolveChat, initialChatState())
+    expect(state).toMatchObject({ status: 'requires_action', currentTurnId: 't1', pendingQuestion: { questionId: 'q1', callId: 'q1' } })
+    expect(chatNeedsRunner(runnerDemandOf(state))).toBe(false)
   })
-  it('rejects an answer to another question', () => chat.given(waitingForAnswer).when(answer('main', 'q9')).thenThrows('NO_PENDING_QUESTION'))
-  it('rejects an empty or oversized answer', () => {
-    chat.given(waitingForAnswer).when(answer('  ')).thenThrows('INVALID_INPUT')
-    chat.given(waitingForAnswer).when(answer('x'.repeat(LIMITS.answerLength + 1))).thenThrows('INVALID_INPUT')
+  it('an answer completes the call with it and the turn goes on', () => {
+    const events: ChatEvent[] = [
+      { type: 'QuestionAnswered', data: { questionId: 'q1', answers: ['main', 'no'], freeText: false, answeredBy: OWNER } },
+      { type: 'ToolCallCompleted', data: { turnId: 't1', callId: 'q1', name: 'ask_user_question', result: answeredResult, isError: false, durationMs: 0 } },
+    ]
+    chat.given(waitingForAnswer).when(answer(['main', 'no'])).then(events)
+    const after = [...waitingForAnswer, ...events].reduce(evolveChat, initialChatState())
+    expect(after).toMatchObject({ status: 'running', currentTurnId: 't1', pendingQuestion: null, openToolCalls: {} })
+    expect(chatNeedsRunner(runnerDemandOf(after))).toBe(true)
   })
-  it('a posted message replaces the answer', () => {
-    chat.given(waitingForAnswer).when(post('m2')).then([posted('m2', 'more')])
-    chat.given([...waitingForAnswer, posted('m2')]).when(answer('main')).thenThrows('NO_PENDING_QUESTION')
+  it('tells an unknown question from an answered one, and checks the answers', () => {
+    chat.given(waitingForAnswer).when(answer(['main', 'no'], 'q9')).thenThrows('QUESTION_NOT_FOUND')
+    const answered = [...waitingForAnswer, ...chatDecider.decide(answer(['main', 'no']), waitingForAnswer.reduce(evolveChat, initialChatState()))]
+    chat.given(answered).when(answer(['main', 'no'])).thenThrows('QUESTION_ALREADY_ANSWERED')
+    chat.given(waitingForAnswer).when(answer(['main'])).thenThrows('INVALID_INPUT')
+    chat.given(waitingForAnswer).when(answer(['main', '  '])).thenThrows('INVALID_INPUT')
+    chat.given(waitingForAnswer).when(answer(['main', 'x'.repeat(LIMITS.answerLength + 1)])).thenThrows('INVALID_INPUT')
+  })
+  it('a plain message answers in free text', () => {
+    chat
+      .given(waitingForAnswer)
+      .when(post('m2'))
+      .then([
+        { type: 'QuestionAnswered', data: { questionId: 'q1', answers: ['more'], freeText: true, answeredBy: OWNER } },
+        {
+          type: 'ToolCallCompleted',
+          data: { turnId: 't1', callId: 'q1', name: 'ask_user_question', result: 'The user answered in their own words:\nmore', isError: false, durationMs: 0 },
+        },
+      ])
+  })
+  it('an interrupt dismisses the question and ends the turn', () => {
+    chat
+      .given(waitingForAnswer)
+      .when({ type: 'InterruptChat', requestedBy: OWNER })
+      .then([
+        { type: 'ToolCallCompleted', data: { turnId: 't1', callId: 'q1', name: 'ask_user_question', result: QUESTION_DISMISSED, isError: true, durationMs: 0 } },
+        { type: 'TurnInterrupted', data: { turnId: 't1' } },
+      ])
+  })
+})
+
+describe('chat decider: plans and sub-agents', () => {
+  const planStep: ChatEvent = { type: 'AssistantStepCompleted', data: { ...step.data, stepId: 'plan', toolCalls: [{ id: 'p1', name: 'propose_plan', arguments: { path: 'x' } }] } }
+  const planStarted: ChatEvent = { type: 'ToolCallStarted', data: { turnId: 't1', callId: 'p1', name: 'propose_plan', arguments: { path: 'x' } } }
+  it('a proposed plan completes the call and ends the turn, delivering the queue head', () => {
+    chat
+      .given([...running, planStep, planStarted, queued('q')])
+      .when({ type: 'ProposePlan', runnerId: 'r1', turnId: 't1', callId: 'p1', path: 'x', plan: '# Plan', sha256: 'ab', result: 'proposed' })
+      .then([
+        { type: 'ToolCallCompleted', data: { turnId: 't1', callId: 'p1', name: 'propose_plan', result: 'proposed', isError: false, durationMs: 0 } },
+        { type: 'PlanProposed', data: { turnId: 't1', callId: 'p1', path: 'x', plan: '# Plan', sha256: 'ab' } },
+        { type: 'TurnCompleted', data: { turnId: 't1' } },
+        { type: 'UserMessagePosted', data: { messageId: 'q', parts: text('q'), authorId: OWNER, fromQueueId: 'q' } },
+      ])
+  })
+  it('records a spawned child once and closes it once', () => {
+    const spawn = { childChatId: FORK, agentType: 'explore' as const, title: 't', prompt: 'look', modelId: null, callId: 'c1' }
+    const spawned: ChatEvent = { type: 'SubAgentSpawned', data: { ...spawn, turnId: 't1' } }
+    chat.given(running).when({ type: 'RecordSubAgentSpawned', runnerId: 'r1', turnId: 't1', spawn }).then([spawned])
+    chat.given([...running, spawned]).when({ type: 'RecordSubAgentSpawned', runnerId: 'r1', turnId: 't1', spawn }).then([])
+    const close: ChatCommand = { type: 'RecordSubAgentClosed', runnerId: 'r1', turnId: 't1', childChatId: FORK }
+    chat.given([...running, spawned]).when(close).then([{ type: 'SubAgentClosed', data: { childChatId: FORK } }])
+    chat.given([...running, spawned, { type: 'SubAgentClosed', data: { childChatId: FORK } }]).when(close).then([])
+    chat.given(running).when(close).then([])
   })
 })
 
@@ -237,7 +301,7 @@ describe('chat status', () => {
     expect(statusAfter([...running, { type: 'InterruptRequested', data: { requestedBy: OWNER } }, { type: 'TurnInterrupted', data: { turnId: 't1' } }])).toBe('waiting')
     expect(statusAfter([...running, { type: 'TurnFailed', data: { turnId: 't1', errorKind: 'x', message: 'm' } }])).toBe('error')
   })
-  it('interrupting only applies to a running chat', () => expect(chatStatusAfter('pending', { type: 'InterruptRequested', data: { requestedBy: OWNER } }, false)).toBe('pending'))
+  it('interrupting only applies to a running chat', () => expect(chatStatusAfter('pending', { type: 'InterruptRequested', data: { requestedBy: OWNER } })).toBe('pending'))
 })
 
 describe('forks', () => {

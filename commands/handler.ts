@@ -138,6 +138,13 @@ export class StreamWriter {
     this.#trim()
   }
 
+  /** The stream's folded state, caught up now (the process's cached view; its events are not kept). */
+  async current<State>(stream: string, fold: Fold<State>): Promise<StreamView<State>> {
+    const view = this.#view(stream, fold)
+    await this.refresh(view)
+    return view
+  }
+
   /** Folds events appended by others since the view's revision; returns how many. */
   refresh(view: StreamView<any>): Promise<number> {
     return this.#serialize(view.stream, () => this.#catchUp(view))

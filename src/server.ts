@@ -2,6 +2,9 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { AgentRunner } from './agent/runner.ts'
 import { ToolRegistry } from './agent/tools/registry.ts'
+import { ChatSignals } from './agent/chat-signals.ts'
+import { askUserQuestion } from './agent/tools/questions.ts'
+import { subAgentTools } from './agent/tools/sub-agents.ts'
 import { SecretScanner } from './secrets/scanner.ts'
 import { apiPlugin } from './api/index.ts'
 import { ephemeralFor, stampSequence } from './live/ephemeral.ts'
@@ -93,7 +96,8 @@ export function createContext(opts: {
   const store = appends.wrap(createSqlEventStore(db, { pollIntervalMs: opts.pollIntervalMs }))
   const engine = createProjectionEngine({ db, store, projections, log, pollIntervalMs: opts.pollIntervalMs })
   const config = new ConfigService(store, new SecretStore(db, loadSecretKey(env.dataDir)))
-  const tools = new ToolRegistry()
+  const signals = new ChatSignals()
+  const tools = new ToolRegistry().register(askUserQuestion, ...subAgentTools({ store, config, signals }))
   const ephemeral = ephemeralFor(db)
   // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
   const secrets = new SecretScanner(config)
@@ -106,6 +110,7 @@ export function createContext(opts: {
     loadAttachment: attachmentLoader(db, env.dataDir),
     log: (line) => log(secrets.redactor.redact(line).text),
     secrets,
+    signals,
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })

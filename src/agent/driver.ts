@@ -86,6 +86,8 @@ export class ChatDriver {
   readonly #source = randomUUID()
   /** The revision at which the chat, as folded here, needed nothing more from the runner; null until then. */
   settledAt: bigint | null = null
+  /** Tool calls waiting in `park` (wait_agent): while any is, the driver takes no runner slot. */
+  #parked = 0
 
   constructor(
     private readonly store: EventStore,
@@ -96,6 +98,11 @@ export class ChatDriver {
   get session(): ChatSession {
     if (!this.#session) throw new Error(`chat ${this.chatId}: the driver has not started`)
     return this.#session
+  }
+
+  /** Whether the driver only waits (on a sub-agent): the runner does not count it against its concurrency. */
+  get parked(): boolean {
+    return this.#parked > 0
   }
 
   /** Stop at once (lease lost or shutdown): aborts the provider stream and tools, writes nothing more. */
@@ -233,6 +240,7 @@ export class ChatDriver {
     }
     const config = await this.opts.config.current()
     const offered = new Map((await this.opts.tools.offered(this.session.state, config.disabledTools)).map((t) => [t.name, t]))
+    const suspended: { call: ToolCall; suspend: NonNullable<ToolResult['suspend']>; content: string }[] = []
     await Promise.all(
       pending.map(async (call) => {
         // Started by an earlier runner (a crash or takeover): ask the tool, do not run it blindly.
@@ -241,26 +249,42 @@ export class ChatDriver {
         const began = Date.now()
         const result = orphaned ? await this.#recoverTool(call, turnId) : await this.#runTool(call, turnId, offered)
         if (this.#stopped) return
-        await this.session.run(
-          {
-            type: 'CompleteToolCall',
-            runnerId,
-            turnId,
-            callId: call.id,
-            name: call.name,
-            result: result.content,
-            isError: result.isError,
-            durationMs: Date.now() - began,
-            ...(result.attachments?.length ? { attachments: result.attachments } : {}),
-          },
-          call.id,
-        )
+        if (result.suspend) return void suspended.push({ call, suspend: result.suspend, content: result.content })
+        await this.#complete(turnId, call, result, Date.now() - began)
       }),
     )
     if (this.#stopped || this.session.state.currentTurnId !== turnId) return false
-    if (!this.#interrupt.signal.aborted) return true
-    await this.#run({ type: 'EndTurn', runnerId, turnId, outcome: 'interrupted' })
+    if (this.#interrupt.signal.aborted) {
+      await this.#run({ type: 'EndTurn', runnerId, turnId, outcome: 'interrupted' })
+      return false
+    }
+    if (suspended.length === 0) return true
+    // One question or plan per step ends the turn (the first the model asked for); others are answered as not run.
+    suspended.sort((a, b) => calls.indexOf(a.call) - calls.indexOf(b.call))
+    const [first, ...rest] = suspended
+    for (const { call } of rest)
+      await this.#complete(turnId, call, { content: `Not run: ${first!.call.name} in the same step ends the turn. Ask again after it if you still need to.`, isError: true }, 0)
+    const { call, suspend } = first!
+    if (suspend.kind === 'question') await this.#run({ type: 'AskQuestion', runnerId, turnId, callId: call.id, questions: suspend.questions })
+    else await this.#run({ type: 'ProposePlan', runnerId, turnId, callId: call.id, ...suspend, result: first!.content })
     return false
+  }
+
+  #complete(turnId: string, call: ToolCall, result: ToolResult, durationMs: number): Promise<StoredEvent[]> {
+    return this.session.run(
+      {
+        type: 'CompleteToolCall',
+        runnerId: this.opts.runnerId,
+        turnId,
+        callId: call.id,
+        name: call.name,
+        result: result.content,
+        isError: result.isError,
+        durationMs,
+        ...(result.attachments?.length ? { attachments: result.attachments } : {}),
+      },
+      call.id,
+    )
   }
 
   #toolContext(call: ToolCall, turnId: string): ToolContext {
@@ -274,9 +298,24 @@ export class ChatDriver {
         return session.state
       },
       callId: call.id,
+      get metadata() {
+        return session.metadata(call.id)
+      },
       signal: this.#interrupt.signal,
       bindWorkspace: async (workspaceId) => {
         await session.run({ type: 'BindWorkspace', runnerId, turnId, workspaceId }, call.id)
+      },
+      recordSubAgent: async (record) => {
+        if (record.kind === 'spawned') await session.run({ type: 'RecordSubAgentSpawned', runnerId, turnId, spawn: record.spawn }, call.id)
+        else await session.run({ type: 'RecordSubAgentClosed', runnerId, turnId, childChatId: record.childChatId }, call.id)
+      },
+      park: async (work) => {
+        this.#parked++
+        try {
+          return await work
+        } finally {
+          this.#parked--
+        }
       },
     }
   }

@@ -10,6 +10,7 @@ import { ChatLeases } from './leases.ts'
 import { StaleRunnerError } from './session.ts'
 import type { ToolRegistry } from './tools/registry.ts'
 import type { SecretScanner } from '../secrets/scanner.ts'
+import { ChatSignals } from './chat-signals.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -31,13 +32,17 @@ export interface RunnerOptions {
   log?: (line: string) => void
   /** Redacts secrets from the chat events the runner appends (src/secrets/scanner.ts). */
   secrets?: SecretScanner
+  /** Told when any chat's turn ends or it is archived, on any process (wait_agent waits on these). */
+  signals?: ChatSignals
 }
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
 const MAX_SETTLED = 10_000
 
 /** What users append that a driver must act on at once, whichever process it came through. */
-const INTERRUPTING_EVENTS = ['InterruptRequested', 'ChatArchived']
+const INTERRUPTING_EVENTS = new Set(['InterruptRequested', 'ChatArchived'])
+/** What the process watches the log for: interrupts for its drivers, turn ends for ChatSignals. */
+const WATCHED_EVENTS = [...new Set([...INTERRUPTING_EVENTS, ...ChatSignals.TYPES])]
 
 /** Events after which a chat may need the runner: a message to answer, a queue, a request. */
 const WORK_EVENTS = new Set(['ChatCreated', 'ChatForked', 'UserMessagePosted', 'MessageQueued', 'InterruptRequested', 'QuestionAnswered', 'CompactionRequested', 'ChatUnarchived', 'TurnCompleted', 'TurnInterrupted', 'TurnFailed'])
@@ -98,8 +103,12 @@ export class AgentRunner {
     try {
       const after = await this.opts.store.headCheckpoint()
       if (this.#stopped) return
-      const sub = (this.#interrupts = this.opts.store.subscribeToAll({ after, filter: { streamPrefix: 'chat-', eventTypes: INTERRUPTING_EVENTS } }))
-      for await (const event of sub) void this.#drivers.get(chatIdOfStream(event.stream))?.notice().catch(() => {})
+      const sub = (this.#interrupts = this.opts.store.subscribeToAll({ after, filter: { streamPrefix: 'chat-', eventTypes: WATCHED_EVENTS } }))
+      for await (const event of sub) {
+        const chatId = chatIdOfStream(event.stream)
+        if (INTERRUPTING_EVENTS.has(event.type)) void this.#drivers.get(chatId)?.notice().catch(() => {})
+        this.opts.signals?.notify(chatId)
+      }
     } catch (err) {
       if (!this.#stopped) this.opts.log?.(`runner interrupt watch ended: ${(err as Error).message}`)
     }
@@ -133,7 +142,9 @@ export class AgentRunner {
   }
 
   async #scan(): Promise<void> {
-    const capacity = (this.opts.maxConcurrentChats ?? 200) - this.#drivers.size
+    // A driver parked in wait_agent holds its chat's lease but not a slot.
+    const busy = [...this.#drivers.values()].filter((d) => !d.parked).length
+    const capacity = (this.opts.maxConcurrentChats ?? 200) - busy
     if (capacity <= 0) return
     // needs_runner is chatNeedsRunner (src/events/chat-state.ts) as the chats projection last applied it.
     const rows = await this.opts.db.query<{ id: string; revision: string }>(

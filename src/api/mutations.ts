@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto'
 import type { ChatCommand, AttachmentRef, BusyBehavior } from '../../commands/chat/commands.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
-import { invalidInput } from '../../commands/errors.ts'
-import { foldStream, handleCommand } from '../../commands/handler.ts'
+import { CommandError, invalidInput } from '../../commands/errors.ts'
+import { foldStream, handleCommand, writerFor } from '../../commands/handler.ts'
 import { chatStream, type ChatEvent, type MessagePart } from '../events/chat.ts'
 import type { AppendResult } from '../eventstore/types.ts'
 import { loadAttachments } from '../attachments/blobs.ts'
@@ -202,12 +202,28 @@ const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null
   return chatAfterWrite(ctx, chatId)
 }
 
-/** Archiving (or unarchiving) a root chat does the same to its sub-agent chats. */
-function archiveCascade(type: 'ArchiveChat' | 'UnarchiveChat'): Args<{ chatId: string }> {
+/** A chat's sub-agents: those its stream recorded (at once) and those the read model lists. */
+async function subAgentsOf(ctx: ApiContext, chatId: string): Promise<string[]> {
+  const recorded = Object.keys((await writerFor(ctx.api.store).current(chatStream(chatId), chatDecider)).state.subAgents)
+  return [...new Set([...recorded, ...(await subAgentChats(ctx.api.db, chatId))])]
+}
+
+/** Archiving (or unarchiving) or interrupting a root chat does the same to its sub-agent chats. */
+function cascade(type: 'ArchiveChat' | 'UnarchiveChat' | 'InterruptChat'): Args<{ chatId: string }> {
   return async (_root, args, ctx) => {
     const chatId = requireId(args.chatId)
-    await changeChat(ctx, chatId, { type })
-    for (const childId of await subAgentChats(ctx.api.db, chatId)) await changeChat(ctx, childId, { type, cascadedFrom: chatId })
+    const principal = requirePrincipal(ctx.principal)
+    const command = (cascadedFrom?: string): ChatCommand =>
+      type === 'InterruptChat' ? { type, requestedBy: principal.userId } : { type, ...(cascadedFrom ? { cascadedFrom } : {}) }
+    await changeChat(ctx, chatId, command())
+    for (const childId of await subAgentsOf(ctx, chatId)) {
+      try {
+        await changeChat(ctx, childId, command(chatId))
+      } catch (err) {
+        // A closed (archived) sub-agent has nothing to interrupt.
+        if (!(type === 'InterruptChat' && err instanceof CommandError && err.code === 'CHAT_ARCHIVED')) throw err
+      }
+    }
     return chatAfterWrite(ctx, chatId)
   }
 }
@@ -232,7 +248,7 @@ export const mutationResolvers = {
   createChat,
   sendMessage,
   forkChat,
-  interruptChat: onChat((_a, p) => ({ type: 'InterruptChat', requestedBy: p.userId })),
+  interruptChat: cascade('InterruptChat'),
   removeQueuedMessage: onChat<{ chatId: string; queueId: string }>((a) => ({ type: 'RemoveQueuedMessage', queueId: a.queueId })),
   promoteQueuedMessage: onChat<{ chatId: string; queueId: string; interrupt?: boolean | null }>((a, p) => ({
     type: 'PromoteQueuedMessage',
@@ -240,8 +256,8 @@ export const mutationResolvers = {
     ...(a.interrupt ? { interrupt: { requestedBy: p.userId } } : {}),
   })),
   renameChat: onChat<{ chatId: string; title: string }>((a) => ({ type: 'RenameChat', title: a.title })),
-  archiveChat: archiveCascade('ArchiveChat'),
-  unarchiveChat: archiveCascade('UnarchiveChat'),
+  archiveChat: cascade('ArchiveChat'),
+  unarchiveChat: cascade('UnarchiveChat'),
   setChatModel: async (_root: unknown, args: { chatId: string; modelId: string }, ctx: ApiContext) => {
     const principal = requirePrincipal(ctx.principal)
     const chatId = requireId(args.chatId)

@@ -6,6 +6,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { blobPath } from '../attachments/blobs.ts'
 import type { Tool, ToolContext, ToolResult } from '../agent/tools/registry.ts'
+import type { ChatState } from '../events/chat-state.ts'
 import type { Database } from '../db/database.ts'
 import { MAIN_AGENT } from '../events/workspace.ts'
 import { WorkspaceNotConnectedError } from './tunnel.ts'
@@ -25,6 +26,13 @@ export interface WorkspaceToolServices {
 }
 
 const rootOnly = (chat: { parentChatId: string | null }) => chat.parentChatId === null
+/** `explore` sub-agents only read: no writes, no attachments. */
+const writes = (chat: ChatState) => chat.agentType !== 'explore'
+const rootInPlanMode = (chat: ChatState) => chat.parentChatId === null && chat.planMode
+
+/** The one file a chat in plan mode may write: its plan, relative to the workspace folder. */
+export const planFilePath = (chatId: string) => `.cairn/plans/${chatId}.md`
+export const MAX_PLAN_BYTES = 32 * 1024
 
 /** A workspace and the one of its agents (daemons) a tool call goes to. */
 interface AgentTarget {
@@ -108,6 +116,8 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
       throw new ToolFailure(`Workspace ${w.name} (${w.id})${which} is ${w.status === 'started' ? 'not reachable' : w.status}. Call start_workspace to start it, then retry.`)
     }
     if (creating.has(ctx.chatId)) return workspaceFor(ctx, requestedAgent)
+    // Sub-agents work in their parent's workspace and never create one.
+    if (ctx.chat.parentChatId !== null) throw new ToolFailure('This sub-agent has no workspace: its parent chat had none when it spawned it. Report that back instead of using workspace tools.')
     const creation = createDefaultWorkspace(ctx, actor, requestedAgent)
     creating.set(ctx.chatId, creation)
     try {
@@ -132,6 +142,32 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
   const request = async <T>(ctx: ToolContext, req: { method: string; path: string; body?: unknown; timeoutMs?: number }): Promise<T> => {
     const target = await workspaceFor(ctx, requestedAgents.get(ctx))
     return ws.tunnels.requestJson<T>(target.workspaceId, { ...req, agent: target.agent, signal: ctx.signal })
+  }
+
+  /** In plan mode a write may only touch the chat's plan file; anything else is refused before the daemon is asked. */
+  async function requirePlanFile(ctx: ToolContext, paths: unknown[]): Promise<void> {
+    if (!ctx.chat.planMode) return
+    const plan = planFilePath(ctx.chatId)
+    let workdir: string | null = null
+    for (const raw of paths) {
+      const p = typeof raw === 'string' ? raw.trim() : ''
+      let relative = path.posix.normalize(p)
+      if (path.posix.isAbsolute(p)) {
+        workdir ??= (await request<{ workdir: string }>(ctx, { method: 'GET', path: '/info' })).workdir
+        relative = path.posix.relative(workdir, path.posix.normalize(p))
+      }
+      if (relative !== plan)
+        throw new ToolFailure(
+          `Plan mode: you may only write the plan file ${plan}, not ${JSON.stringify(p)}. Explore with read_file and execute, write your plan to ${plan}, then call propose_plan with that path.`,
+        )
+    }
+  }
+
+  async function download(ctx: ToolContext, file: string): Promise<Buffer> {
+    const target = await workspaceFor(ctx, requestedAgents.get(ctx))
+    const res = await ws.tunnels.request(target.workspaceId, { method: 'GET', path: `/files/download?path=${encodeURIComponent(file)}`, agent: target.agent, signal: ctx.signal })
+    if (res.status !== 200) throw new ToolFailure(`could not read ${file}: ${res.body.toString('utf8').slice(0, 500)}`)
+    return res.body
   }
 
   const agentProperty = {
@@ -243,7 +279,9 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
       name: 'write_file',
       description: 'Writes a file in the workspace, replacing it and creating parent folders.',
       inputSchema: { type: 'object', properties: { path: str('Path of the file.'), content: str('The whole new content.') }, required: ['path', 'content'] },
+      availability: writes,
       async run(args: { path: string; content: string }, ctx) {
+        await requirePlanFile(ctx, [args.path])
         const r = await request<{ path: string; bytes: number }>(ctx, { method: 'POST', path: '/files/write', body: { path: args.path, content: args.content } })
         return `wrote ${r.bytes} bytes to ${r.path}`
       },
@@ -265,7 +303,10 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
         },
         required: ['edits'],
       },
+      availability: writes,
       async run(args: { edits: unknown[] }, ctx) {
+        if (!Array.isArray(args.edits)) throw new ToolFailure('edits must be a list of {path, old_text, new_text}')
+        await requirePlanFile(ctx, args.edits.map((e) => (e as { path?: unknown } | null)?.path))
         const r = await request<{ files: { path: string; replacements: number }[] }>(ctx, { method: 'POST', path: '/files/edit', body: { edits: args.edits } })
         return r.files.map((f) => `${f.path}: ${f.replacements} replacement${f.replacements === 1 ? '' : 's'}`).join('\n')
       },
@@ -308,14 +349,38 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
       name: 'attach_file',
       description: 'Attaches a file of the workspace to the chat so the user can download it.',
       inputSchema: { type: 'object', properties: { path: str('Path of the file.'), name: str('Name shown to the user (default: the file name).') }, required: ['path'] },
+      availability: writes,
       async run(args: { path: string; name?: string }, ctx) {
-        const target = await workspaceFor(ctx, requestedAgents.get(ctx))
-        const res = await ws.tunnels.request(target.workspaceId, { method: 'GET', path: `/files/download?path=${encodeURIComponent(args.path)}`, agent: target.agent, signal: ctx.signal })
-        if (res.status !== 200) throw new ToolFailure(`could not download ${args.path}: ${res.body.toString('utf8').slice(0, 500)}`)
-        if (res.body.length > MAX_ATTACH_BYTES) throw new ToolFailure(`${args.path} is ${res.body.length} bytes; attachments are at most ${MAX_ATTACH_BYTES} bytes`)
+        const bytes = await download(ctx, args.path)
+        if (bytes.length > MAX_ATTACH_BYTES) throw new ToolFailure(`${args.path} is ${bytes.length} bytes; attachments are at most ${MAX_ATTACH_BYTES} bytes`)
         const name = (args.name?.trim() || path.basename(args.path)).replace(/[\\/\x00-\x1f]/g, '_').slice(0, 200) || 'file'
-        const saved = await saveWorkspaceAttachment(s, { bytes: res.body, name, uploadedBy: ctx.userId, organizationId: ctx.organizationId })
+        const saved = await saveWorkspaceAttachment(s, { bytes, name, uploadedBy: ctx.userId, organizationId: ctx.organizationId })
         return { content: `attached ${name} (${saved.size} bytes) as attachment ${saved.attachmentId}`, isError: false, attachments: [{ ...saved, source: 'workspace' }] }
+      },
+    }),
+    tool({
+      name: 'propose_plan',
+      description:
+        'Plan mode: presents your plan (a Markdown file in the workspace, usually the plan file you wrote) to the user for review. The turn ends here; the user answers with a message.',
+      inputSchema: { type: 'object', properties: { path: str('Path of the plan file.') }, required: ['path'] },
+      availability: rootInPlanMode,
+      async run(args: { path: string }, ctx) {
+        if (typeof args.path !== 'string' || !args.path.trim()) throw new ToolFailure('path is required: the Markdown file with your plan')
+        const bytes = await download(ctx, args.path)
+        if (bytes.length > MAX_PLAN_BYTES) throw new ToolFailure(`${args.path} is ${bytes.length} bytes; a plan is at most ${MAX_PLAN_BYTES} bytes. Shorten it and propose it again.`)
+        let plan: string
+        try {
+          plan = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+        } catch {
+          throw new ToolFailure(`${args.path} is not UTF-8 text; a plan is a Markdown file`)
+        }
+        if (!plan.trim()) throw new ToolFailure(`${args.path} is empty; write your plan into it first`)
+        const sha256 = createHash('sha256').update(bytes).digest('hex')
+        return {
+          content: `Proposed the plan in ${args.path} (${bytes.length} bytes) to the user. The turn ends here; the user will answer.`,
+          isError: false,
+          suspend: { kind: 'plan', path: args.path, plan, sha256 },
+        }
       },
     }),
     tool({

@@ -1,4 +1,6 @@
-import type { AttachmentRef } from '../../../commands/chat/commands.ts'
+import type { AttachmentRef, RunnerCommand } from '../../../commands/chat/commands.ts'
+import type { Question } from '../../events/chat.ts'
+import type { EventMetadata } from '../../eventstore/types.ts'
 import type { ChatState } from '../../events/chat-state.ts'
 import type { ToolDefinition } from '../../providers/types.ts'
 
@@ -8,7 +10,18 @@ export interface ToolResult {
   images?: { mimeType: string; data: string }[]
   /** Files the tool attached to the chat: the runner records them with the result. */
   attachments?: (AttachmentRef & { source: 'upload' | 'workspace' })[]
+  /**
+   * The call ends the turn once the step's other calls are done: a question keeps the call open
+   * and the turn waits for the answer (`AskQuestion`); a plan completes it with `content` and ends
+   * the turn (`ProposePlan`).
+   */
+  suspend?: { kind: 'question'; questions: Question[] } | { kind: 'plan'; path: string; plan: string; sha256: string }
 }
+
+/** What a sub-agent tool records on the parent chat (through the chat decider, as the runner's move). */
+export type SubAgentRecord =
+  | { kind: 'spawned'; spawn: Extract<RunnerCommand, { type: 'RecordSubAgentSpawned' }>['spawn'] }
+  | { kind: 'closed'; childChatId: string }
 
 export interface ToolContext {
   chatId: string
@@ -18,12 +31,21 @@ export interface ToolContext {
   chat: ChatState
   /** The tool-call id: the idempotency key a tool passes on (e.g. to the workspace daemon). */
   callId: string
+  /** Metadata for what the tool appends to other streams (a sub-agent's chat): the runner acting for the owner, caused by this call. */
+  metadata: EventMetadata
   signal: AbortSignal
   /**
    * Binds a workspace the tool created or started to the chat, through the chat decider, at
    * once (a parallel call may need it). Tools never append to a chat stream themselves.
    */
   bindWorkspace(workspaceId: string): Promise<void>
+  /** Records a sub-agent spawned or closed by this call on the chat (spawn_agent, close_agent). */
+  recordSubAgent(record: SubAgentRecord): Promise<void>
+  /**
+   * Waits for `work` without counting against the runner's concurrent chats (wait_agent): the
+   * chat keeps its lease, but a parked driver leaves its slot to others.
+   */
+  park<T>(work: Promise<T>): Promise<T>
 }
 
 export interface Tool {

@@ -26,7 +26,9 @@ export interface WorkspaceServer {
    */
   script(prompt: string, steps: (ScriptedResponse | ((messages: WireMessage[]) => ScriptedResponse))[]): void
   user(email: string, role: Role): Promise<{ userId: string; token: string }>
-  createChat(ownerId: string, text: string, extra?: { workspaceId?: string | null }): Promise<string>
+  createChat(ownerId: string, text: string, extra?: { workspaceId?: string | null; planMode?: boolean }): Promise<string>
+  /** A GraphQL request to the server as the holder of `token`. */
+  gql(token: string, query: string, variables?: Record<string, unknown>): Promise<{ data?: any; errors?: { message: string; extensions?: { code?: string } }[] }>
   waitFor(chatId: string, predicate: (events: ChatLog) => boolean, timeoutMs?: number): Promise<ChatLog>
   close(): Promise<void>
 }
@@ -80,12 +82,20 @@ export async function startWorkspaceServer(
           title: 'New chat',
           modelId: null,
           workspaceId: extra.workspaceId ?? null,
-          planMode: false,
+          planMode: extra.planMode ?? false,
           firstMessage: { messageId: randomUUID(), parts: [{ type: 'text', text }] },
         },
         { commandId: randomUUID(), metadata: { actor: { kind: 'user', id: ownerId }, organizationId: DEFAULT_ORGANIZATION_ID } },
       )
       return chatId
+    },
+    async gql(token, query, variables = {}) {
+      const res = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query, variables }),
+      })
+      return (await res.json()) as never
     },
     async waitFor(chatId, predicate, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs

@@ -157,7 +157,13 @@ const sendMessage: Args<{ input: SendMessageInput }> = async (_root, { input }, 
     },
     input.expectedRevision,
   )
-  return { chat: await chatAfterWrite(ctx, chatId), messageId, queued: events.some((e) => e.type === 'MessageQueued') }
+  const answered = events.find((e) => e.type === 'QuestionAnswered')
+  return {
+    chat: await chatAfterWrite(ctx, chatId),
+    messageId,
+    queued: events.some((e) => e.type === 'MessageQueued'),
+    answeredQuestionId: answered?.type === 'QuestionAnswered' ? answered.data.questionId : null,
+  }
 }
 
 /**

@@ -57,7 +57,7 @@ export interface ChatApi {
   recentChats(first: number): Promise<ChatSummary[]>
   chat(id: string): Promise<ChatSummary>
   createChat(title: string): Promise<ChatSummary>
-  sendMessage(chatId: string, text: string): Promise<{ messageId: string; queued: boolean }>
+  sendMessage(chatId: string, text: string): Promise<{ messageId: string; queued: boolean; answeredQuestionId: string | null }>
   interruptChat(chatId: string): Promise<ChatSummary>
   /** Streams the chat from `fromRevision` (inclusive); returns how to stop. */
   stream(chatId: string, fromRevision: number, sink: { item(item: ChatStreamItem): void; error(err: Error): void; closed(): void }): () => void
@@ -125,8 +125,8 @@ export function connectChatApi(baseUrl: string, token: string): ChatApi {
       return data.createChat
     },
     async sendMessage(chatId, text) {
-      const data = await gql<{ sendMessage: { messageId: string; queued: boolean } }>(
-        `mutation($id: ID!, $text: String!) { sendMessage(input: { chatId: $id, text: $text, busyBehavior: QUEUE }) { messageId queued } }`,
+      const data = await gql<{ sendMessage: { messageId: string; queued: boolean; answeredQuestionId: string | null } }>(
+        `mutation($id: ID!, $text: String!) { sendMessage(input: { chatId: $id, text: $text, busyBehavior: QUEUE }) { messageId queued answeredQuestionId } }`,
         { id: chatId, text },
       )
       return data.sendMessage

@@ -8,7 +8,7 @@ export const write = (text: string) => void process.stdout.write(text)
 const RESULT_LINES = 3
 const ARGS_CHARS = 80
 
-export type TurnEnd = { kind: 'completed' } | { kind: 'failed'; errorKind: string; message: string } | { kind: 'interrupted' }
+export type TurnEnd = { kind: 'completed' } | { kind: 'failed'; errorKind: string; message: string } | { kind: 'interrupted' } | { kind: 'question' }
 
 export interface RenderOptions {
   /** Writes raw text (no newline added). */
@@ -113,8 +113,19 @@ export class ChatRenderer {
         this.status = 'INTERRUPTING'
         if (this.opts.verbose) this.#line('[interrupting]')
         return null
-      case 'QuestionAsked':
-        this.#line(`? ${d['question']}${Array.isArray(d['options']) && d['options'].length ? ` [${d['options'].join(' / ')}]` : ''}`)
+      case 'QuestionAsked': {
+        // The turn waits for the answer: the user's next message gives it.
+        this.status = 'REQUIRES_ACTION'
+        this.#endLine()
+        const questions = Array.isArray(d['questions']) ? (d['questions'] as { header?: string; question?: string; options?: { label?: string; description?: string }[] }[]) : []
+        for (const q of questions) {
+          this.#line(`? ${q.header ? `[${q.header}] ` : ''}${q.question ?? ''}`)
+          for (const o of q.options ?? []) this.#line(`    - ${o.label ?? ''}${o.description ? ` — ${o.description}` : ''}`)
+        }
+        return { kind: 'question' }
+      }
+      case 'QuestionAnswered':
+        this.status = 'RUNNING'
         return null
       case 'TurnCompleted':
         this.status = 'WAITING'

@@ -88,6 +88,7 @@ async function sendFromScript(api: ChatApi, io: CliIo, opts: { text: string; cha
   }
   const renderer = new ChatRenderer({ write, verbose: false })
   let ours: string | null = null
+  let answered: string | null = null
   let ourTurnStarted = false
   // Our message's event can arrive before sendMessage answers with its id: hold items until then.
   const early: ChatStreamItem[] = []
@@ -97,6 +98,10 @@ async function sendFromScript(api: ChatApi, io: CliIo, opts: { text: string; cha
       if (item.__typename === 'ChatEventItem' && item.event.type === 'UserMessagePosted') {
         const d = item.event.data
         if (d['messageId'] === ours || d['fromQueueId'] === ours) ourTurnStarted = true
+      }
+      // Our message answered the question the turn waited on: the turn goes on from here.
+      if (item.__typename === 'ChatEventItem' && item.event.type === 'QuestionAnswered' && item.event.data['questionId'] === answered) {
+        ourTurnStarted = true
       }
       // Another message's turn may still be running in --chat; show only ours.
       if (!ourTurnStarted) return
@@ -109,13 +114,19 @@ async function sendFromScript(api: ChatApi, io: CliIo, opts: { text: string; cha
     const stream = openStream(api, chat, onItem, rejectEnd)
     stream.ready
       .then(async () => {
-        ours = (await api.sendMessage(chat.id, opts.text)).messageId
+        const sent = await api.sendMessage(chat.id, opts.text)
+        ours = sent.messageId
+        answered = sent.answeredQuestionId
         for (const item of early.splice(0)) onItem(item)
       })
       .catch(rejectEnd)
   })
   const end = await ended
   if (end.kind === 'completed') return 0
+  if (end.kind === 'question') {
+    io.err(`cairn chat: the agent asked a question; answer with: cairn chat --chat ${chat.id} "<your answer>"`)
+    return 0
+  }
   if (end.kind === 'interrupted') {
     io.err(`cairn chat: the turn was interrupted (chat ${chat.id})`)
     return 130

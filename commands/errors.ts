@@ -15,6 +15,8 @@ export type CommandErrorCode =
   | 'NO_PENDING_QUESTION'
   | 'QUESTION_NOT_FOUND'
   | 'QUESTION_ALREADY_ANSWERED'
+  | 'APPROVAL_NOT_FOUND'
+  | 'APPROVAL_ALREADY_DECIDED'
   | 'ALREADY_EXISTS'
 
 export class CommandError extends Error {

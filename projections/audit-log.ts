@@ -200,6 +200,12 @@ export function summaryOf(event: CairnEvent): string {
       return `turned plan mode ${event.data.planMode ? 'on' : 'off'}`
     case 'WorkspaceBound':
       return `bound workspace ${event.data.workspaceId}`
+    case 'ToolCallApprovalRequested':
+      return `asked for approval to run ${event.data.name} (rule ${event.data.rule.tool}${event.data.rule.commandPattern ? ` /${snippet(event.data.rule.commandPattern, 60)}/` : ''})`
+    case 'ToolCallApproved':
+      return `approved call ${event.data.callId}${event.data.forChat ? ' and its rule for the chat' : ''}`
+    case 'ToolCallDenied':
+      return event.data.expired ? `approval of call ${event.data.callId} expired` : `denied call ${event.data.callId}: ${snippet(event.data.reason, 80)}`
     case 'McpServerToggled':
       return `turned MCP server ${event.data.serverId} ${event.data.enabled ? 'on' : 'off'} for the chat`
     case 'UserCreated':
@@ -224,6 +230,8 @@ export function summaryOf(event: CairnEvent): string {
       return `set the system prompt (${count(event.data.prompt.length, 'character')})`
     case 'ToolPolicySet':
       return `set the tool policy (${count(event.data.disabledTools.length, 'tool')} disabled)`
+    case 'ApprovalPolicySet':
+      return `set the approval policy of ${event.data.templateId ? `template ${event.data.templateId}` : `organization ${event.data.organizationId}`} (${count(event.data.rules.length, 'rule')})`
     case 'ChatRetentionSet':
       return event.data.days === null ? 'turned chat retention off' : `set chat retention to ${count(event.data.days, 'day')}`
     case 'TemplateCreated':

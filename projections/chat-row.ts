@@ -34,11 +34,21 @@ export interface ChatRow {
   usage: TokenUsage
   costUsd: number
   pendingQuestionId: string | null
+  pendingApprovals: PendingApproval[]
   compactionRequested: boolean
   openToolCalls: OpenToolCalls
   revision: number
   createdAt: Date
   updatedAt: Date
+}
+
+/** A call waiting for a person's approval, as the read model lists it. */
+export interface PendingApproval {
+  callId: string
+  name: string
+  arguments: unknown
+  rule: { tool: string; commandPattern?: string | null }
+  expiresAt: string
 }
 
 /** The part a `summary` message holds. */
@@ -183,6 +193,7 @@ export function evolveChatRow(
     }
     case 'TurnFailed':
       next.pendingQuestionId = null
+      next.pendingApprovals = []
       next.lastError = event.data.message
       break
     case 'CompactionRequested':
@@ -210,9 +221,22 @@ export function evolveChatRow(
       next.pendingQuestionId = event.data.questionId
       break
     case 'QuestionAnswered':
+      next.pendingQuestionId = null
+      break
     case 'TurnCompleted':
     case 'TurnInterrupted':
       next.pendingQuestionId = null
+      next.pendingApprovals = []
+      break
+    case 'ToolCallApprovalRequested': {
+      const { callId, name, arguments: args, rule, expiresAt } = event.data
+      next.pendingApprovals = [...row.pendingApprovals, { callId, name, arguments: args, rule, expiresAt }]
+      break
+    }
+    case 'ToolCallApproved':
+    case 'ToolCallDenied':
+      next.pendingApprovals = row.pendingApprovals.filter((p) => p.callId !== event.data.callId)
+      next.status = chatStatusAfter(row.status, event as ChatEvent, next.pendingApprovals.length > 0 || row.pendingQuestionId !== null)
       break
     case 'AttachmentAdded':
       changes.push({ kind: 'attach', attachmentId: event.data.attachmentId, revision })
@@ -271,6 +295,7 @@ function createdRow(event: Of<'ChatCreated'>): ChatRow {
     usage: ZERO_USAGE,
     costUsd: 0,
     pendingQuestionId: null,
+    pendingApprovals: [],
     compactionRequested: false,
     openToolCalls: {},
     revision: Number(event.revision),
@@ -305,6 +330,7 @@ function forkedRow(event: Of<'ChatForked'>, fallback: ForkFallback | null): Chat
     usage: ZERO_USAGE,
     costUsd: 0,
     pendingQuestionId: null,
+    pendingApprovals: [],
     compactionRequested: false,
     openToolCalls: {},
     revision: Number(event.revision),

@@ -3,7 +3,7 @@ import type { StoredEvent } from '../src/eventstore/types.ts'
 import { CHAT_EVENT_TYPES, chatIdOfStream, upcast, type ChatEvent, type ChatStatus, type Stored } from '../src/events/index.ts'
 import { inBatches, type Projection, type ProjectionBatch } from '../src/projections/types.ts'
 import { insertMessages, writeHistoryChanges } from './chat-history.ts'
-import { evolveChatRow, FORK_NEEDS_SOURCE_SETTINGS, type ChatRow, type ForkFallback, type MessageRow } from './chat-row.ts'
+import { evolveChatRow, FORK_NEEDS_SOURCE_SETTINGS, type ChatRow, type ForkFallback, type MessageRow, type PendingApproval } from './chat-row.ts'
 import { readModels, type ChatsTable } from './read-models.ts'
 import { chatNeedsRunner } from '../src/events/chat-state.ts'
 import { restoreChatHistory } from '../src/audit/retention.ts'
@@ -124,6 +124,7 @@ export function chatRowOf(r: Record<string, unknown>): ChatRow {
     },
     costUsd: Number(r.cost_usd),
     pendingQuestionId: (r.pending_question_id as string | null) ?? null,
+    pendingApprovals: (typeof r.pending_approvals === 'string' ? JSON.parse(r.pending_approvals) : (r.pending_approvals ?? [])) as PendingApproval[],
     compactionRequested: Boolean(r.compaction_requested),
     openToolCalls: (typeof r.open_tool_calls === 'string' ? JSON.parse(r.open_tool_calls) : (r.open_tool_calls ?? {})) as Record<string, string>,
     revision: Number(r.revision),
@@ -156,6 +157,8 @@ function columnsOf(row: ChatRow) {
     reasoning_tokens: row.usage.reasoningTokens,
     cost_usd: row.costUsd,
     pending_question_id: row.pendingQuestionId,
+    pending_approvals: JSON.stringify(row.pendingApprovals),
+    approval_expires_at: row.pendingApprovals.length ? row.pendingApprovals.map((p) => p.expiresAt).sort()[0]! : null,
     compaction_requested: row.compactionRequested,
     open_tool_calls: JSON.stringify(row.openToolCalls),
     revision: row.revision,

@@ -1,3 +1,4 @@
+import type { PendingApproval } from './chat-row.ts'
 import type { ColumnType, Kysely } from 'kysely'
 import type { Sql } from '../src/db/database.ts'
 
@@ -53,6 +54,10 @@ export interface ChatsTable {
   cost_usd: Numeric
   queue_length: ColumnType<number, number | undefined, number>
   pending_question_id: string | null
+  /** Calls waiting for approval (migration 100): `PendingApproval[]`. */
+  pending_approvals: ColumnType<PendingApproval[], string | undefined, string>
+  /** The earliest `expiresAt` of pending_approvals: what the runners' expiry scan reads. */
+  approval_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   compaction_requested: ColumnType<boolean, boolean | undefined, boolean>
   /** chatNeedsRunner of the row: all the runner's discovery reads. */
   needs_runner: ColumnType<boolean, boolean | undefined, boolean>

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { AgentRunner } from './agent/runner.ts'
 import { ToolRegistry } from './agent/tools/registry.ts'
 import { ChatSignals } from './agent/chat-signals.ts'
+import { ApprovalPolicies } from './agent/approvals.ts'
 import { askUserQuestion } from './agent/tools/questions.ts'
 import { subAgentTools } from './agent/tools/sub-agents.ts'
 import { SecretScanner } from './secrets/scanner.ts'
@@ -111,6 +112,7 @@ export function createContext(opts: {
     log: (line) => log(secrets.redactor.redact(line).text),
     secrets,
     signals,
+    approvals: new ApprovalPolicies(config, db),
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })

@@ -1,4 +1,4 @@
-import type { ChatEvent, MessagePart, Question, ToolCall } from '../../src/events/chat.ts'
+import type { ApprovalRule, ChatEvent, MessagePart, Question, ToolCall } from '../../src/events/chat.ts'
 
 export type BusyBehavior = 'QUEUE' | 'INTERRUPT'
 
@@ -30,6 +30,8 @@ export type RunnerCommand =
   | { type: 'BindWorkspace'; runnerId: string; turnId: string; workspaceId: string }
   /** `ask_user_question` (call `callId`, still open): the turn waits for the answer in `requires_action`. */
   | { type: 'AskQuestion'; runnerId: string; turnId: string; callId: string; questions: Question[] }
+  /** Calls an approval rule matched (started, not run): the turn waits until each is approved or denied. */
+  | { type: 'RequestApprovals'; runnerId: string; turnId: string; requests: { callId: string; name: string; arguments: unknown; rule: ApprovalRule; expiresAt: string }[] }
   /** `propose_plan` read the plan: its result, the plan, and the end of the turn. */
   | { type: 'ProposePlan'; runnerId: string; turnId: string; callId: string; path: string; plan: string; sha256: string; result: string }
   /** `spawn_agent` created the child chat; the parent records it. */
@@ -77,6 +79,10 @@ export type ChatCommand =
   /** One answer per question of the pending `ask_user_question`. */
   | { type: 'AnswerQuestion'; questionId: string; answers: string[]; freeText?: boolean; answeredBy: string }
   | { type: 'RequestCompaction'; requestedBy: string }
+  | { type: 'ApproveToolCall'; callId: string; approvedBy: string; forChat: boolean }
+  | { type: 'DenyToolCall'; callId: string; deniedBy: string; reason: string }
+  /** Denies the requests that expired by `now` (epoch ms); sent by any runner's scan. */
+  | { type: 'ExpireApprovals'; now: number }
   /**
    * Creates the fork's stream. Decided from the source's head alone: its last revision for the
    * range check and its current settings; the calls the cut leaves open are closed when folding.
@@ -105,4 +111,5 @@ export const LIMITS = {
   messageTextLength: 100_000,
   attachmentsPerMessage: 10,
   answerLength: 10_000,
+  denyReasonLength: 2_000,
 } as const

@@ -35,6 +35,8 @@ function requireLiveChat(chat: ChatState): void {
 }
 
 const isBusy = (chat: ChatState) => chat.status === 'running' || chat.status === 'interrupting'
+/** A turn that waits for approvals is still the current turn: messages queue behind it. */
+const hasTurn = (chat: ChatState) => isBusy(chat) || Object.keys(chat.pendingApprovals).length > 0
 
 export const NOT_RUN_INTERRUPTED = 'Not run: the user interrupted the turn before this call started.'
 export const QUESTION_DISMISSED = 'The user interrupted instead of answering: the question was dismissed.'
@@ -54,6 +56,22 @@ function answer(chat: ChatState, answers: string[], freeText: boolean, answeredB
       type: 'ToolCallCompleted',
       data: { turnId: chat.currentTurnId!, callId: q.callId, name: 'ask_user_question', result: answersResult(q.questions, answers, freeText), isError: false, durationMs: 0 },
     },
+  ]
+}
+
+export const DENIED_RESULT = (reason: string, expired: boolean) =>
+  expired ? `Not run: nobody approved this call in time (${reason}).` : `Not run: the user denied this call. Their reason: ${reason}`
+
+function requirePendingApproval(chat: ChatState, callId: string): void {
+  if (!(callId in chat.approvalRequests)) throw new CommandError('APPROVAL_NOT_FOUND', `chat ${chat.id} has no approval request for call ${callId}`)
+  if (!(callId in chat.pendingApprovals)) throw new CommandError('APPROVAL_ALREADY_DECIDED', `call ${callId} of chat ${chat.id} was already approved or denied, or its turn ended`)
+}
+
+function denied(chat: ChatState, callId: string, deniedBy: string | null, reason: string, expired: boolean): ChatEvent[] {
+  const pending = chat.pendingApprovals[callId]!
+  return [
+    { type: 'ToolCallDenied', data: { callId, deniedBy, reason, expired } },
+    { type: 'ToolCallCompleted', data: { turnId: chat.currentTurnId!, callId, name: pending.name, result: DENIED_RESULT(reason, expired), isError: true, durationMs: 0 } },
   ]
 }
 
@@ -151,6 +169,16 @@ function decideRunner(cmd: RunnerCommand, chat: ChatState): ChatEvent[] {
       if (chat.status === 'interrupting') return endTurn(chat, turnId, { type: 'TurnInterrupted', data: { turnId } }, NOT_FINISHED.interrupted)
       return [{ type: 'QuestionAsked', data: { questionId: callId, turnId, callId, questions: cmd.questions } }]
     }
+    case 'RequestApprovals': {
+      if (!turnOf(chat, cmd)) return []
+      const { turnId } = cmd
+      if (chat.status === 'interrupting') return endTurn(chat, turnId, { type: 'TurnInterrupted', data: { turnId } }, NOT_FINISHED.interrupted)
+      return cmd.requests.flatMap(({ callId, name, arguments: args, rule, expiresAt }): ChatEvent[] =>
+        callId in chat.openToolCalls && !(callId in chat.approvalRequests)
+          ? [{ type: 'ToolCallApprovalRequested', data: { turnId, callId, name, arguments: args, rule, expiresAt } }]
+          : [],
+      )
+    }
     case 'ProposePlan': {
       if (!turnOf(chat, cmd) || !(cmd.callId in chat.openToolCalls)) return []
       const { turnId, callId, path, plan, sha256 } = cmd
@@ -214,6 +242,7 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
     case 'ProposePlan':
     case 'RecordSubAgentSpawned':
     case 'RecordSubAgentClosed':
+    case 'RequestApprovals':
       return decideRunner(cmd, chat)
     case 'ForkChat':
       return decideFork(cmd, chat)
@@ -255,7 +284,7 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
         const text = cmd.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [`[attached ${p.name}]`])).join('\n')
         return [...attachments, ...answer(chat, [text], true, cmd.authorId)]
       }
-      if (!isBusy(chat))
+      if (!hasTurn(chat))
         return [...attachments, { type: 'UserMessagePosted', data: { messageId: cmd.messageId, parts: cmd.parts, authorId: cmd.authorId } }]
       const queued: ChatEvent = {
         type: 'MessageQueued',
@@ -279,9 +308,9 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
     }
     case 'InterruptChat':
       requireLiveChat(chat)
-      // A turn waiting for an answer has no runner to stop: it ends here, its question dismissed.
-      if (chat.pendingQuestion && chat.currentTurnId)
-        return endTurn(chat, chat.currentTurnId, { type: 'TurnInterrupted', data: { turnId: chat.currentTurnId } }, QUESTION_DISMISSED)
+      // A turn waiting for an answer or an approval has no runner to stop: it ends here.
+      if ((chat.pendingQuestion || Object.keys(chat.pendingApprovals).length) && chat.currentTurnId)
+        return endTurn(chat, chat.currentTurnId, { type: 'TurnInterrupted', data: { turnId: chat.currentTurnId } }, chat.pendingQuestion ? QUESTION_DISMISSED : NOT_RUN_INTERRUPTED)
       return chat.status === 'running' ? [{ type: 'InterruptRequested', data: { requestedBy: cmd.requestedBy } }] : []
     case 'RenameChat': {
       requireLiveChat(chat)
@@ -320,6 +349,22 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
         if (a.length > LIMITS.answerLength) throw invalidInput(`answer ${i + 1} is longer than ${LIMITS.answerLength} characters`)
       })
       return answer(chat, cmd.answers, Boolean(cmd.freeText), cmd.answeredBy)
+    }
+    case 'ApproveToolCall':
+      requireLiveChat(chat)
+      requirePendingApproval(chat, cmd.callId)
+      return [{ type: 'ToolCallApproved', data: { callId: cmd.callId, approvedBy: cmd.approvedBy, forChat: cmd.forChat } }]
+    case 'DenyToolCall': {
+      requireLiveChat(chat)
+      requirePendingApproval(chat, cmd.callId)
+      const reason = cmd.reason.trim() || 'no reason given'
+      if (reason.length > LIMITS.denyReasonLength) throw invalidInput(`reason is longer than ${LIMITS.denyReasonLength} characters`)
+      return denied(chat, cmd.callId, cmd.deniedBy, reason, false)
+    }
+    case 'ExpireApprovals': {
+      if (!chat.exists) return []
+      const expired = Object.entries(chat.pendingApprovals).filter(([, p]) => Date.parse(p.expiresAt) <= cmd.now)
+      return expired.flatMap(([callId, p]) => denied(chat, callId, null, `the request expired at ${p.expiresAt}`, true))
     }
     case 'RequestCompaction':
       requireLiveChat(chat)

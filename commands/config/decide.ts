@@ -1,4 +1,4 @@
-import type { ConfigEvent, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
+import type { ApprovalPolicy, ConfigEvent, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
 import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
 
@@ -16,6 +16,7 @@ export type ConfigCommand =
   | { type: 'SetSystemPrompt'; prompt: string }
   | { type: 'SetDisabledTools'; disabledTools: string[] }
   | { type: 'SetChatRetention'; days: number | null }
+  | { type: 'SetApprovalPolicy'; policy: ApprovalPolicy }
 
 export interface ConfigState {
   providers: Record<string, ProviderSettings & { keyFingerprint: string | null }>
@@ -26,6 +27,8 @@ export interface ConfigState {
   chatRetentionDays: number | null
   /** Models the runner uses instead of the chat's for these jobs; null: the chat's model. */
   modelOverrides: { subAgents: string | null; compaction: string | null; titles: string | null }
+  /** Approval policies by `approvalPolicyKey(organizationId, templateId)`. */
+  approvalPolicies: Record<string, ApprovalPolicy>
   /** Sub-agent chats of one root that may be active (not archived, not idle) at once. */
   maxActiveSubAgents: number
 }
@@ -38,9 +41,35 @@ export const initialConfigState = (): ConfigState => ({
   systemPrompt: null,
   disabledTools: [],
   chatRetentionDays: null,
+  approvalPolicies: {},
   modelOverrides: { subAgents: null, compaction: null, titles: null },
   maxActiveSubAgents: DEFAULT_MAX_ACTIVE_SUB_AGENTS,
 })
+
+export const approvalPolicyKey = (organizationId: string, templateId: string | null) => `${organizationId}/${templateId ?? '*'}`
+export const APPROVAL_LIMITS = { rules: 100, pattern: 500, minSeconds: 1, maxSeconds: 30 * 24 * 3600 } as const
+
+function validateApprovalPolicy(p: ApprovalPolicy): ApprovalPolicy {
+  if (!p.organizationId.trim()) throw invalidInput('organization id must not be empty')
+  if (p.rules.length > APPROVAL_LIMITS.rules) throw invalidInput(`a policy has at most ${APPROVAL_LIMITS.rules} rules, not ${p.rules.length}`)
+  if (!(Number.isInteger(p.expiresAfterSeconds) && p.expiresAfterSeconds >= APPROVAL_LIMITS.minSeconds && p.expiresAfterSeconds <= APPROVAL_LIMITS.maxSeconds))
+    throw invalidInput(`expiresAfterSeconds is a whole number from ${APPROVAL_LIMITS.minSeconds} to ${APPROVAL_LIMITS.maxSeconds}; got ${p.expiresAfterSeconds}`)
+  const rules = p.rules.map((r, i) => {
+    const tool = r.tool.trim()
+    if (!tool || !/^[A-Za-z0-9_*-]+$/.test(tool)) throw invalidInput(`rule ${i + 1}: tool is a tool name (letters, digits, _ and -), with * for any run of characters; got ${JSON.stringify(r.tool)}`)
+    const pattern = r.commandPattern?.trim() || null
+    if (pattern !== null) {
+      if (pattern.length > APPROVAL_LIMITS.pattern) throw invalidInput(`rule ${i + 1}: commandPattern is longer than ${APPROVAL_LIMITS.pattern} characters`)
+      try {
+        new RegExp(pattern)
+      } catch (err) {
+        throw invalidInput(`rule ${i + 1}: commandPattern is not a regular expression: ${(err as Error).message}`)
+      }
+    }
+    return pattern === null ? { tool } : { tool, commandPattern: pattern }
+  })
+  return { ...p, rules }
+}
 
 function validateModel(m: ModelSettings, state: ConfigState): void {
   if (!m.modelId.trim()) throw invalidInput('model id must not be empty')
@@ -91,6 +120,8 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
       if (cmd.days !== null && !(Number.isInteger(cmd.days) && cmd.days >= 1 && cmd.days <= MAX_RETENTION_DAYS))
         throw invalidInput(`chat retention is a whole number of days from 1 to ${MAX_RETENTION_DAYS}, or null to keep every chat's rows; got ${cmd.days}`)
       return state.chatRetentionDays === cmd.days ? [] : [{ type: 'ChatRetentionSet', data: { days: cmd.days } }]
+    case 'SetApprovalPolicy':
+      return [{ type: 'ApprovalPolicySet', data: validateApprovalPolicy(cmd.policy) }]
   }
 }
 
@@ -129,6 +160,11 @@ export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigStat
       return { ...state, disabledTools: event.data.disabledTools }
     case 'ChatRetentionSet':
       return { ...state, chatRetentionDays: event.data.days }
+    case 'ApprovalPolicySet': {
+      const key = approvalPolicyKey(event.data.organizationId, event.data.templateId)
+      const { [key]: _old, ...rest } = state.approvalPolicies
+      return { ...state, approvalPolicies: event.data.rules.length ? { ...rest, [key]: event.data } : rest }
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import { ProviderError, type Usage } from '../providers/types.ts'
 import { buildModelContext, type AttachmentLoader } from './context.ts'
 import type { EphemeralBody, EphemeralSink } from '../live/ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
+import type { ApprovalPolicies } from './approvals.ts'
 import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSession } from './session.ts'
 import { StepAccumulator, type StreamedStep } from './step.ts'
@@ -29,6 +30,8 @@ export interface DriverOptions {
   log: (line: string) => void
   /** Redacts secrets from every move the driver records (src/secrets/scanner.ts). */
   secrets?: SecretScanner
+  /** Which calls wait for a person's approval (none without it). */
+  approvals?: ApprovalPolicies
 }
 
 export const DEFAULT_TITLE = 'New chat'
@@ -241,11 +244,17 @@ export class ChatDriver {
     const config = await this.opts.config.current()
     const offered = new Map((await this.opts.tools.offered(this.session.state, config.disabledTools)).map((t) => [t.name, t]))
     const suspended: { call: ToolCall; suspend: NonNullable<ToolResult['suspend']>; content: string }[] = []
+    const approvals: Extract<RunnerCommand, { type: 'RequestApprovals' }>['requests'] = []
     await Promise.all(
       pending.map(async (call) => {
+        // A call a person approved runs now, on whichever runner goes on with the turn.
+        const approved = call.id in this.session.state.approvedCalls
         // Started by an earlier runner (a crash or takeover): ask the tool, do not run it blindly.
-        const orphaned = started.has(call.id) && !this.#startedHere.has(call.id)
-        if (!orphaned && !this.#startedHere.has(call.id)) return // the decider did not start it (interrupted)
+        const orphaned = started.has(call.id) && !this.#startedHere.has(call.id) && !approved
+        if (!orphaned && !approved && !this.#startedHere.has(call.id)) return // the decider did not start it (interrupted)
+        // A call a policy holds has never run, wherever it was started: it waits for approval.
+        const wait = approved ? null : await this.opts.approvals?.check(this.session.state, call)
+        if (wait) return void approvals.push({ callId: call.id, name: call.name, arguments: call.arguments, ...wait })
         const began = Date.now()
         const result = orphaned ? await this.#recoverTool(call, turnId) : await this.#runTool(call, turnId, offered)
         if (this.#stopped) return
@@ -256,6 +265,12 @@ export class ChatDriver {
     if (this.#stopped || this.session.state.currentTurnId !== turnId) return false
     if (this.#interrupt.signal.aborted) {
       await this.#run({ type: 'EndTurn', runnerId, turnId, outcome: 'interrupted' })
+      return false
+    }
+    if (approvals.length) {
+      // The turn waits for a person; a question or plan of the same step is not run.
+      for (const { call } of suspended) await this.#complete(turnId, call, { content: `Not run: another call of this step waits for approval. Call ${call.name} again later if you still need to.`, isError: true }, 0)
+      await this.#run({ type: 'RequestApprovals', runnerId, turnId, requests: approvals })
       return false
     }
     if (suspended.length === 0) return true

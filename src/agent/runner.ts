@@ -11,6 +11,10 @@ import { StaleRunnerError } from './session.ts'
 import type { ToolRegistry } from './tools/registry.ts'
 import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSignals } from './chat-signals.ts'
+import type { ApprovalPolicies } from './approvals.ts'
+import { chatDecider } from '../../commands/chat/decide.ts'
+import { handleCommand } from '../../commands/handler.ts'
+import { chatStream } from '../events/chat.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -34,6 +38,8 @@ export interface RunnerOptions {
   secrets?: SecretScanner
   /** Told when any chat's turn ends or it is archived, on any process (wait_agent waits on these). */
   signals?: ChatSignals
+  /** Which tool calls wait for a person's approval. */
+  approvals?: ApprovalPolicies
 }
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
@@ -45,7 +51,7 @@ const INTERRUPTING_EVENTS = new Set(['InterruptRequested', 'ChatArchived'])
 const WATCHED_EVENTS = [...new Set([...INTERRUPTING_EVENTS, ...ChatSignals.TYPES])]
 
 /** Events after which a chat may need the runner: a message to answer, a queue, a request. */
-const WORK_EVENTS = new Set(['ChatCreated', 'ChatForked', 'UserMessagePosted', 'MessageQueued', 'InterruptRequested', 'QuestionAnswered', 'CompactionRequested', 'ChatUnarchived', 'TurnCompleted', 'TurnInterrupted', 'TurnFailed'])
+const WORK_EVENTS = new Set(['ChatCreated', 'ChatForked', 'UserMessagePosted', 'MessageQueued', 'InterruptRequested', 'QuestionAnswered', 'ToolCallApproved', 'ToolCallDenied', 'CompactionRequested', 'ChatUnarchived', 'TurnCompleted', 'TurnInterrupted', 'TurnFailed'])
 
 /**
  * The process manager: finds chats whose status needs a turn, leases each one, and
@@ -66,6 +72,7 @@ export class AgentRunner {
   #heartbeat: NodeJS.Timeout | null = null
   #scanning: Promise<void> | null = null
   #rescan = false
+  #expiredAt = 0
   #stopped = false
 
   constructor(private readonly opts: RunnerOptions) {
@@ -83,6 +90,7 @@ export class AgentRunner {
       retryMaxMs: opts.retryMaxMs ?? 60_000,
       log: opts.log ?? (() => {}),
       secrets: opts.secrets,
+      approvals: opts.approvals,
     }
   }
 
@@ -141,7 +149,22 @@ export class AgentRunner {
     return [...this.#drivers.keys()]
   }
 
+  /** Approval requests nobody answered in time are denied (any process may do it; the decider denies each once). */
+  async #expireApprovals(): Promise<void> {
+    if (Date.now() - this.#expiredAt < 1_000) return
+    this.#expiredAt = Date.now()
+    const rows = await this.opts.db.query<{ id: string }>('select id from chats where approval_expires_at <= now() and not archived limit 100')
+    for (const { id } of rows) {
+      const commandId = randomUUID()
+      await handleCommand(this.opts.store, chatStream(id), chatDecider, { type: 'ExpireApprovals', now: Date.now() }, {
+        commandId,
+        metadata: { actor: { kind: 'system', id: `runner:${this.runnerId}` }, causationId: commandId },
+      }).catch((err) => this.opts.log?.(`chat ${id}: expiring approvals failed: ${(err as Error).message}`))
+    }
+  }
+
   async #scan(): Promise<void> {
+    if (this.opts.approvals) await this.#expireApprovals()
     // A driver parked in wait_agent holds its chat's lease but not a slot.
     const busy = [...this.#drivers.values()].filter((d) => !d.parked).length
     const capacity = (this.opts.maxConcurrentChats ?? 200) - busy

@@ -1,6 +1,8 @@
 /** GraphQL resolvers for the `config` stream: admins configure; members see enabled models only. */
 import { randomUUID } from 'node:crypto'
-import type { ConfigState } from '../../commands/config/decide.ts'
+import { approvalPolicyKey, type ConfigState } from '../../commands/config/decide.ts'
+import type { ApprovalPolicy } from '../events/config.ts'
+import { DEFAULT_ORGANIZATION_ID } from '../events/user.ts'
 import { CommandError, invalidInput } from '../../commands/errors.ts'
 import type { ModelSettings } from '../events/config.ts'
 import { canConfigure, requirePrincipal } from '../identity/permissions.ts'
@@ -33,7 +35,25 @@ function modelView(m: ModelSettings, admin: boolean) {
 
 type Resolver<A> = (root: unknown, args: A, ctx: ApiContext) => Promise<unknown>
 
+interface ApprovalPolicyInput {
+  orgId?: string | null
+  templateId?: string | null
+  rules: { tool: string; commandPattern?: string | null }[]
+  expiresAfterSeconds?: number | null
+}
+
+const approvalPolicyView = (p: ApprovalPolicy) => ({
+  orgId: p.organizationId,
+  templateId: p.templateId,
+  rules: p.rules.map((r) => ({ tool: r.tool, commandPattern: r.commandPattern ?? null })),
+  expiresAfterSeconds: p.expiresAfterSeconds,
+})
+
 export const configQueryResolvers: Record<string, Resolver<any>> = {
+  async approvalPolicies(_root, _args, ctx) {
+    requireAdmin(ctx)
+    return Object.values((await configService(ctx).current()).approvalPolicies).map(approvalPolicyView)
+  },
   async models(_root, _args, ctx) {
     const principal = requirePrincipal(ctx.principal)
     const admin = canConfigure(principal)
@@ -150,6 +170,18 @@ export const configMutationResolvers: Record<string, Resolver<any>> = {
     const principal = requireAdmin(ctx)
     const state = await configService(ctx).execute({ type: 'SetChatRetention', days: days ?? null }, eventMetadata(ctx, principal, randomUUID()))
     return state.chatRetentionDays
+  },
+  async setApprovalPolicy(_root, { input }: { input: ApprovalPolicyInput }, ctx) {
+    const principal = requireAdmin(ctx)
+    const organizationId = input.orgId ?? DEFAULT_ORGANIZATION_ID
+    const templateId = input.templateId ?? null
+    if (templateId !== null && !(await ctx.api.db.query('select 1 from templates where id::text = $1', [templateId])).length)
+      throw new CommandError('NOT_FOUND', `template ${templateId} not found`)
+    const rules = input.rules.map((r) => ({ tool: r.tool, ...(r.commandPattern != null ? { commandPattern: r.commandPattern } : {}) }))
+    const policy = { organizationId, templateId, rules, expiresAfterSeconds: input.expiresAfterSeconds ?? 3600 }
+    const state = await configService(ctx).execute({ type: 'SetApprovalPolicy', policy }, eventMetadata(ctx, principal, randomUUID()))
+    const set = state.approvalPolicies[approvalPolicyKey(organizationId, templateId)]
+    return set ? approvalPolicyView(set) : null
   },
   async runChatRetention(_root, _args, ctx) {
     requireAdmin(ctx)

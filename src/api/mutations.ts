@@ -278,4 +278,11 @@ export const mutationResolvers = {
     return { type: 'AnswerQuestion', questionId: a.questionId, answers: [a.answer!], freeText: true, answeredBy: p.userId }
   }),
   compactChat: onChat((_a, p) => ({ type: 'RequestCompaction', requestedBy: p.userId })),
+  approveToolCall: onChat<{ chatId: string; callId: string; forChat?: boolean | null }>((a, p) => ({
+    type: 'ApproveToolCall',
+    callId: a.callId,
+    approvedBy: p.userId,
+    forChat: a.forChat === true,
+  })),
+  denyToolCall: onChat<{ chatId: string; callId: string; reason?: string | null }>((a, p) => ({ type: 'DenyToolCall', callId: a.callId, deniedBy: p.userId, reason: a.reason ?? '' })),
 }

@@ -64,6 +64,7 @@ export interface ChatView extends ChatOwnership {
   forkOf: { chatId: string; revision: number } | null
   lastError: string | null
   pendingQuestionId: string | null
+  pendingApprovals: { callId: string; toolName: string; arguments: unknown; rule: { tool: string; commandPattern: string | null }; expiresAt: string }[]
   compactionRequested: boolean
   queueLength: number
   usage: Record<string, number>
@@ -100,6 +101,7 @@ export function chatViewOf(row: ChatRow, queueLength: number, inherited: { usage
     forkOf: row.forkOfChatId ? { chatId: row.forkOfChatId, revision: row.forkOfRevision ?? 0 } : null,
     lastError: row.lastError,
     pendingQuestionId: row.pendingQuestionId,
+    pendingApprovals: row.pendingApprovals.map((p) => ({ callId: p.callId, toolName: p.name, arguments: p.arguments, rule: { tool: p.rule.tool, commandPattern: p.rule.commandPattern ?? null }, expiresAt: p.expiresAt })),
     compactionRequested: row.compactionRequested,
     queueLength,
     usage: { ...usage, costUsd: inherited ? addCost(row.costUsd, inherited.costUsd) : row.costUsd },

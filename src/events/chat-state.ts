@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatStatus, MessagePart, Question } from './chat.ts'
+import type { ApprovalRule, ChatEvent, ChatStatus, MessagePart, Question } from './chat.ts'
 import { openToolCallsAfter } from './open-tool-calls.ts'
 
 export interface QueuedMessage {
@@ -33,6 +33,14 @@ export interface ChatState {
   pendingQuestion: { questionId: string; callId: string; questions: Question[] } | null
   /** Question ids asked in this chat (so an answer to an old one is told apart from an unknown one). */
   askedQuestions: Record<string, true>
+  /** Calls of the current turn waiting for a person's approval, by call id. */
+  pendingApprovals: Record<string, { name: string; rule: ApprovalRule; expiresAt: string }>
+  /** Calls approved and not yet run (the runner runs them when the turn goes on). */
+  approvedCalls: Record<string, true>
+  /** Rules approved "for this chat": matching calls run without asking again. */
+  approvedRules: ApprovalRule[]
+  /** Every call id an approval was asked for (to tell a decided request from an unknown one). */
+  approvalRequests: Record<string, true>
   /** This chat's sub-agents (`spawn_agent`), by child chat id. */
   subAgents: Record<string, 'open' | 'closed'>
   /** Tool calls started and not yet completed, by call id. */
@@ -64,6 +72,10 @@ export function initialChatState(): ChatState {
     turnRunnerId: null,
     pendingQuestion: null,
     askedQuestions: {},
+    pendingApprovals: {},
+    approvedCalls: {},
+    approvedRules: [],
+    approvalRequests: {},
     subAgents: {},
     openToolCalls: {},
     compactionRequested: false,
@@ -74,9 +86,10 @@ export function initialChatState(): ChatState {
 
 /**
  * The one place chat status transitions live: the write side's fold and the `chats` read model
- * both call it. See ARCHITECTURE.md.
+ * both call it. `stillWaiting`: after this approval decision, other calls of the turn still wait
+ * for one. See ARCHITECTURE.md.
  */
-export function chatStatusAfter(status: ChatStatus, event: ChatEvent): ChatStatus {
+export function chatStatusAfter(status: ChatStatus, event: ChatEvent, stillWaiting = false): ChatStatus {
   switch (event.type) {
     case 'ChatCreated':
     case 'ChatForked':
@@ -84,9 +97,13 @@ export function chatStatusAfter(status: ChatStatus, event: ChatEvent): ChatStatu
     case 'UserMessagePosted':
       return 'pending'
     case 'QuestionAsked':
+    case 'ToolCallApprovalRequested':
       return 'requires_action'
     case 'QuestionAnswered':
       return 'running'
+    case 'ToolCallApproved':
+    case 'ToolCallDenied':
+      return status !== 'requires_action' || stillWaiting ? status : 'running'
     case 'InterruptRequested':
       return status === 'running' ? 'interrupting' : status
     case 'TurnStarted':
@@ -196,10 +213,35 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       }
     case 'TurnResumed':
       return { ...state, turnRunnerId: event.data.runnerId }
+    case 'ToolCallCompleted': {
+      const { [event.data.callId]: _ran, ...approvedCalls } = state.approvedCalls
+      return { ...state, openToolCalls: { ...openToolCallsAfter(state.openToolCalls, event) }, approvedCalls }
+    }
     case 'ToolCallStarted':
-    case 'ToolCallCompleted':
     case 'AssistantStepCompleted':
       return { ...state, openToolCalls: { ...openToolCallsAfter(state.openToolCalls, event) } }
+    case 'ToolCallApprovalRequested': {
+      const { callId, name, rule, expiresAt } = event.data
+      return {
+        ...state,
+        status: chatStatusAfter(state.status, event),
+        pendingApprovals: { ...state.pendingApprovals, [callId]: { name, rule, expiresAt } },
+        approvalRequests: { ...state.approvalRequests, [callId]: true },
+      }
+    }
+    case 'ToolCallApproved':
+    case 'ToolCallDenied': {
+      const { [event.data.callId]: decided, ...pendingApprovals } = state.pendingApprovals
+      const stillWaiting = Object.keys(pendingApprovals).length > 0 || state.pendingQuestion !== null
+      const approved = event.type === 'ToolCallApproved'
+      return {
+        ...state,
+        status: chatStatusAfter(state.status, event, stillWaiting),
+        pendingApprovals,
+        approvedCalls: approved ? { ...state.approvedCalls, [event.data.callId]: true } : state.approvedCalls,
+        approvedRules: approved && event.data.forChat && decided ? [...state.approvedRules, decided.rule] : state.approvedRules,
+      }
+    }
     case 'TurnCompleted':
     case 'TurnInterrupted':
       return {
@@ -209,6 +251,8 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         turnRunnerId: null,
         openToolCalls: {},
         pendingQuestion: null,
+        pendingApprovals: {},
+        approvedCalls: {},
       }
     case 'TurnFailed':
       return {
@@ -218,6 +262,8 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
         turnRunnerId: null,
         openToolCalls: {},
         pendingQuestion: null,
+        pendingApprovals: {},
+        approvedCalls: {},
         lastError: event.data.message,
       }
     case 'CompactionRequested':

@@ -29,6 +29,12 @@ export interface ToolCall {
   signature?: string
 }
 
+/** A rule of an approval policy: a call of `tool` (`*` matches any run of characters, e.g. `mcp__*`) whose command (for `execute`; the arguments' JSON otherwise) matches `commandPattern`, a regular expression, when given. */
+export interface ApprovalRule {
+  tool: string
+  commandPattern?: string | null
+}
+
 /** One of the questions of `ask_user_question`. */
 export interface Question {
   header: string
@@ -129,6 +135,12 @@ export type ChatEvent =
   | { type: 'QuestionAsked'; data: { questionId: string; turnId: string; callId: string; questions: Question[] } }
   /** One answer per question (`freeText`: a plain message answered them all); the call's result follows. */
   | { type: 'QuestionAnswered'; data: { questionId: string; answers: string[]; freeText: boolean; answeredBy: string } }
+  /** A call an approval policy rule matched: it is not run; the turn waits in `requires_action` until it is approved or denied. */
+  | { type: 'ToolCallApprovalRequested'; data: { turnId: string; callId: string; name: string; arguments: unknown; rule: ApprovalRule; expiresAt: string } }
+  /** `forChat`: calls matching the same rule run without asking for the rest of the chat. */
+  | { type: 'ToolCallApproved'; data: { callId: string; approvedBy: string; forChat: boolean } }
+  /** Denied by a person, or `expired`; the call's refused result follows. */
+  | { type: 'ToolCallDenied'; data: { callId: string; deniedBy: string | null; reason: string; expired: boolean } }
   /** The model proposed the plan file (`propose_plan`); the turn ends with it. */
   | { type: 'PlanProposed'; data: { turnId: string; callId: string; path: string; plan: string; sha256: string } }
   /** `spawn_agent` created the child chat `childChatId` (its own stream, created first). */
@@ -175,6 +187,9 @@ export const CHAT_EVENT_TYPES = [
   'ContextCompacted',
   'QuestionAsked',
   'QuestionAnswered',
+  'ToolCallApprovalRequested',
+  'ToolCallApproved',
+  'ToolCallDenied',
   'PlanProposed',
   'SubAgentSpawned',
   'SubAgentClosed',

@@ -1,5 +1,18 @@
 /** Events of the `config` stream: providers, models, system prompt, tool policy. API keys never appear here. */
 import type { ProviderKind } from '../providers/types.ts'
+import type { ApprovalRule } from './chat.ts'
+
+/**
+ * Which tool calls wait for a person's approval in an organization's chats, or (with a
+ * `templateId`) in chats whose workspace comes from that template — on top of the org's rules.
+ */
+export interface ApprovalPolicy {
+  organizationId: string
+  templateId: string | null
+  rules: ApprovalRule[]
+  /** An unanswered request is denied after this long. */
+  expiresAfterSeconds: number
+}
 
 export interface ModelPricing {
   /** USD per million tokens. */
@@ -46,6 +59,8 @@ export type ConfigEvent =
   | { type: 'ToolPolicySet'; data: { disabledTools: string[] } }
   /** Chats idle for longer than `days` have their message rows archived (src/audit/retention.ts); null turns it off. Events are never removed. */
   | { type: 'ChatRetentionSet'; data: { days: number | null } }
+  /** Replaces the policy for (organizationId, templateId); no rules removes it. */
+  | { type: 'ApprovalPolicySet'; data: ApprovalPolicy }
 
 export type ConfigEventType = ConfigEvent['type']
 export const CONFIG_EVENT_TYPES = [
@@ -57,6 +72,7 @@ export const CONFIG_EVENT_TYPES = [
   'SystemPromptSet',
   'ToolPolicySet',
   'ChatRetentionSet',
+  'ApprovalPolicySet',
 ] as const satisfies readonly ConfigEventType[]
 
 export const CONFIG_STREAM = 'config'

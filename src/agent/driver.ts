@@ -183,7 +183,7 @@ export class ChatDriver {
         if (lastStep && lastStep.data.toolCalls.length > 0 && !(await this.#runToolCalls(turnId, lastStep.data.toolCalls, turn))) return
         if (steps.length >= this.opts.maxStepsPerTurn)
           return void (await fail('step_limit', `The turn reached the limit of ${this.opts.maxStepsPerTurn} model steps and was stopped. Send a message to continue.`))
-        if (compactionDue(this.session.events, resolved.model) && !(await this.#compact(turnId, resolved))) return
+        if (compactionDue(this.session.events, resolved.model) && !(await this.#compact(turnId))) return
         const step = await this.#streamStepWithRetries(turnId, resolved)
         if (this.#stopped) return
         const appended = await this.session.run({
@@ -205,7 +205,7 @@ export class ChatDriver {
         })
         for (const e of appended) if (e.type === 'ToolCallStarted') this.#startedHere.add((e as Chat & { type: 'ToolCallStarted' }).data.callId)
         if (this.session.state.currentTurnId !== turnId) {
-          if (appended.some((e) => e.type === 'TurnCompleted')) await this.#maybeTitle(resolved)
+          if (appended.some((e) => e.type === 'TurnCompleted')) await this.#maybeTitle()
           return
         }
       }
@@ -314,7 +314,7 @@ export class ChatDriver {
         const err = raw instanceof ProviderError ? raw : classifyProviderError(raw)
         if (err.kind === 'context_window_exceeded' && !compactedForWindow) {
           compactedForWindow = true
-          await this.#compact(turnId, resolved)
+          await this.#compact(turnId)
           continue
         }
         if (!err.retryable || attempt > this.opts.maxRetries)
@@ -360,14 +360,15 @@ export class ChatDriver {
 
   /**
    * Summarizes the context and records it: in a turn (`turnId`) before a step whose input
-   * passed the threshold, or between turns when a user asked. Returns false when the turn is over.
+   * passed the threshold, or between turns when a user asked, with the admin's compaction model
+   * if one is set. Returns false when the turn is over.
    */
-  async #compact(turnId: string | null, resolved?: ResolvedModel): Promise<boolean> {
+  async #compact(turnId: string | null): Promise<boolean> {
     const runnerId = this.opts.runnerId
     const through = this.session.revision
     let result: Awaited<ReturnType<typeof summarize>>
     try {
-      const model = resolved ?? (await this.opts.config.resolveModel(this.session.state.modelId))
+      const model = await this.opts.config.resolveModelFor('compaction', this.session.state.modelId)
       result = await summarize(model, await buildModelContext(this.session.events, this.opts.loadAttachment), this.session.events, this.#interrupt.signal)
     } catch (err) {
       // An automatic compaction that fails lets the step go on (the provider may still take it);
@@ -383,8 +384,8 @@ export class ChatDriver {
     return true
   }
 
-  /** After the first exchange, a short generated title replaces the default one (unless someone renamed it meanwhile). */
-  async #maybeTitle(resolved: ResolvedModel): Promise<void> {
+  /** After the first exchange, a short generated title (the admin's titles model, else the chat's) replaces the default one (unless someone renamed it meanwhile). */
+  async #maybeTitle(): Promise<void> {
     // After the first turn, even when a queued message was delivered with its end.
     const turns = this.session.events.filter((e) => e.type === 'TurnStarted').length
     if (this.session.state.title !== DEFAULT_TITLE || turns !== 1) return
@@ -393,8 +394,9 @@ export class ChatDriver {
       const prompt = first?.type === 'UserMessagePosted' ? first.data.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n') : ''
       if (!prompt) return
       let title = ''
-      for await (const ev of resolved.client.stream({
-        model: resolved.model.modelName,
+      const titles = await this.opts.config.resolveModelFor('titles', this.session.state.modelId)
+      for await (const ev of titles.client.stream({
+        model: titles.model.modelName,
         system: 'Write a title of at most six words for a chat that starts with the user message below. Answer with the title only.',
         messages: [{ role: 'user', parts: [{ type: 'text', text: prompt.slice(0, 4000) }] }],
         tools: [],

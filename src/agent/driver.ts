@@ -12,6 +12,7 @@ import type { EphemeralBody, EphemeralSink } from '../live/ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
 import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSession } from './session.ts'
+import { withInstructions, type ChatInstructions } from './instructions.ts'
 import { StepAccumulator, type StreamedStep } from './step.ts'
 import type { Tool, ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
 
@@ -29,6 +30,8 @@ export interface DriverOptions {
   log: (line: string) => void
   /** Redacts secrets from every move the driver records (src/secrets/scanner.ts). */
   secrets?: SecretScanner
+  /** What the system prompt gains from outside the log (the chat's workspace); read once per turn. */
+  instructions?: ChatInstructions
 }
 
 export const DEFAULT_TITLE = 'New chat'
@@ -86,6 +89,7 @@ export class ChatDriver {
   readonly #source = randomUUID()
   /** The revision at which the chat, as folded here, needed nothing more from the runner; null until then. */
   settledAt: bigint | null = null
+  #instructions: { key: string; text: Promise<string | null> } | null = null
 
   constructor(
     private readonly store: EventStore,
@@ -337,7 +341,7 @@ export class ChatDriver {
     try {
       const stream = resolved.client.stream({
         model: resolved.model.modelName,
-        system: await this.opts.config.systemPrompt(config),
+        system: withInstructions(await this.opts.config.systemPrompt(config), await this.#instructionsFor(turnId)),
         messages: await buildModelContext(this.session.events, this.opts.loadAttachment),
         tools: this.opts.tools.definitions(tools),
         maxOutputTokens: resolved.model.maxOutputTokens,
@@ -356,6 +360,15 @@ export class ChatDriver {
     if (result.finishReason === 'content_filter' && result.parts.length === 0)
       throw new TurnFailure('content_filter', 'The provider blocked the response with its content filter. Rephrase the request and try again.')
     return result
+  }
+
+  /** The instructions from outside the log, read at a turn's first step (again if the turn binds another workspace). */
+  #instructionsFor(turnId: string): Promise<string | null> {
+    const source = this.opts.instructions
+    if (!source) return Promise.resolve(null)
+    const key = `${turnId}/${this.session.state.workspaceId}`
+    if (this.#instructions?.key !== key) this.#instructions = { key, text: source(this.session.state, this.#interrupt.signal).catch(() => null) }
+    return this.#instructions.text
   }
 
   /**

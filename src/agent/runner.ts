@@ -10,6 +10,7 @@ import { ChatLeases } from './leases.ts'
 import { StaleRunnerError } from './session.ts'
 import type { ToolRegistry } from './tools/registry.ts'
 import type { SecretScanner } from '../secrets/scanner.ts'
+import type { ChatInstructions } from './instructions.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -31,6 +32,8 @@ export interface RunnerOptions {
   log?: (line: string) => void
   /** Redacts secrets from the chat events the runner appends (src/secrets/scanner.ts). */
   secrets?: SecretScanner
+  /** What the system prompt gains from outside the log: the chat's workspace (src/workspaces/context.ts). */
+  instructions?: ChatInstructions
 }
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
@@ -78,6 +81,7 @@ export class AgentRunner {
       retryMaxMs: opts.retryMaxMs ?? 60_000,
       log: opts.log ?? (() => {}),
       secrets: opts.secrets,
+      instructions: opts.instructions,
     }
   }
 

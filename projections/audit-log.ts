@@ -234,6 +234,10 @@ export function summaryOf(event: CairnEvent): string {
       return `set the approval policy of ${event.data.templateId ? `template ${event.data.templateId}` : `organization ${event.data.organizationId}`} (${count(event.data.rules.length, 'rule')})`
     case 'ChatRetentionSet':
       return event.data.days === null ? 'turned chat retention off' : `set chat retention to ${count(event.data.days, 'day')}`
+    case 'ModelOverridesSet':
+      return `set the model overrides (${(['subAgents', 'compaction', 'titles'] as const).map((job) => `${job}: ${event.data[job] ?? "the chat's model"}`).join(', ')})`
+    case 'SubAgentLimitSet':
+      return `set the sub-agent limit to ${count(event.data.maxActive, 'active sub-agent')}`
     case 'TemplateCreated':
       return `created template "${snippet(event.data.name, 60)}" (${event.data.provisioner.kind})`
     case 'TemplateUpdated':

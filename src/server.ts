@@ -22,6 +22,7 @@ import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from
 import { createProjectionEngine } from './projections/engine.ts'
 import { WorkspaceService } from './workspaces/service.ts'
 import { registerWorkspaceTools } from './workspaces/tools.ts'
+import { workspaceInstructions } from './workspaces/context.ts'
 import { agentAuthRoutes } from './workspaces/agent-auth-routes.ts'
 import { webPlugin } from './web/plugin.ts'
 import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
@@ -113,9 +114,12 @@ export function createContext(opts: {
     secrets,
     signals,
     approvals: new ApprovalPolicies(config, db),
+    // The chat's workspace (AGENTS.md, skills) in the system prompt; `workspaces` is made below.
+    instructions: (chat, signal) => workspaceContext(chat, signal),
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
+  const workspaceContext = workspaceInstructions(workspaces, { log })
   return {
     env,
     db,

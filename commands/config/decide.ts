@@ -1,4 +1,4 @@
-import type { ApprovalPolicy, ConfigEvent, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
+import type { ApprovalPolicy, ConfigEvent, ModelOverrides, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
 import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
 
@@ -17,6 +17,9 @@ export type ConfigCommand =
   | { type: 'SetDisabledTools'; disabledTools: string[] }
   | { type: 'SetChatRetention'; days: number | null }
   | { type: 'SetApprovalPolicy'; policy: ApprovalPolicy }
+  /** A job left out keeps its override; null sets it back to the chat's model. */
+  | { type: 'SetModelOverrides'; overrides: Partial<ModelOverrides> }
+  | { type: 'SetSubAgentLimit'; maxActive: number }
 
 export interface ConfigState {
   providers: Record<string, ProviderSettings & { keyFingerprint: string | null }>
@@ -26,7 +29,7 @@ export interface ConfigState {
   /** Days of inactivity after which a chat's read-model rows are archived; null: never. */
   chatRetentionDays: number | null
   /** Models the runner uses instead of the chat's for these jobs; null: the chat's model. */
-  modelOverrides: { subAgents: string | null; compaction: string | null; titles: string | null }
+  modelOverrides: ModelOverrides
   /** Approval policies by `approvalPolicyKey(organizationId, templateId)`. */
   approvalPolicies: Record<string, ApprovalPolicy>
   /** Sub-agent chats of one root that may be active (not archived, not idle) at once. */
@@ -34,6 +37,8 @@ export interface ConfigState {
 }
 
 export const DEFAULT_MAX_ACTIVE_SUB_AGENTS = 10
+export const MAX_SUB_AGENT_LIMIT = 100
+const OVERRIDE_JOBS = ['subAgents', 'compaction', 'titles'] as const
 
 export const initialConfigState = (): ConfigState => ({
   providers: {},
@@ -122,6 +127,25 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
       return state.chatRetentionDays === cmd.days ? [] : [{ type: 'ChatRetentionSet', data: { days: cmd.days } }]
     case 'SetApprovalPolicy':
       return [{ type: 'ApprovalPolicySet', data: validateApprovalPolicy(cmd.policy) }]
+    case 'SetModelOverrides': {
+      const next = { ...state.modelOverrides }
+      for (const job of OVERRIDE_JOBS) {
+        const modelId = cmd.overrides[job]
+        if (modelId === undefined) continue
+        if (modelId !== null) {
+          const model = state.models[modelId]
+          const enabled = Object.values(state.models).filter((m) => m.enabled).map((m) => m.modelId).sort()
+          if (!model) throw invalidInput(`the ${job} override names model ${JSON.stringify(modelId)}, which is not configured; use one of: ${enabled.join(', ') || 'no model is enabled'}`)
+          if (!model.enabled) throw invalidInput(`the ${job} override names model ${modelId}, which is disabled; enable it first or use one of: ${enabled.join(', ') || 'no model is enabled'}`)
+        }
+        next[job] = modelId
+      }
+      return OVERRIDE_JOBS.every((job) => next[job] === state.modelOverrides[job]) ? [] : [{ type: 'ModelOverridesSet', data: next }]
+    }
+    case 'SetSubAgentLimit':
+      if (!(Number.isInteger(cmd.maxActive) && cmd.maxActive >= 1 && cmd.maxActive <= MAX_SUB_AGENT_LIMIT))
+        throw invalidInput(`the sub-agent limit is a whole number from 1 to ${MAX_SUB_AGENT_LIMIT}; got ${cmd.maxActive}`)
+      return state.maxActiveSubAgents === cmd.maxActive ? [] : [{ type: 'SubAgentLimitSet', data: { maxActive: cmd.maxActive } }]
   }
 }
 
@@ -165,6 +189,10 @@ export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigStat
       const { [key]: _old, ...rest } = state.approvalPolicies
       return { ...state, approvalPolicies: event.data.rules.length ? { ...rest, [key]: event.data } : rest }
     }
+    case 'ModelOverridesSet':
+      return { ...state, modelOverrides: event.data }
+    case 'SubAgentLimitSet':
+      return { ...state, maxActiveSubAgents: event.data.maxActive }
   }
 }
 

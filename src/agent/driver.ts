@@ -13,6 +13,7 @@ import { compactionDue, summarize } from './compaction.ts'
 import type { ApprovalPolicies } from './approvals.ts'
 import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSession } from './session.ts'
+import { chatRoleInstructions, withInstructions, type ChatInstructions } from './instructions.ts'
 import { StepAccumulator, type StreamedStep } from './step.ts'
 import type { Tool, ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
 
@@ -32,6 +33,8 @@ export interface DriverOptions {
   secrets?: SecretScanner
   /** Which calls wait for a person's approval (none without it). */
   approvals?: ApprovalPolicies
+  /** What the system prompt gains from outside the log (the chat's workspace); read once per turn. */
+  instructions?: ChatInstructions
 }
 
 export const DEFAULT_TITLE = 'New chat'
@@ -91,6 +94,7 @@ export class ChatDriver {
   settledAt: bigint | null = null
   /** Tool calls waiting in `park` (wait_agent): while any is, the driver takes no runner slot. */
   #parked = 0
+  #instructions: { key: string; text: Promise<string | null> } | null = null
 
   constructor(
     private readonly store: EventStore,
@@ -193,7 +197,7 @@ export class ChatDriver {
         if (lastStep && lastStep.data.toolCalls.length > 0 && !(await this.#runToolCalls(turnId, lastStep.data.toolCalls, turn))) return
         if (steps.length >= this.opts.maxStepsPerTurn)
           return void (await fail('step_limit', `The turn reached the limit of ${this.opts.maxStepsPerTurn} model steps and was stopped. Send a message to continue.`))
-        if (compactionDue(this.session.events, resolved.model) && !(await this.#compact(turnId, resolved))) return
+        if (compactionDue(this.session.events, resolved.model) && !(await this.#compact(turnId))) return
         const step = await this.#streamStepWithRetries(turnId, resolved)
         if (this.#stopped) return
         const appended = await this.session.run({
@@ -215,7 +219,7 @@ export class ChatDriver {
         })
         for (const e of appended) if (e.type === 'ToolCallStarted') this.#startedHere.add((e as Chat & { type: 'ToolCallStarted' }).data.callId)
         if (this.session.state.currentTurnId !== turnId) {
-          if (appended.some((e) => e.type === 'TurnCompleted')) await this.#maybeTitle(resolved)
+          if (appended.some((e) => e.type === 'TurnCompleted')) await this.#maybeTitle()
           return
         }
       }
@@ -368,7 +372,7 @@ export class ChatDriver {
         const err = raw instanceof ProviderError ? raw : classifyProviderError(raw)
         if (err.kind === 'context_window_exceeded' && !compactedForWindow) {
           compactedForWindow = true
-          await this.#compact(turnId, resolved)
+          await this.#compact(turnId)
           continue
         }
         if (!err.retryable || attempt > this.opts.maxRetries)
@@ -391,7 +395,10 @@ export class ChatDriver {
     try {
       const stream = resolved.client.stream({
         model: resolved.model.modelName,
-        system: await this.opts.config.systemPrompt(config),
+        system: withInstructions(
+          withInstructions(await this.opts.config.systemPrompt(config), chatRoleInstructions(this.session.state)),
+          await this.#instructionsFor(turnId),
+        ),
         messages: await buildModelContext(this.session.events, this.opts.loadAttachment),
         tools: this.opts.tools.definitions(tools),
         maxOutputTokens: resolved.model.maxOutputTokens,
@@ -412,16 +419,26 @@ export class ChatDriver {
     return result
   }
 
+  /** The instructions from outside the log, read at a turn's first step (again if the turn binds another workspace). */
+  #instructionsFor(turnId: string): Promise<string | null> {
+    const source = this.opts.instructions
+    if (!source) return Promise.resolve(null)
+    const key = `${turnId}/${this.session.state.workspaceId}`
+    if (this.#instructions?.key !== key) this.#instructions = { key, text: source(this.session.state, this.#interrupt.signal).catch(() => null) }
+    return this.#instructions.text
+  }
+
   /**
    * Summarizes the context and records it: in a turn (`turnId`) before a step whose input
-   * passed the threshold, or between turns when a user asked. Returns false when the turn is over.
+   * passed the threshold, or between turns when a user asked, with the admin's compaction model
+   * if one is set. Returns false when the turn is over.
    */
-  async #compact(turnId: string | null, resolved?: ResolvedModel): Promise<boolean> {
+  async #compact(turnId: string | null): Promise<boolean> {
     const runnerId = this.opts.runnerId
     const through = this.session.revision
     let result: Awaited<ReturnType<typeof summarize>>
     try {
-      const model = resolved ?? (await this.opts.config.resolveModel(this.session.state.modelId))
+      const model = await this.opts.config.resolveModelFor('compaction', this.session.state.modelId)
       result = await summarize(model, await buildModelContext(this.session.events, this.opts.loadAttachment), this.session.events, this.#interrupt.signal)
     } catch (err) {
       // An automatic compaction that fails lets the step go on (the provider may still take it);
@@ -437,8 +454,8 @@ export class ChatDriver {
     return true
   }
 
-  /** After the first exchange, a short generated title replaces the default one (unless someone renamed it meanwhile). */
-  async #maybeTitle(resolved: ResolvedModel): Promise<void> {
+  /** After the first exchange, a short generated title (the admin's titles model, else the chat's) replaces the default one (unless someone renamed it meanwhile). */
+  async #maybeTitle(): Promise<void> {
     // After the first turn, even when a queued message was delivered with its end.
     const turns = this.session.events.filter((e) => e.type === 'TurnStarted').length
     if (this.session.state.title !== DEFAULT_TITLE || turns !== 1) return
@@ -447,8 +464,9 @@ export class ChatDriver {
       const prompt = first?.type === 'UserMessagePosted' ? first.data.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n') : ''
       if (!prompt) return
       let title = ''
-      for await (const ev of resolved.client.stream({
-        model: resolved.model.modelName,
+      const titles = await this.opts.config.resolveModelFor('titles', this.session.state.modelId)
+      for await (const ev of titles.client.stream({
+        model: titles.model.modelName,
         system: 'Write a title of at most six words for a chat that starts with the user message below. Answer with the title only.',
         messages: [{ role: 'user', parts: [{ type: 'text', text: prompt.slice(0, 4000) }] }],
         tools: [],

@@ -15,6 +15,7 @@ import type { ApprovalPolicies } from './approvals.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { chatStream } from '../events/chat.ts'
+import type { ChatInstructions } from './instructions.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -40,6 +41,8 @@ export interface RunnerOptions {
   signals?: ChatSignals
   /** Which tool calls wait for a person's approval. */
   approvals?: ApprovalPolicies
+  /** What the system prompt gains from outside the log: the chat's workspace (src/workspaces/context.ts). */
+  instructions?: ChatInstructions
 }
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
@@ -91,6 +94,7 @@ export class AgentRunner {
       log: opts.log ?? (() => {}),
       secrets: opts.secrets,
       approvals: opts.approvals,
+      instructions: opts.instructions,
     }
   }
 

@@ -4,7 +4,7 @@ import { approvalPolicyKey, type ConfigState } from '../../commands/config/decid
 import type { ApprovalPolicy } from '../events/config.ts'
 import { DEFAULT_ORGANIZATION_ID } from '../events/user.ts'
 import { CommandError, invalidInput } from '../../commands/errors.ts'
-import type { ModelSettings } from '../events/config.ts'
+import type { ModelOverrides, ModelSettings } from '../events/config.ts'
 import { canConfigure, requirePrincipal } from '../identity/permissions.ts'
 import type { ProviderKind } from '../providers/types.ts'
 import { eventMetadata, type ApiContext } from './context.ts'
@@ -78,6 +78,14 @@ export const configQueryResolvers: Record<string, Resolver<any>> = {
   async chatRetentionDays(_root, _args, ctx) {
     requireAdmin(ctx)
     return (await configService(ctx).current()).chatRetentionDays
+  },
+  async modelOverrides(_root, _args, ctx) {
+    requireAdmin(ctx)
+    return (await configService(ctx).current()).modelOverrides
+  },
+  async subAgentLimit(_root, _args, ctx) {
+    requireAdmin(ctx)
+    return (await configService(ctx).current()).maxActiveSubAgents
   },
 }
 
@@ -182,6 +190,18 @@ export const configMutationResolvers: Record<string, Resolver<any>> = {
     const state = await configService(ctx).execute({ type: 'SetApprovalPolicy', policy }, eventMetadata(ctx, principal, randomUUID()))
     const set = state.approvalPolicies[approvalPolicyKey(organizationId, templateId)]
     return set ? approvalPolicyView(set) : null
+  },
+  async setModelOverrides(_root, { input }: { input: Partial<ModelOverrides> }, ctx) {
+    const principal = requireAdmin(ctx)
+    // A job left out of the input keeps its override; an explicit null clears it.
+    const overrides = Object.fromEntries(Object.entries(input).filter(([job]) => job === 'subAgents' || job === 'compaction' || job === 'titles'))
+    const state = await configService(ctx).execute({ type: 'SetModelOverrides', overrides }, eventMetadata(ctx, principal, randomUUID()))
+    return state.modelOverrides
+  },
+  async setSubAgentLimit(_root, { max }: { max: number }, ctx) {
+    const principal = requireAdmin(ctx)
+    const state = await configService(ctx).execute({ type: 'SetSubAgentLimit', maxActive: max }, eventMetadata(ctx, principal, randomUUID()))
+    return state.maxActiveSubAgents
   },
   async runChatRetention(_root, _args, ctx) {
     requireAdmin(ctx)

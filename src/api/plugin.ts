@@ -29,6 +29,7 @@ import { ephemeralFor } from '../live/ephemeral.ts'
 import { mutationResolvers } from './mutations.ts'
 import { chatFieldResolvers, queryResolvers } from './queries.ts'
 import { subscriptionResolvers } from './subscriptions.ts'
+import { chatTreeLoaders } from './chat-tree.ts'
 import { workspaceApiResolvers } from './workspaces.ts'
 import { followGraphqlOverHttp, graphqlOverHttpErrorFormatter } from './graphql-over-http.ts'
 import type { WorkspaceService } from '../workspaces/service.ts'
@@ -145,6 +146,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
       Chat: guardAll(chatFieldResolvers as Record<string, Resolver>),
       ...(ws ? { Workspace: guardAll(ws.Workspace as Record<string, Resolver>) } : {}),
     } as never,
+    loaders: chatTreeLoaders as never,
     path: '/graphql',
     graphiql: true,
     errorFormatter: graphqlOverHttpErrorFormatter as never,

@@ -30,7 +30,15 @@ export const queryResolvers = {
   async chats(
     _root: unknown,
     args: {
-      filter?: { archived?: boolean | null; status?: string | null; ownerId?: string | null; titleContains?: string | null; forkOf?: string | null } | null
+      filter?: {
+        archived?: boolean | null
+        status?: string | null
+        ownerId?: string | null
+        titleContains?: string | null
+        forkOf?: string | null
+        includeSubAgents?: boolean | null
+        parentChatId?: string | null
+      } | null
       first?: number | null
       after?: string | null
     },
@@ -45,6 +53,8 @@ export const queryResolvers = {
       status: filter.status,
       titleContains: filter.titleContains,
       forkOf: filter.forkOf,
+      includeSubAgents: filter.includeSubAgents,
+      parentChatId: filter.parentChatId,
       first: pageSize(args.first, 20),
       after: args.after,
     })

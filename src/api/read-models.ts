@@ -136,6 +136,10 @@ export interface ChatListQuery {
   status?: string | null
   titleContains?: string | null
   forkOf?: string | null
+  /** Sub-agent chats are left out unless asked for, or their parent is named. */
+  includeSubAgents?: boolean | null
+  /** Only the direct sub-agent chats of this chat. */
+  parentChatId?: string | null
   first: number
   after?: string | null
 }
@@ -154,6 +158,10 @@ export async function listChats(db: Sql, q: ChatListQuery): Promise<Connection<C
     if (!isUuid(q.forkOf)) return connection([] as ChatView[], q.first, (c) => encodeCursor([c.sortKey, c.id]))
     add('c.fork_of_chat_id = ?', q.forkOf)
   }
+  if (q.parentChatId != null) {
+    if (!isUuid(q.parentChatId)) return connection([] as ChatView[], q.first, (c) => encodeCursor([c.sortKey, c.id]))
+    add('c.parent_chat_id = ?', q.parentChatId)
+  } else if (!q.includeSubAgents) where.push('c.parent_chat_id is null')
   if (q.titleContains) add(`c.title ilike ?`, `%${q.titleContains.replace(/[\\%_]/g, (m) => '\\' + m)}%`)
   const after = decodeCursor(q.after, 2)
   if (after) {
@@ -167,6 +175,24 @@ export async function listChats(db: Sql, q: ChatListQuery): Promise<Connection<C
   )
   const views = await Promise.all(rows.map((r) => chatView(db, r)))
   return connection(views, q.first, (c) => encodeCursor([c.sortKey, c.id]))
+}
+
+/** The chats with these ids that exist, by id (one query). */
+export async function chatsById(db: Sql, ids: readonly string[]): Promise<Map<string, ChatView>> {
+  const wanted = [...new Set(ids.filter(isUuid))]
+  if (!wanted.length) return new Map()
+  const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.id = any($1::uuid[])`, [wanted])
+  return new Map((await Promise.all(rows.map((r) => chatView(db, r)))).map((c) => [c.id, c]))
+}
+
+/** The direct sub-agent chats of each parent, oldest first (one query). */
+export async function childChats(db: Sql, parentIds: readonly string[]): Promise<Map<string, ChatView[]>> {
+  const wanted = [...new Set(parentIds.filter(isUuid))]
+  const byParent = new Map<string, ChatView[]>(wanted.map((id) => [id, []]))
+  if (!wanted.length) return byParent
+  const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.parent_chat_id = any($1::uuid[]) order by c.created_at, c.id`, [wanted])
+  for (const view of await Promise.all(rows.map((r) => chatView(db, r)))) byParent.get(view.parentChatId!)?.push(view)
+  return byParent
 }
 
 export async function subAgentChats(db: Sql, rootChatId: string): Promise<string[]> {

@@ -68,11 +68,14 @@ export const subscriptionResolvers = {
   },
 
   myChats: {
-    async subscribe(_root: unknown, _args: unknown, ctx: ApiContext) {
+    async subscribe(_root: unknown, args: { includeSubAgents?: boolean | null }, ctx: ApiContext) {
       const principal = requirePrincipal(ctx.principal)
       let target: BoundedSource<ChatChange> | null = null
       // Listening starts before the subscription answers, so no change after it is missed.
-      const stop = await ctx.api.chatChanges.listen(principal, (change) => void target?.push(change))
+      // Root chats only unless asked, as `chats` lists them.
+      const stop = await ctx.api.chatChanges.listen(principal, (change) => {
+        if (args.includeSubAgents || change.chat.parentChatId === null) void target?.push(change)
+      })
       return bounded<ChatChange>(ctx, (source) => {
         target = source
         return stop

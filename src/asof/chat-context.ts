@@ -1,3 +1,4 @@
+import { chatRoleInstructions, withInstructions } from '../agent/instructions.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
 import { configDecider, type ConfigState } from '../../commands/config/decide.ts'
 import type { AttachmentLoader } from '../agent/context.ts'
@@ -60,7 +61,7 @@ export async function chatContextAt(deps: ChatContextDeps, chatId: string, atRev
     atRevision,
     modelId: state.modelId,
     resolvedModelId,
-    systemPrompt: await deps.config.systemPrompt(config),
+    systemPrompt: withInstructions(await deps.config.systemPrompt(config), chatRoleInstructions(state)),
     summary:
       compaction?.type === 'ContextCompacted' ? { text: compaction.data.summary, throughRevision: compaction.data.throughRevision } : null,
     messages: await buildModelContext(events, deps.loadAttachment),

@@ -135,6 +135,22 @@ export class ConfigService {
     return { model, provider, client: await this.#client(provider, state.providers[provider.providerId]!.keyFingerprint, model) }
   }
 
+  /**
+   * The model for one of the runner's jobs: the admin's override (setModelOverrides), else the
+   * chat's model. An override whose model was since disabled or removed falls back to the chat's.
+   */
+  async resolveModelFor(job: keyof ConfigState['modelOverrides'], chatModelId: string | null): Promise<ResolvedModel> {
+    const override = (await this.current()).modelOverrides[job]
+    if (override) {
+      try {
+        return await this.resolveModel(override)
+      } catch (err) {
+        if (!(err instanceof CommandError)) throw err
+      }
+    }
+    return this.resolveModel(chatModelId)
+  }
+
   async #client(provider: ProviderSettings, fingerprint: string | null, model: ModelSettings): Promise<ModelProvider> {
     const settingsKey = JSON.stringify([provider, model.api])
     const key = `${provider.providerId}:${model.api ?? ''}`

@@ -48,6 +48,13 @@ export interface ModelSettings {
   api: 'chat' | 'responses' | null
 }
 
+/** A model id per job of the runner; null: the chat's own model. */
+export interface ModelOverrides {
+  subAgents: string | null
+  compaction: string | null
+  titles: string | null
+}
+
 export type ConfigEvent =
   | { type: 'ProviderConfigured'; data: ProviderSettings }
   /** Records only that a key was set and a fingerprint (first 8 hex of its SHA-256); the key is stored encrypted outside the log. */
@@ -61,6 +68,10 @@ export type ConfigEvent =
   | { type: 'ChatRetentionSet'; data: { days: number | null } }
   /** Replaces the policy for (organizationId, templateId); no rules removes it. */
   | { type: 'ApprovalPolicySet'; data: ApprovalPolicy }
+  /** Models the runner uses instead of the chat's for sub-agents, compaction and titles; null: the chat's model. */
+  | { type: 'ModelOverridesSet'; data: ModelOverrides }
+  /** Sub-agent chats of one root that may be active at once. */
+  | { type: 'SubAgentLimitSet'; data: { maxActive: number } }
 
 export type ConfigEventType = ConfigEvent['type']
 export const CONFIG_EVENT_TYPES = [
@@ -73,6 +84,8 @@ export const CONFIG_EVENT_TYPES = [
   'ToolPolicySet',
   'ChatRetentionSet',
   'ApprovalPolicySet',
+  'ModelOverridesSet',
+  'SubAgentLimitSet',
 ] as const satisfies readonly ConfigEventType[]
 
 export const CONFIG_STREAM = 'config'

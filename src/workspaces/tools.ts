@@ -7,6 +7,7 @@ import path from 'node:path'
 import { blobPath } from '../attachments/blobs.ts'
 import type { Tool, ToolContext, ToolResult } from '../agent/tools/registry.ts'
 import type { ChatState } from '../events/chat-state.ts'
+import { planFilePath } from '../agent/instructions.ts'
 import type { Database } from '../db/database.ts'
 import { MAIN_AGENT } from '../events/workspace.ts'
 import { WorkspaceNotConnectedError } from './tunnel.ts'
@@ -30,8 +31,6 @@ const rootOnly = (chat: { parentChatId: string | null }) => chat.parentChatId ==
 const writes = (chat: ChatState) => chat.agentType !== 'explore'
 const rootInPlanMode = (chat: ChatState) => chat.parentChatId === null && chat.planMode
 
-/** The one file a chat in plan mode may write: its plan, relative to the workspace folder. */
-export const planFilePath = (chatId: string) => `.cairn/plans/${chatId}.md`
 export const MAX_PLAN_BYTES = 32 * 1024
 
 /** A workspace and the one of its agents (daemons) a tool call goes to. */

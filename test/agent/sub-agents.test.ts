@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { planFilePath } from '../../src/workspaces/tools.ts'
+import { planFilePath } from '../../src/agent/instructions.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 import { readyWorkspace, startWorkspaceServer, toolResults, wireText, type ChatLog, type WireMessage, type WorkspaceServer } from '../workspaces/harness.ts'
@@ -120,6 +120,27 @@ for (const backend of backends) {
       expect(child.map((e) => e.type)).not.toContain('TurnCompleted')
       expect(results.l1!.result).toContain(`${childId}\tgeneral\tclosed`)
       expect(results.m1).toMatchObject({ isError: true, result: expect.stringContaining('archived') })
+    })
+
+    it('past the admin\'s limit of active sub-agents, spawn_agent answers with an error', async () => {
+      const admin = await h.user('admin@example.com', 'admin')
+      const limit = await h.gql(admin.token, 'mutation { setSubAgentLimit(max: 1) }')
+      expect(limit.errors).toBeUndefined()
+      h.script('Spawn two at once.', [
+        calls(call('s1', 'spawn_agent', { type: 'general', prompt: 'CHILD LIMIT 1' }), call('s2', 'spawn_agent', { type: 'general', prompt: 'CHILD LIMIT 2' })),
+        (m) => calls(call('c1', 'close_agent', { chat_id: childIdIn(resultFor(m, 's1') + resultFor(m, 's2')) })),
+        { text: 'done' },
+      ])
+      h.script('CHILD LIMIT 1', [SLOW])
+      h.script('CHILD LIMIT 2', [SLOW])
+      const parentId = await h.createChat(user.userId, 'Spawn two at once.', { workspaceId })
+      const parent = await h.waitFor(parentId, ended, 60_000)
+      const results = toolResults(parent)
+      const outcomes = [results.s1!, results.s2!].map((r) => r.isError).sort()
+      expect(outcomes).toEqual([false, true])
+      expect([results.s1!.result, results.s2!.result].join('\n')).toContain('the limit is 1')
+      expect(childrenOf(parent)).toHaveLength(1)
+      await h.gql(admin.token, 'mutation { setSubAgentLimit(max: 10) }')
     })
 
     it('interrupting the root interrupts its running children', async () => {

@@ -55,4 +55,42 @@ describe('configuration through GraphQL', () => {
     }
     expect(await countEvents(server.store)).toBe(before)
   })
+
+  it('sets model overrides and the sub-agent limit for admins, shows them, and refuses bad input with nothing appended', async () => {
+    const shown = `{ modelOverrides { subAgents compaction titles } subAgentLimit }`
+    expect((await server.gql(shown)).body.data).toEqual({ modelOverrides: { subAgents: null, compaction: null, titles: null }, subAgentLimit: 10 })
+
+    const before = await countEvents(server.store)
+    for (const [query, message] of [
+      [`mutation { setModelOverrides(input: { titles: "no-such-model" }) { titles } }`, /titles override names model "no-such-model", which is not configured/],
+      [`mutation { setModelOverrides(input: { compaction: "hidden" }) { titles } }`, /compaction override names model hidden, which is disabled/],
+      [`mutation { setSubAgentLimit(max: 0) }`, /from 1 to 100; got 0/],
+      [`mutation { setSubAgentLimit(max: 101) }`, /from 1 to 100; got 101/],
+    ] as const) {
+      const res = await server.gql(query)
+      expect(res.body.errors?.[0]?.extensions?.code, query).toBe('INVALID_INPUT')
+      expect(res.body.errors?.[0]?.message).toMatch(message)
+    }
+    for (const query of [shown, `mutation { setModelOverrides(input: { titles: "gpt" }) { titles } }`, `mutation { setSubAgentLimit(max: 3) }`]) {
+      const res = await server.gql(query, {}, member)
+      expect(res.body.errors?.[0]?.extensions?.code, query).toBe('FORBIDDEN')
+    }
+    expect(await countEvents(server.store)).toBe(before)
+
+    const set = await server.gql(`mutation { setModelOverrides(input: { subAgents: "gpt", titles: "gpt" }) { subAgents compaction titles } }`)
+    expect(set.body.data.setModelOverrides).toEqual({ subAgents: 'gpt', compaction: null, titles: 'gpt' })
+    // Left out: kept; null: back to the chat's model.
+    const cleared = await server.gql(`mutation { setModelOverrides(input: { titles: null, compaction: "claude" }) { subAgents compaction titles } }`)
+    expect(cleared.body.data.setModelOverrides).toEqual({ subAgents: 'gpt', compaction: 'claude', titles: null })
+    expect((await server.gql(`mutation { setSubAgentLimit(max: 3) }`)).body.data.setSubAgentLimit).toBe(3)
+    expect((await server.gql(shown)).body.data).toEqual({ modelOverrides: { subAgents: 'gpt', compaction: 'claude', titles: null }, subAgentLimit: 3 })
+
+    await expect
+      .poll(async () => (await server.gql(`{ auditLog(filter: { eventType: "SubAgentLimitSet" }, first: 5) { nodes { summary } } }`)).body.data.auditLog.nodes)
+      .toEqual([{ summary: 'set the sub-agent limit to 3 active sub-agents' }])
+    const overrides = await server.gql(`{ auditLog(filter: { eventType: "ModelOverridesSet" }, first: 5) { nodes { summary } } }`)
+    expect(overrides.body.data.auditLog.nodes.map((n: { summary: string }) => n.summary)).toContain(
+      "set the model overrides (subAgents: gpt, compaction: claude, titles: the chat's model)",
+    )
+  })
 })

@@ -76,6 +76,17 @@ export function subAgentTools(deps: SubAgentDeps): Tool[] {
     }
   const tool = (t: Tool): Tool => ({ ...t, availability: rootOnly, run: answerErrors(t.run), ...(t.recover ? { recover: answerErrors(t.recover) } : {}) })
 
+  /** Spawns of one parent run one at a time, so parallel calls of a step respect the limit. */
+  const spawning = new Map<string, Promise<unknown>>()
+  function spawnInTurn(raw: unknown, ctx: ToolContext): Promise<ToolResult> {
+    const previous = spawning.get(ctx.chatId) ?? Promise.resolve()
+    const next = previous.then(() => spawn(raw, ctx))
+    const tail = next.catch(() => {})
+    spawning.set(ctx.chatId, tail)
+    void tail.then(() => spawning.get(ctx.chatId) === tail && spawning.delete(ctx.chatId))
+    return next
+  }
+
   async function spawn(raw: unknown, ctx: ToolContext): Promise<ToolResult> {
     const args = raw as { type?: unknown; prompt?: unknown; title?: unknown; model?: unknown }
     if (args.type !== 'general' && args.type !== 'explore') return fail('type must be "general" (may change files) or "explore" (reads only)')
@@ -225,9 +236,9 @@ export function subAgentTools(deps: SubAgentDeps): Tool[] {
         },
         required: ['type', 'prompt'],
       },
-      run: spawn,
+      run: spawnInTurn,
       // The child's id is the call's: running it again finds the same chat instead of making a second.
-      recover: spawn,
+      recover: spawnInTurn,
     }),
     tool({
       name: 'wait_agent',

@@ -19,7 +19,7 @@ const blocks = (m: AnthropicMessage): Block[] => (typeof m.content === 'string' 
 const textOf = (c: unknown): string => (typeof c === 'string' ? c : Array.isArray(c) ? c.map((b: Block) => b.text ?? '').join('') : '')
 type Log = (StoredEvent & ChatEvent)[]
 
-describe.skipIf(!postgresAvailable)('a takeover in the middle of wait_agent', { timeout: 180_000 }, () => {
+describe.skipIf(!postgresAvailable)('takeovers in the middle of wait_agent and of an approval', { timeout: 180_000 }, () => {
   let fresh: { url: string; drop(): Promise<void> }
   let fake: FakeProvider
   let db: Database
@@ -60,6 +60,11 @@ describe.skipIf(!postgresAvailable)('a takeover in the middle of wait_agent', { 
         if (results.length === 1) return { toolCalls: [{ id: 'wait1', name: 'wait_agent', arguments: { chat_id: childId } }] }
         return { text: `Parent heard: ${textOf(results[1]!.content)}` }
       }
+      if (first === 'Approve my spawn.') {
+        if (results.length === 0) return { toolCalls: [{ id: 'held', name: 'spawn_agent', arguments: { type: 'explore', prompt: 'Quick child.' } }] }
+        return { text: `Spawned: ${textOf(results[0]!.content).split('\n')[0]}` }
+      }
+      if (first === 'Quick child.') return { text: 'quick' }
       if (first === 'Take your time.') {
         // The first attempt streams slowly and dies with its runner; the resumed turn answers at once.
         childRequests++
@@ -122,5 +127,28 @@ describe.skipIf(!postgresAvailable)('a takeover in the middle of wait_agent', { 
     const child = await read(childId)
     expect(child.map((e) => e.type)).toContain('TurnResumed')
     expect(await store.verifyStream(`chat-${parentId}`)).toMatchObject({ ok: true })
+  })
+
+  it('an approval request survives a SIGKILL of its runner; approved, the call runs once on the next', async () => {
+    await gql(`mutation { setApprovalPolicy(input: { rules: [{ tool: "spawn_agent" }], expiresAfterSeconds: 600 }) { orgId } }`)
+    const runner = servers.at(-1)!
+    const chatId = (await gql(`mutation { createChat(input: { title: "held", firstMessage: "Approve my spawn." }) { id } }`)).createChat.id as string
+    await until(chatId, (es) => es.some((e) => e.type === 'ToolCallApprovalRequested'))
+    runner.child.kill('SIGKILL')
+    await new Promise((r) => runner.child.once('close', r))
+    servers.push(await serveCairn(envFor()))
+    await gql(`mutation($id: ID!) { approveToolCall(chatId: $id, callId: "held") { id } }`, { id: chatId })
+    const events = await until(chatId, (es) => es.some((e) => e.type === 'TurnCompleted' || e.type === 'TurnFailed'), 90_000)
+    const types = events.map((e) => e.type)
+    expect(types.filter((t) => t === 'ToolCallApprovalRequested')).toHaveLength(1)
+    expect(types.filter((t) => t === 'SubAgentSpawned')).toHaveLength(1)
+    expect(types).toContain('TurnResumed')
+    const held = events.find((e) => e.type === 'ToolCallCompleted' && e.data.callId === 'held')
+    expect(held?.type === 'ToolCallCompleted' && held.data.isError).toBe(false)
+    const created = (await store.readAll({ maxCount: 100_000, filter: { eventTypes: ['ChatCreated'] } })).events.filter(
+      (e) => (e.data as { parentChatId?: string }).parentChatId === chatId,
+    )
+    expect(created).toHaveLength(1)
+    await gql(`mutation { setApprovalPolicy(input: { rules: [] }) { orgId } }`)
   })
 })

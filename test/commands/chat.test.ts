@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { LIMITS, type ChatCommand, type StepRecord } from '../../commands/chat/commands.ts'
-import { chatDecider, QUESTION_DISMISSED } from '../../commands/chat/decide.ts'
+import { chatDecider, DENIED_RESULT, QUESTION_DISMISSED } from '../../commands/chat/decide.ts'
 import { chatNeedsRunner, chatStatusAfter, evolveChat, initialChatState, runnerDemandOf } from '../../src/events/chat-state.ts'
 import { toolCallsClosedByFork as callsClosedByFork } from '../../src/events/open-tool-calls.ts'
 import { CommandError } from '../../commands/errors.ts'
@@ -262,6 +262,51 @@ describe('chat decider: questions', () => {
         { type: 'ToolCallCompleted', data: { turnId: 't1', callId: 'q1', name: 'ask_user_question', result: QUESTION_DISMISSED, isError: true, durationMs: 0 } },
         { type: 'TurnInterrupted', data: { turnId: 't1' } },
       ])
+  })
+})
+
+describe('chat decider: approvals', () => {
+  const rule = { tool: 'execute', commandPattern: 'git push' }
+  const held = [...running, step, toolStarted('c1'), toolStarted('c2')]
+  const request = (callId: string, expiresAt = '2026-01-01T00:00:00.000Z') => ({ callId, name: 'execute', arguments: { command: 'git push' }, rule, expiresAt })
+  const requested = (callId: string, expiresAt = '2026-01-01T00:00:00.000Z'): ChatEvent => ({ type: 'ToolCallApprovalRequested', data: { turnId: 't1', ...request(callId, expiresAt) } })
+  const waiting = [...held, requested('c1'), requested('c2')]
+  const state = (events: ChatEvent[]) => events.reduce(evolveChat, initialChatState())
+
+  it('the runner holds open calls of its turn; the turn waits in requires_action', () => {
+    chat.given(held).when({ type: 'RequestApprovals', runnerId: 'r1', turnId: 't1', requests: [request('c1'), request('c2')] }).then([requested('c1'), requested('c2')])
+    chat.given(waiting).when({ type: 'RequestApprovals', runnerId: 'r1', turnId: 't1', requests: [request('c1')] }).then([])
+    expect(state(waiting)).toMatchObject({ status: 'requires_action', currentTurnId: 't1' })
+    expect(chatNeedsRunner(runnerDemandOf(state(waiting)))).toBe(false)
+  })
+  it('the turn goes on once every held call is decided', () => {
+    const approved: ChatEvent = { type: 'ToolCallApproved', data: { callId: 'c1', approvedBy: OWNER, forChat: true } }
+    chat.given(waiting).when({ type: 'ApproveToolCall', callId: 'c1', approvedBy: OWNER, forChat: true }).then([approved])
+    expect(state([...waiting, approved]).status).toBe('requires_action')
+    const denial: ChatEvent[] = [
+      { type: 'ToolCallDenied', data: { callId: 'c2', deniedBy: OWNER, reason: 'no', expired: false } },
+      { type: 'ToolCallCompleted', data: { turnId: 't1', callId: 'c2', name: 'execute', result: DENIED_RESULT('no', false), isError: true, durationMs: 0 } },
+    ]
+    chat.given([...waiting, approved]).when({ type: 'DenyToolCall', callId: 'c2', deniedBy: OWNER, reason: ' no ' }).then(denial)
+    const after = state([...waiting, approved, ...denial])
+    expect(after).toMatchObject({ status: 'running', approvedCalls: { c1: true }, approvedRules: [rule], pendingApprovals: {} })
+    expect(chatNeedsRunner(runnerDemandOf(after))).toBe(true)
+  })
+  it('refuses unknown and decided requests, and denies only what expired', () => {
+    chat.given(waiting).when({ type: 'ApproveToolCall', callId: 'nope', approvedBy: OWNER, forChat: false }).thenThrows('APPROVAL_NOT_FOUND')
+    const approved: ChatEvent = { type: 'ToolCallApproved', data: { callId: 'c1', approvedBy: OWNER, forChat: false } }
+    chat.given([...waiting, approved]).when({ type: 'DenyToolCall', callId: 'c1', deniedBy: OWNER, reason: 'x' }).thenThrows('APPROVAL_ALREADY_DECIDED')
+    const mixed = [...held, requested('c1', '2026-01-01T00:00:00.000Z'), requested('c2', '2026-01-02T00:00:00.000Z')]
+    const expired = chatDecider.decide({ type: 'ExpireApprovals', now: Date.parse('2026-01-01T12:00:00.000Z') }, state(mixed))
+    expect(expired.map((e) => [e.type, (e.data as { callId: string }).callId])).toEqual([
+      ['ToolCallDenied', 'c1'],
+      ['ToolCallCompleted', 'c1'],
+    ])
+  })
+  it('messages queue behind a held turn; an interrupt ends it', () => {
+    chat.given(waiting).when(post('m2')).then([queued('m2')].map((e) => ({ ...e, data: { ...(e.data as object), parts: text('more') } }) as ChatEvent))
+    const ended = chatDecider.decide({ type: 'InterruptChat', requestedBy: OWNER }, state(waiting))
+    expect(ended.map((e) => e.type)).toEqual(['ToolCallCompleted', 'ToolCallCompleted', 'TurnInterrupted'])
   })
 })
 

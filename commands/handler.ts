@@ -143,6 +143,13 @@ export class StreamWriter {
     return this.#serialize(view.stream, () => this.#catchUp(view))
   }
 
+  /** The stream's state at its head, from this process's cached view (for reads of write-side state the read models do not keep). */
+  async state<State>(stream: string, fold: Fold<State>): Promise<State> {
+    const view = this.#view(stream, fold)
+    await this.refresh(view)
+    return view.state
+  }
+
   /** Load (or keep) the folded state, decide, append; on a conflict fold what is new and decide again. */
   handle<Command, State, Event extends AnyEvent>(
     stream: string,

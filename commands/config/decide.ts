@@ -1,4 +1,5 @@
-import type { ConfigEvent, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
+import type { ConfigEvent, McpServerSettings, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
+import { validateMcpServer } from './mcp.ts'
 import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
 
@@ -16,6 +17,8 @@ export type ConfigCommand =
   | { type: 'SetSystemPrompt'; prompt: string }
   | { type: 'SetDisabledTools'; disabledTools: string[] }
   | { type: 'SetChatRetention'; days: number | null }
+  | { type: 'ConfigureMcpServer'; settings: McpServerSettings }
+  | { type: 'RemoveMcpServer'; serverId: string }
 
 export interface ConfigState {
   providers: Record<string, ProviderSettings & { keyFingerprint: string | null }>
@@ -28,6 +31,8 @@ export interface ConfigState {
   modelOverrides: { subAgents: string | null; compaction: string | null; titles: string | null }
   /** Sub-agent chats of one root that may be active (not archived, not idle) at once. */
   maxActiveSubAgents: number
+  /** Admin MCP servers by id (src/mcp/). */
+  mcpServers: Record<string, McpServerSettings>
 }
 
 export const DEFAULT_MAX_ACTIVE_SUB_AGENTS = 10
@@ -40,6 +45,7 @@ export const initialConfigState = (): ConfigState => ({
   chatRetentionDays: null,
   modelOverrides: { subAgents: null, compaction: null, titles: null },
   maxActiveSubAgents: DEFAULT_MAX_ACTIVE_SUB_AGENTS,
+  mcpServers: {},
 })
 
 function validateModel(m: ModelSettings, state: ConfigState): void {
@@ -91,6 +97,12 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
       if (cmd.days !== null && !(Number.isInteger(cmd.days) && cmd.days >= 1 && cmd.days <= MAX_RETENTION_DAYS))
         throw invalidInput(`chat retention is a whole number of days from 1 to ${MAX_RETENTION_DAYS}, or null to keep every chat's rows; got ${cmd.days}`)
       return state.chatRetentionDays === cmd.days ? [] : [{ type: 'ChatRetentionSet', data: { days: cmd.days } }]
+    case 'ConfigureMcpServer':
+      validateMcpServer(cmd.settings)
+      return JSON.stringify(state.mcpServers[cmd.settings.serverId]) === JSON.stringify(cmd.settings) ? [] : [{ type: 'McpServerConfigured', data: cmd.settings }]
+    case 'RemoveMcpServer':
+      if (!state.mcpServers[cmd.serverId]) throw new CommandError('NOT_FOUND', `MCP server ${cmd.serverId} is not configured`)
+      return [{ type: 'McpServerRemoved', data: { serverId: cmd.serverId } }]
   }
 }
 
@@ -129,6 +141,12 @@ export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigStat
       return { ...state, disabledTools: event.data.disabledTools }
     case 'ChatRetentionSet':
       return { ...state, chatRetentionDays: event.data.days }
+    case 'McpServerConfigured':
+      return { ...state, mcpServers: { ...state.mcpServers, [event.data.serverId]: event.data } }
+    case 'McpServerRemoved': {
+      const { [event.data.serverId]: _gone, ...mcpServers } = state.mcpServers
+      return { ...state, mcpServers }
+    }
   }
 }
 

@@ -35,6 +35,26 @@ export interface ModelSettings {
   api: 'chat' | 'responses' | null
 }
 
+/** How Cairn reaches an admin's MCP server; secrets are stored encrypted outside the log, only their fingerprints are here. */
+export type McpServerAuth =
+  | { kind: 'none' }
+  | { kind: 'bearer'; tokenFingerprint: string }
+  | { kind: 'headers'; headers: { name: string; fingerprint: string }[] }
+
+export interface McpServerSettings {
+  serverId: string
+  url: string
+  transport: 'streamable-http' | 'sse'
+  auth: McpServerAuth
+  /** force-on: every chat; default-on: unless the chat's owner turns it off; default-off: only where turned on. */
+  availability: 'force-on' | 'default-on' | 'default-off'
+  /** Tool names offered; empty: all of the server's. */
+  allowTools: string[]
+  denyTools: string[]
+  allowInPlanMode: boolean
+  allowInSubAgents: boolean
+}
+
 export type ConfigEvent =
   | { type: 'ProviderConfigured'; data: ProviderSettings }
   /** Records only that a key was set and a fingerprint (first 8 hex of its SHA-256); the key is stored encrypted outside the log. */
@@ -46,6 +66,8 @@ export type ConfigEvent =
   | { type: 'ToolPolicySet'; data: { disabledTools: string[] } }
   /** Chats idle for longer than `days` have their message rows archived (src/audit/retention.ts); null turns it off. Events are never removed. */
   | { type: 'ChatRetentionSet'; data: { days: number | null } }
+  | { type: 'McpServerConfigured'; data: McpServerSettings }
+  | { type: 'McpServerRemoved'; data: { serverId: string } }
 
 export type ConfigEventType = ConfigEvent['type']
 export const CONFIG_EVENT_TYPES = [
@@ -57,6 +79,8 @@ export const CONFIG_EVENT_TYPES = [
   'SystemPromptSet',
   'ToolPolicySet',
   'ChatRetentionSet',
+  'McpServerConfigured',
+  'McpServerRemoved',
 ] as const satisfies readonly ConfigEventType[]
 
 export const CONFIG_STREAM = 'config'

@@ -18,6 +18,7 @@ import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from
 import { createProjectionEngine } from './projections/engine.ts'
 import { WorkspaceService } from './workspaces/service.ts'
 import { registerWorkspaceTools } from './workspaces/tools.ts'
+import { registerMcpTools, type McpTools } from './mcp/index.ts'
 import { agentAuthRoutes } from './workspaces/agent-auth-routes.ts'
 import { webPlugin } from './web/plugin.ts'
 import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
@@ -43,6 +44,8 @@ export interface ServerContext {
   runner: AgentRunner
   /** Templates, workspaces, provisioners and the workspace tunnel. */
   workspaces: WorkspaceService
+  /** Admin MCP servers and the tool sources of theirs and of workspaces' `.mcp.json` (src/mcp/). */
+  mcp: McpTools
   log: Log
 }
 
@@ -92,7 +95,8 @@ export function createContext(opts: {
   const appends = new AppendCounter()
   const store = appends.wrap(createSqlEventStore(db, { pollIntervalMs: opts.pollIntervalMs }))
   const engine = createProjectionEngine({ db, store, projections, log, pollIntervalMs: opts.pollIntervalMs })
-  const config = new ConfigService(store, new SecretStore(db, loadSecretKey(env.dataDir)))
+  const secretStore = new SecretStore(db, loadSecretKey(env.dataDir))
+  const config = new ConfigService(store, secretStore)
   const tools = new ToolRegistry()
   const ephemeral = ephemeralFor(db)
   // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
@@ -109,6 +113,7 @@ export function createContext(opts: {
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
+  const mcp = registerMcpTools({ tools }, { config, secrets: secretStore, tunnels: workspaces.tunnels, log })
   return {
     env,
     db,
@@ -120,9 +125,11 @@ export function createContext(opts: {
     tools,
     runner,
     workspaces,
+    mcp,
     log,
     async close() {
       await runner.stop()
+      await mcp.close()
       await workspaces.close()
       await config.close()
       await engine.stop()

@@ -46,6 +46,14 @@ export class AdminMcpTools implements ToolSource {
   }
 
   async tools(chat: ChatState): Promise<Tool[]> {
+    try {
+      return await this.#tools(chat)
+    } catch {
+      return [] // a source never fails the step
+    }
+  }
+
+  async #tools(chat: ChatState): Promise<Tool[]> {
     const servers = (await this.config.current()).mcpServers
     void this.connections.retain(new Set(Object.keys(servers)))
     const offered = Object.values(servers).filter((s) => mcpServerOffered(s, chat))

@@ -20,6 +20,7 @@ export interface OwnMcpServer {
   url: string
   /** Authorization headers it received, in order. */
   authorizations: (string | undefined)[]
+  /** Stops at once: open connections are cut, so the next request finds nothing there. */
   close(): Promise<void>
 }
 
@@ -72,7 +73,11 @@ export async function startOwnMcpServer(opts: { token?: string; header?: { name:
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     authorizations,
-    close: () => new Promise((resolve) => http.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        http.close(() => resolve())
+        http.closeAllConnections()
+      }),
   }
 }
 

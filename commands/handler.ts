@@ -138,16 +138,16 @@ export class StreamWriter {
     this.#trim()
   }
 
+  /** The stream's folded state, caught up now (the process's cached view; its events are not kept). */
+  async current<State>(stream: string, fold: Fold<State>): Promise<StreamView<State>> {
+    const view = this.#view(stream, fold)
+    await this.refresh(view)
+    return view
+  }
+
   /** Folds events appended by others since the view's revision; returns how many. */
   refresh(view: StreamView<any>): Promise<number> {
     return this.#serialize(view.stream, () => this.#catchUp(view))
-  }
-
-  /** The stream's state at its head, from this process's cached view (for reads of write-side state the read models do not keep). */
-  async state<State>(stream: string, fold: Fold<State>): Promise<State> {
-    const view = this.#view(stream, fold)
-    await this.refresh(view)
-    return view.state
   }
 
   /** Load (or keep) the folded state, decide, append; on a conflict fold what is new and decide again. */

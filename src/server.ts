@@ -100,7 +100,7 @@ export function createContext(opts: {
   const tools = new ToolRegistry()
   const ephemeral = ephemeralFor(db)
   // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
-  const secrets = new SecretScanner(config)
+  const secrets = new SecretScanner({ knownSecrets: async () => [...(await config.knownSecrets()), ...(await mcp.admin.knownSecrets())] })
   const runner = new AgentRunner({
     db,
     store,

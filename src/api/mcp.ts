@@ -52,7 +52,7 @@ function serverView(s: McpServerSettings, mcp: McpApi) {
 }
 
 /** The write side's view of the chat (the read model keeps no toggles). */
-const chatState = (ctx: ApiContext, chatId: string): Promise<ChatState> => writerFor(ctx.api.store).state(chatStream(chatId), chatDecider)
+const chatState = async (ctx: ApiContext, chatId: string): Promise<ChatState> => (await writerFor(ctx.api.store).current(chatStream(chatId), chatDecider)).state
 
 function chatServers(servers: Record<string, McpServerSettings>, chat: ChatState) {
   return Object.values(servers).map((s) => ({

@@ -6,6 +6,7 @@ import type { ConfigService } from '../config/service.ts'
 import { secretFingerprint, type SecretStore } from '../config/secrets.ts'
 import type { McpServerAuth, McpServerSettings } from '../events/config.ts'
 import type { EventMetadata } from '../eventstore/types.ts'
+import type { KnownSecret } from '../secrets/redact.ts'
 
 export interface McpServerInput {
   id: string
@@ -24,6 +25,9 @@ const tokenSecret = (serverId: string) => `${secretPrefix(serverId)}bearer`
 const headerSecret = (serverId: string, header: string) => `${secretPrefix(serverId)}header:${header.toLowerCase()}`
 
 export class McpServerAdmin {
+  /** Decrypted values by secret name, each with the fingerprint it was read for. */
+  readonly #plain = new Map<string, { fingerprint: string; value: string | null }>()
+
   constructor(
     private readonly config: ConfigService,
     private readonly secrets: SecretStore,
@@ -91,6 +95,29 @@ export class McpServerAdmin {
     if (!(await this.config.current()).mcpServers[serverId]) throw new CommandError('NOT_FOUND', `MCP server ${serverId} is not configured`)
     await this.config.execute({ type: 'RemoveMcpServer', serverId }, metadata)
     await this.secrets.removeByPrefix(secretPrefix(serverId))
+  }
+
+  /** Every MCP token and header value in plain text, for redaction (src/secrets/); each decrypted once per fingerprint. */
+  async knownSecrets(): Promise<KnownSecret[]> {
+    const out: KnownSecret[] = []
+    for (const server of Object.values((await this.config.current()).mcpServers)) {
+      const auth = server.auth
+      const wanted =
+        auth.kind === 'bearer'
+          ? [{ name: tokenSecret(server.serverId), fingerprint: auth.tokenFingerprint }]
+          : auth.kind === 'headers'
+            ? auth.headers.map((h) => ({ name: headerSecret(server.serverId, h.name), fingerprint: h.fingerprint }))
+            : []
+      for (const w of wanted) {
+        let plain = this.#plain.get(w.name)
+        if (plain?.fingerprint !== w.fingerprint) {
+          plain = { fingerprint: w.fingerprint, value: await this.secrets.get(w.name) }
+          this.#plain.set(w.name, plain)
+        }
+        if (plain.value) out.push({ kind: 'mcp_secret', value: plain.value })
+      }
+    }
+    return out
   }
 
   /** The HTTP headers that authenticate to the server, decrypted (only when a client connects). */

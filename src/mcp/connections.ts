@@ -21,7 +21,7 @@ export interface McpConnectionOptions {
   log?(line: string): void
   /** How long a tool list is used without asking again (list_changed refreshes it sooner). Default 60 s. */
   listTtlMs?: number
-  /** After a failure, how long listing answers "unreachable" at once instead of trying again. Default 5 s. */
+  /** After a failure, how long listing answers "unreachable" at once instead of trying again (doubling per failure, up to 60 s). Default 5 s. */
   retryAfterMs?: number
   /** Connecting and listing. Default 5 s. */
   listTimeoutMs?: number
@@ -38,6 +38,8 @@ interface Connection {
   refreshing: Promise<McpTool[] | null> | null
   failedAt: number
   failure: string | null
+  /** Failed listings in a row: the pause before trying again doubles with each, up to a minute. */
+  failures: number
 }
 
 export class McpUnreachableError extends Error {
@@ -78,7 +80,7 @@ export class McpConnections {
       void this.#refresh(endpoint, conn)
       return conn.tools
     }
-    if (conn.failure && now - conn.failedAt < this.#opts.retryAfterMs) return null
+    if (conn.failure && now - conn.failedAt < Math.min(this.#opts.retryAfterMs * 2 ** (conn.failures - 1), 60_000)) return null
     return this.#refresh(endpoint, conn)
   }
 
@@ -140,7 +142,7 @@ export class McpConnections {
       conn = undefined
     }
     if (!conn) {
-      conn = { key: endpoint.key, client: null, connecting: null, tools: null, listedAt: 0, refreshing: null, failedAt: 0, failure: null }
+      conn = { key: endpoint.key, client: null, connecting: null, tools: null, listedAt: 0, refreshing: null, failedAt: 0, failure: null, failures: 0 }
       this.#connections.set(endpoint.id, conn)
     }
     return conn
@@ -204,11 +206,13 @@ export class McpConnections {
         conn.tools = tools
         conn.listedAt = Date.now()
         conn.failure = null
+        conn.failures = 0
         return tools
       } catch (err) {
         if (!conn.failure) this.#opts.log(`${endpoint.label} is unreachable; its tools are not offered until it answers: ${messageOf(err)}`)
         conn.failure = messageOf(err)
         conn.failedAt = Date.now()
+        conn.failures++
         conn.tools = null
         if (client) this.#drop(conn, client)
         return null

@@ -124,6 +124,7 @@ for (const backend of backends) {
             { id: 'c4', name: 'mcp__own__secret', arguments: {} },
             { id: 'c5', name: mcpToolName('own', 'weird.name'), arguments: {} },
             { id: 'c6', name: mcpToolName('own', LONG_TOOL), arguments: {} },
+            { id: 'c7', name: 'mcp__own__whoami', arguments: {} },
           ],
         },
         { text: 'done' },
@@ -146,6 +147,10 @@ for (const backend of backends) {
       expect(results.c4).toMatchObject({ isError: true, result: expect.stringContaining('There is no tool named mcp__own__secret') })
       expect(results.c5).toMatchObject({ result: 'weird ran', isError: false })
       expect(results.c6).toMatchObject({ result: 'long ran', isError: false })
+      // A server that echoes its token: the stored result has it redacted, like a provider key.
+      expect(results.c7!.result).toBe('you sent [redacted:mcp_secret]')
+      expect(JSON.stringify(events, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(TOKEN)
+      expect(h.logs.join('\n')).not.toContain(TOKEN)
 
       // What the model received next: the results, and the image as the provider carries it.
       const tools = second!.messages.filter((m) => m.role === 'tool')

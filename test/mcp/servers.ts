@@ -24,8 +24,12 @@ export interface OwnMcpServer {
   close(): Promise<void>
 }
 
-function ownServer(): McpServer {
+function ownServer(authorization: string | undefined): McpServer {
   const server = new McpServer({ name: 'own', version: '1.0.0' })
+  // Leaks the token it was sent: the runner must redact it before it is stored.
+  server.registerTool('whoami', { description: 'Says which token it got' }, async () => ({
+    content: [{ type: 'text', text: `you sent ${authorization?.replace(/^Bearer /, '') ?? 'nothing'}` }],
+  }))
   server.registerTool('echo', { description: 'Echoes its text', inputSchema: { text: z.string() } }, async ({ text }) => ({
     content: [{ type: 'text', text: `echo: ${text}` }],
   }))
@@ -59,7 +63,7 @@ export async function startOwnMcpServer(opts: { token?: string; header?: { name:
     if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) return void res.writeHead(401).end('unauthorized')
     if (opts.header && req.headers[opts.header.name.toLowerCase()] !== opts.header.value) return void res.writeHead(403).end('forbidden')
     if (req.method !== 'POST') return void res.writeHead(405).end()
-    const server = ownServer()
+    const server = ownServer(req.headers.authorization)
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined })
     res.on('close', () => {
       void transport.close()

@@ -95,8 +95,7 @@ export function createContext(opts: {
   const appends = new AppendCounter()
   const store = appends.wrap(createSqlEventStore(db, { pollIntervalMs: opts.pollIntervalMs }))
   const engine = createProjectionEngine({ db, store, projections, log, pollIntervalMs: opts.pollIntervalMs })
-  const secretStore = new SecretStore(db, loadSecretKey(env.dataDir))
-  const config = new ConfigService(store, secretStore)
+  const config = new ConfigService(store, new SecretStore(db, loadSecretKey(env.dataDir)))
   const tools = new ToolRegistry()
   const ephemeral = ephemeralFor(db)
   // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
@@ -113,7 +112,7 @@ export function createContext(opts: {
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
-  const mcp = registerMcpTools({ tools }, { config, secrets: secretStore, tunnels: workspaces.tunnels, log })
+  const mcp = registerMcpTools({ tools }, { config, secrets: new SecretStore(db, loadSecretKey(env.dataDir)), tunnels: workspaces.tunnels, log })
   return {
     env,
     db,

@@ -220,16 +220,16 @@ export function summaryOf(event: CairnEvent): string {
       return `configured model ${event.data.modelId} (${event.data.enabled ? 'enabled' : 'disabled'}${event.data.isDefault ? ', default' : ''})`
     case 'ModelRemoved':
       return `removed model ${event.data.modelId}`
+    case 'McpServerConfigured':
+      return `configured MCP server ${event.data.serverId} (${event.data.availability})`
+    case 'McpServerRemoved':
+      return `removed MCP server ${event.data.serverId}`
     case 'SystemPromptSet':
       return `set the system prompt (${count(event.data.prompt.length, 'character')})`
     case 'ToolPolicySet':
       return `set the tool policy (${count(event.data.disabledTools.length, 'tool')} disabled)`
     case 'ChatRetentionSet':
       return event.data.days === null ? 'turned chat retention off' : `set chat retention to ${count(event.data.days, 'day')}`
-    case 'McpServerConfigured':
-      return `configured MCP server ${event.data.serverId} (${event.data.availability})`
-    case 'McpServerRemoved':
-      return `removed MCP server ${event.data.serverId}`
     case 'TemplateCreated':
       return `created template "${snippet(event.data.name, 60)}" (${event.data.provisioner.kind})`
     case 'TemplateUpdated':

@@ -16,9 +16,9 @@ import { createSqlEventStore } from './eventstore/postgres/index.ts'
 import type { EventStore } from './eventstore/types.ts'
 import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
 import { createProjectionEngine } from './projections/engine.ts'
+import { registerMcpTools, type McpTools } from './mcp/index.ts'
 import { WorkspaceService } from './workspaces/service.ts'
 import { registerWorkspaceTools } from './workspaces/tools.ts'
-import { registerMcpTools, type McpTools } from './mcp/index.ts'
 import { agentAuthRoutes } from './workspaces/agent-auth-routes.ts'
 import { webPlugin } from './web/plugin.ts'
 import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
@@ -111,8 +111,8 @@ export function createContext(opts: {
     secrets,
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
-  registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
   const mcp = registerMcpTools({ tools }, { config, secrets: new SecretStore(db, loadSecretKey(env.dataDir)), tunnels: workspaces.tunnels, log })
+  registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
   return {
     env,
     db,

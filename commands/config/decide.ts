@@ -1,7 +1,8 @@
-import type { ConfigEvent, McpServerSettings, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
-import { validateMcpServer } from './mcp.ts'
+import type { ConfigEvent, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
 import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
+import type { McpServerSettings } from '../../src/events/config.ts'
+import { validateMcpServer } from './mcp.ts'
 
 /** A hundred years: longer is the same as off. */
 export const MAX_RETENTION_DAYS = 36_500
@@ -12,27 +13,27 @@ export type ConfigCommand =
   | { type: 'ConfigureProvider'; settings: ProviderSettings }
   | { type: 'RecordProviderApiKey'; providerId: string; fingerprint: string }
   | { type: 'RemoveProvider'; providerId: string }
+  | { type: 'ConfigureMcpServer'; settings: McpServerSettings }
+  | { type: 'RemoveMcpServer'; serverId: string }
   | { type: 'ConfigureModel'; settings: ModelSettings }
   | { type: 'RemoveModel'; modelId: string }
   | { type: 'SetSystemPrompt'; prompt: string }
   | { type: 'SetDisabledTools'; disabledTools: string[] }
   | { type: 'SetChatRetention'; days: number | null }
-  | { type: 'ConfigureMcpServer'; settings: McpServerSettings }
-  | { type: 'RemoveMcpServer'; serverId: string }
 
 export interface ConfigState {
   providers: Record<string, ProviderSettings & { keyFingerprint: string | null }>
   models: Record<string, ModelSettings>
   systemPrompt: string | null
   disabledTools: string[]
+  /** Admin MCP servers by id (src/mcp/). */
+  mcpServers: Record<string, McpServerSettings>
   /** Days of inactivity after which a chat's read-model rows are archived; null: never. */
   chatRetentionDays: number | null
   /** Models the runner uses instead of the chat's for these jobs; null: the chat's model. */
   modelOverrides: { subAgents: string | null; compaction: string | null; titles: string | null }
   /** Sub-agent chats of one root that may be active (not archived, not idle) at once. */
   maxActiveSubAgents: number
-  /** Admin MCP servers by id (src/mcp/). */
-  mcpServers: Record<string, McpServerSettings>
 }
 
 export const DEFAULT_MAX_ACTIVE_SUB_AGENTS = 10
@@ -42,10 +43,10 @@ export const initialConfigState = (): ConfigState => ({
   models: {},
   systemPrompt: null,
   disabledTools: [],
+  mcpServers: {},
   chatRetentionDays: null,
   modelOverrides: { subAgents: null, compaction: null, titles: null },
   maxActiveSubAgents: DEFAULT_MAX_ACTIVE_SUB_AGENTS,
-  mcpServers: {},
 })
 
 function validateModel(m: ModelSettings, state: ConfigState): void {
@@ -88,6 +89,12 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
     case 'RemoveModel':
       if (!state.models[cmd.modelId]) throw new CommandError('NOT_FOUND', `model ${cmd.modelId} is not configured`)
       return [{ type: 'ModelRemoved', data: { modelId: cmd.modelId } }]
+    case 'ConfigureMcpServer':
+      validateMcpServer(cmd.settings)
+      return JSON.stringify(state.mcpServers[cmd.settings.serverId]) === JSON.stringify(cmd.settings) ? [] : [{ type: 'McpServerConfigured', data: cmd.settings }]
+    case 'RemoveMcpServer':
+      if (!state.mcpServers[cmd.serverId]) throw new CommandError('NOT_FOUND', `MCP server ${cmd.serverId} is not configured`)
+      return [{ type: 'McpServerRemoved', data: { serverId: cmd.serverId } }]
     case 'SetSystemPrompt':
       if (cmd.prompt.length > 100_000) throw invalidInput('system prompt is longer than 100,000 characters')
       return [{ type: 'SystemPromptSet', data: { prompt: cmd.prompt } }]
@@ -97,12 +104,6 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
       if (cmd.days !== null && !(Number.isInteger(cmd.days) && cmd.days >= 1 && cmd.days <= MAX_RETENTION_DAYS))
         throw invalidInput(`chat retention is a whole number of days from 1 to ${MAX_RETENTION_DAYS}, or null to keep every chat's rows; got ${cmd.days}`)
       return state.chatRetentionDays === cmd.days ? [] : [{ type: 'ChatRetentionSet', data: { days: cmd.days } }]
-    case 'ConfigureMcpServer':
-      validateMcpServer(cmd.settings)
-      return JSON.stringify(state.mcpServers[cmd.settings.serverId]) === JSON.stringify(cmd.settings) ? [] : [{ type: 'McpServerConfigured', data: cmd.settings }]
-    case 'RemoveMcpServer':
-      if (!state.mcpServers[cmd.serverId]) throw new CommandError('NOT_FOUND', `MCP server ${cmd.serverId} is not configured`)
-      return [{ type: 'McpServerRemoved', data: { serverId: cmd.serverId } }]
   }
 }
 
@@ -135,18 +136,18 @@ export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigStat
       const { [event.data.modelId]: _gone, ...models } = state.models
       return { ...state, models }
     }
+    case 'McpServerConfigured':
+      return { ...state, mcpServers: { ...state.mcpServers, [event.data.serverId]: event.data } }
+    case 'McpServerRemoved': {
+      const { [event.data.serverId]: _removed, ...mcpServers } = state.mcpServers
+      return { ...state, mcpServers }
+    }
     case 'SystemPromptSet':
       return { ...state, systemPrompt: event.data.prompt }
     case 'ToolPolicySet':
       return { ...state, disabledTools: event.data.disabledTools }
     case 'ChatRetentionSet':
       return { ...state, chatRetentionDays: event.data.days }
-    case 'McpServerConfigured':
-      return { ...state, mcpServers: { ...state.mcpServers, [event.data.serverId]: event.data } }
-    case 'McpServerRemoved': {
-      const { [event.data.serverId]: _gone, ...mcpServers } = state.mcpServers
-      return { ...state, mcpServers }
-    }
   }
 }
 

@@ -35,6 +35,36 @@ export interface ModelSettings {
   api: 'chat' | 'responses' | null
 }
 
+export type ConfigEvent =
+  | { type: 'ProviderConfigured'; data: ProviderSettings }
+  /** Records only that a key was set and a fingerprint (first 8 hex of its SHA-256); the key is stored encrypted outside the log. */
+  | { type: 'ProviderApiKeySet'; data: { providerId: string; fingerprint: string } }
+  | { type: 'ProviderRemoved'; data: { providerId: string } }
+  | { type: 'ModelConfigured'; data: ModelSettings }
+  | { type: 'ModelRemoved'; data: { modelId: string } }
+  | { type: 'McpServerConfigured'; data: McpServerSettings }
+  | { type: 'McpServerRemoved'; data: { serverId: string } }
+  | { type: 'SystemPromptSet'; data: { prompt: string } }
+  | { type: 'ToolPolicySet'; data: { disabledTools: string[] } }
+  /** Chats idle for longer than `days` have their message rows archived (src/audit/retention.ts); null turns it off. Events are never removed. */
+  | { type: 'ChatRetentionSet'; data: { days: number | null } }
+
+export type ConfigEventType = ConfigEvent['type']
+export const CONFIG_EVENT_TYPES = [
+  'ProviderConfigured',
+  'ProviderApiKeySet',
+  'ProviderRemoved',
+  'ModelConfigured',
+  'ModelRemoved',
+  'McpServerConfigured',
+  'McpServerRemoved',
+  'SystemPromptSet',
+  'ToolPolicySet',
+  'ChatRetentionSet',
+] as const satisfies readonly ConfigEventType[]
+
+export const CONFIG_STREAM = 'config'
+
 /** How Cairn reaches an admin's MCP server; secrets are stored encrypted outside the log, only their fingerprints are here. */
 export type McpServerAuth =
   | { kind: 'none' }
@@ -54,33 +84,3 @@ export interface McpServerSettings {
   allowInPlanMode: boolean
   allowInSubAgents: boolean
 }
-
-export type ConfigEvent =
-  | { type: 'ProviderConfigured'; data: ProviderSettings }
-  /** Records only that a key was set and a fingerprint (first 8 hex of its SHA-256); the key is stored encrypted outside the log. */
-  | { type: 'ProviderApiKeySet'; data: { providerId: string; fingerprint: string } }
-  | { type: 'ProviderRemoved'; data: { providerId: string } }
-  | { type: 'ModelConfigured'; data: ModelSettings }
-  | { type: 'ModelRemoved'; data: { modelId: string } }
-  | { type: 'SystemPromptSet'; data: { prompt: string } }
-  | { type: 'ToolPolicySet'; data: { disabledTools: string[] } }
-  /** Chats idle for longer than `days` have their message rows archived (src/audit/retention.ts); null turns it off. Events are never removed. */
-  | { type: 'ChatRetentionSet'; data: { days: number | null } }
-  | { type: 'McpServerConfigured'; data: McpServerSettings }
-  | { type: 'McpServerRemoved'; data: { serverId: string } }
-
-export type ConfigEventType = ConfigEvent['type']
-export const CONFIG_EVENT_TYPES = [
-  'ProviderConfigured',
-  'ProviderApiKeySet',
-  'ProviderRemoved',
-  'ModelConfigured',
-  'ModelRemoved',
-  'SystemPromptSet',
-  'ToolPolicySet',
-  'ChatRetentionSet',
-  'McpServerConfigured',
-  'McpServerRemoved',
-] as const satisfies readonly ConfigEventType[]
-
-export const CONFIG_STREAM = 'config'

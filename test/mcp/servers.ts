@@ -93,16 +93,16 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-/** `server-everything streamableHttp` on a free port. */
-export async function startEverythingHttp(): Promise<{ url: string; close(): Promise<void> }> {
+/** `server-everything streamableHttp` (or `sse`) on a free port. */
+export async function startEverythingHttp(mode: 'streamableHttp' | 'sse' = 'streamableHttp'): Promise<{ url: string; close(): Promise<void> }> {
   const port = await freePort()
-  const child: ChildProcess = spawn(process.execPath, [EVERYTHING_DIST, 'streamableHttp'], { env: { PATH: process.env.PATH, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(process.execPath, [EVERYTHING_DIST, mode], { env: { PATH: process.env.PATH, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server-everything did not start: ${output}`)), 20_000)
     const onData = (c: Buffer) => {
       output += c.toString()
-      if (output.includes('listening')) {
+      if (/listening|running on/i.test(output)) {
         clearTimeout(timer)
         resolve()
       }
@@ -112,7 +112,7 @@ export async function startEverythingHttp(): Promise<{ url: string; close(): Pro
     child.on('exit', (code) => reject(new Error(`server-everything exited with ${code}: ${output}`)))
   })
   return {
-    url: `http://127.0.0.1:${port}/mcp`,
+    url: `http://127.0.0.1:${port}/${mode === 'sse' ? 'sse' : 'mcp'}`,
     close: async () => {
       if (child.exitCode !== null) return
       const exited = new Promise((r) => child.once('exit', r))

@@ -32,6 +32,7 @@ export class WorkspaceMcpTools implements ToolSource {
       list = await this.tunnels.requestJson<WorkspaceMcpList>(workspaceId, { method: 'GET', path: '/mcp/servers', agent: MAIN_AGENT, timeoutMs: LIST_TIMEOUT_MS, signal })
       this.#failing.delete(workspaceId)
     } catch (err) {
+      if (signal?.aborted) return []
       if (!this.#failing.has(workspaceId)) this.log(`workspace ${workspaceId}: could not list its MCP servers: ${(err as Error).message}`)
       this.#failing.add(workspaceId)
       return []

@@ -55,6 +55,8 @@ export function parseMcpConfig(text: string): { servers: Map<string, StdioServer
 }
 
 const STDERR_TAIL = 4000
+const STARTING = 'starting' as const
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
 export class WorkspaceMcpServers {
   readonly #file: string
@@ -62,11 +64,13 @@ export class WorkspaceMcpServers {
   #stamp = ''
   #parsed: ReturnType<typeof parseMcpConfig> = { servers: new Map(), error: null }
   readonly #stderr = new Map<string, string>()
+  readonly #startWaitMs: number
 
   constructor(
     private readonly workdir: string,
-    opts: { listTimeoutMs?: number } = {},
+    opts: { listTimeoutMs?: number; startWaitMs?: number } = {},
   ) {
+    this.#startWaitMs = opts.startWaitMs ?? 3_000
     this.#file = path.join(workdir, MCP_CONFIG_FILE)
     // A stdio server starts slower than an HTTP one answers: give it time, and retry soon after a crash.
     this.#connections = new McpConnections({ listTimeoutMs: opts.listTimeoutMs ?? 20_000, retryAfterMs: 2_000, listTtlMs: 5 * 60_000 })
@@ -116,7 +120,10 @@ export class WorkspaceMcpServers {
     const servers = await Promise.all(
       [...config.servers].map(async ([name, s]): Promise<WorkspaceMcpServerView> => {
         if ('error' in s) return { name, tools: null, error: `${MCP_CONFIG_FILE}: server ${name}: ${s.error}` }
-        const tools = await this.#connections.tools(this.#endpoint(name, s))
+        // A server still starting does not hold the others back: it is listed on a later step.
+        const listing = this.#connections.tools(this.#endpoint(name, s))
+        const tools = await Promise.race([listing, sleep(this.#startWaitMs).then((): typeof STARTING => STARTING)])
+        if (tools === STARTING) return { name, tools: null, error: `it is still starting (no answer within ${this.#startWaitMs} ms); its tools are offered once it answers` }
         if (!tools) return { name, tools: null, error: this.#withStderr(name, `could not start or list it: ${this.#connections.failureOf(name) ?? 'unknown error'}`) }
         return {
           name,

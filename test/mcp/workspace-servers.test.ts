@@ -65,6 +65,15 @@ for (const backend of backends) {
           },
         }),
       )
+      // The daemon starts them on the first listing; one that is slow to start is offered on a later step.
+      type Listed = { servers: { name: string; tools: unknown[] | null; error: string | null }[]; error: string | null }
+      let listed: Listed
+      for (let i = 0; ; i++) {
+        listed = await h.server.workspaces.tunnels.requestJson<Listed>(workspaceId, { method: 'GET', path: '/mcp/servers' })
+        if (listed.servers.filter((x) => x.tools).length === 2 || i > 100) break
+        await new Promise((r) => setTimeout(r, 200))
+      }
+      expect(listed.servers.find((x) => x.name === 'broken')?.error).toMatch(/could not start or list it/)
       const prompt = 'use the workspace servers'
       h.script(prompt, [
         {
@@ -110,8 +119,8 @@ for (const backend of backends) {
       expect(events2.some((e) => e.type === 'TurnCompleted')).toBe(true)
       expect(toolResults(events2).b1).toMatchObject({ isError: true, result: expect.stringContaining('There is no tool named mcp__ws_everything__echo') })
 
-      const listed = await h.server.workspaces.tunnels.requestJson<{ error: string | null }>(workspaceId, { method: 'GET', path: '/mcp/servers' })
-      expect(listed.error).toMatch(/\.mcp\.json is not valid JSON/)
+      const broken = await h.server.workspaces.tunnels.requestJson<{ error: string | null }>(workspaceId, { method: 'GET', path: '/mcp/servers' })
+      expect(broken.error).toMatch(/\.mcp\.json is not valid JSON/)
     })
 
     it('offers no workspace servers to a chat without a workspace, and creates none for it', async () => {

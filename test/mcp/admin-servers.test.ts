@@ -62,12 +62,12 @@ for (const backend of backends) {
       headerServer = await startOwnMcpServer({ header: { name: 'X-Api-Key', value: HEADER_VALUE } })
       everything = await startEverythingHttp()
       everythingSse = await startEverythingHttp('sse')
-    })
+    }, 180_000) // a PGlite server's first start (initdb, migrations) is slow when suites run side by side
     afterAll(async () => {
       await h?.close()
       await Promise.all([ownServer?.close(), headerServer?.close(), everything?.close(), everythingSse?.close(), fake?.close()])
       await drop()
-    })
+    }, 60_000)
 
     it('refuses a bad URL, an unknown transport and repeated header names, appending nothing', async () => {
       const badUrl = await configure({ id: 'bad', url: 'not a url' })

@@ -41,12 +41,12 @@ for (const backend of backends) {
       const db = await backend.database()
       drop = db.drop
       h = await startWorkspaceServer(fake, { databaseUrl: db.url })
-    })
+    }, 180_000) // a PGlite server's first start (initdb, migrations) is slow when suites run side by side
     afterAll(async () => {
       await h?.close()
       await fake?.close()
       await drop()
-    })
+    }, 60_000)
 
     it('starts the stdio servers inside the workspace sandbox and calls their tools through the loop', async () => {
       const { userId } = await h.user('dev@example.com', 'member')
@@ -121,7 +121,7 @@ for (const backend of backends) {
 
       const broken = await h.server.workspaces.tunnels.requestJson<{ error: string | null }>(workspaceId, { method: 'GET', path: '/mcp/servers' })
       expect(broken.error).toMatch(/\.mcp\.json is not valid JSON/)
-    })
+    }, 180_000)
 
     it('offers no workspace servers to a chat without a workspace, and creates none for it', async () => {
       const { userId } = await h.user('nows@example.com', 'member')

@@ -226,6 +226,10 @@ export function summaryOf(event: CairnEvent): string {
       return `configured model ${event.data.modelId} (${event.data.enabled ? 'enabled' : 'disabled'}${event.data.isDefault ? ', default' : ''})`
     case 'ModelRemoved':
       return `removed model ${event.data.modelId}`
+    case 'McpServerConfigured':
+      return `configured MCP server ${event.data.serverId} (${event.data.availability})`
+    case 'McpServerRemoved':
+      return `removed MCP server ${event.data.serverId}`
     case 'SystemPromptSet':
       return `set the system prompt (${count(event.data.prompt.length, 'character')})`
     case 'ToolPolicySet':

@@ -20,6 +20,7 @@ import { createSqlEventStore } from './eventstore/postgres/index.ts'
 import type { EventStore } from './eventstore/types.ts'
 import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
 import { createProjectionEngine } from './projections/engine.ts'
+import { registerMcpTools, type McpTools } from './mcp/index.ts'
 import { WorkspaceService } from './workspaces/service.ts'
 import { registerWorkspaceTools } from './workspaces/tools.ts'
 import { workspaceInstructions } from './workspaces/context.ts'
@@ -48,6 +49,8 @@ export interface ServerContext {
   runner: AgentRunner
   /** Templates, workspaces, provisioners and the workspace tunnel. */
   workspaces: WorkspaceService
+  /** Admin MCP servers and the tool sources of theirs and of workspaces' `.mcp.json` (src/mcp/). */
+  mcp: McpTools
   log: Log
 }
 
@@ -102,7 +105,7 @@ export function createContext(opts: {
   const tools = new ToolRegistry().register(askUserQuestion, ...subAgentTools({ store, config, signals }))
   const ephemeral = ephemeralFor(db)
   // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
-  const secrets = new SecretScanner(config)
+  const secrets = new SecretScanner({ knownSecrets: async () => [...(await config.knownSecrets()), ...(await mcp.admin.knownSecrets())] })
   const runner = new AgentRunner({
     db,
     store,
@@ -118,6 +121,7 @@ export function createContext(opts: {
     instructions: (chat, signal) => workspaceContext(chat, signal),
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
+  const mcp = registerMcpTools({ tools }, { config, secrets: new SecretStore(db, loadSecretKey(env.dataDir)), tunnels: workspaces.tunnels, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
   const workspaceContext = workspaceInstructions(workspaces, { log })
   return {
@@ -131,9 +135,11 @@ export function createContext(opts: {
     tools,
     runner,
     workspaces,
+    mcp,
     log,
     async close() {
       await runner.stop()
+      await mcp.close()
       await workspaces.close()
       await config.close()
       await engine.stop()

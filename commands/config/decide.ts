@@ -1,6 +1,8 @@
 import type { ApprovalPolicy, ConfigEvent, ModelOverrides, ModelSettings, ProviderSettings } from '../../src/events/config.ts'
 import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
+import type { McpServerSettings } from '../../src/events/config.ts'
+import { validateMcpServer } from './mcp.ts'
 
 /** A hundred years: longer is the same as off. */
 export const MAX_RETENTION_DAYS = 36_500
@@ -11,6 +13,8 @@ export type ConfigCommand =
   | { type: 'ConfigureProvider'; settings: ProviderSettings }
   | { type: 'RecordProviderApiKey'; providerId: string; fingerprint: string }
   | { type: 'RemoveProvider'; providerId: string }
+  | { type: 'ConfigureMcpServer'; settings: McpServerSettings }
+  | { type: 'RemoveMcpServer'; serverId: string }
   | { type: 'ConfigureModel'; settings: ModelSettings }
   | { type: 'RemoveModel'; modelId: string }
   | { type: 'SetSystemPrompt'; prompt: string }
@@ -26,6 +30,8 @@ export interface ConfigState {
   models: Record<string, ModelSettings>
   systemPrompt: string | null
   disabledTools: string[]
+  /** Admin MCP servers by id (src/mcp/). */
+  mcpServers: Record<string, McpServerSettings>
   /** Days of inactivity after which a chat's read-model rows are archived; null: never. */
   chatRetentionDays: number | null
   /** Models the runner uses instead of the chat's for these jobs; null: the chat's model. */
@@ -45,6 +51,7 @@ export const initialConfigState = (): ConfigState => ({
   models: {},
   systemPrompt: null,
   disabledTools: [],
+  mcpServers: {},
   chatRetentionDays: null,
   approvalPolicies: {},
   modelOverrides: { subAgents: null, compaction: null, titles: null },
@@ -116,6 +123,12 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
     case 'RemoveModel':
       if (!state.models[cmd.modelId]) throw new CommandError('NOT_FOUND', `model ${cmd.modelId} is not configured`)
       return [{ type: 'ModelRemoved', data: { modelId: cmd.modelId } }]
+    case 'ConfigureMcpServer':
+      validateMcpServer(cmd.settings)
+      return JSON.stringify(state.mcpServers[cmd.settings.serverId]) === JSON.stringify(cmd.settings) ? [] : [{ type: 'McpServerConfigured', data: cmd.settings }]
+    case 'RemoveMcpServer':
+      if (!state.mcpServers[cmd.serverId]) throw new CommandError('NOT_FOUND', `MCP server ${cmd.serverId} is not configured`)
+      return [{ type: 'McpServerRemoved', data: { serverId: cmd.serverId } }]
     case 'SetSystemPrompt':
       if (cmd.prompt.length > 100_000) throw invalidInput('system prompt is longer than 100,000 characters')
       return [{ type: 'SystemPromptSet', data: { prompt: cmd.prompt } }]
@@ -177,6 +190,12 @@ export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigStat
     case 'ModelRemoved': {
       const { [event.data.modelId]: _gone, ...models } = state.models
       return { ...state, models }
+    }
+    case 'McpServerConfigured':
+      return { ...state, mcpServers: { ...state.mcpServers, [event.data.serverId]: event.data } }
+    case 'McpServerRemoved': {
+      const { [event.data.serverId]: _removed, ...mcpServers } = state.mcpServers
+      return { ...state, mcpServers }
     }
     case 'SystemPromptSet':
       return { ...state, systemPrompt: event.data.prompt }

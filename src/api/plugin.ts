@@ -17,6 +17,7 @@ import { attachmentLoader } from '../attachments/blobs.ts'
 import type { ToolRegistry } from '../agent/tools/registry.ts'
 import type { ConfigService } from '../config/service.ts'
 import { configMutationResolvers, configQueryResolvers } from './config.ts'
+import { mcpApiResolvers, type McpApi } from './mcp.ts'
 import type { Database } from '../db/database.ts'
 import type { EventStore } from '../eventstore/types.ts'
 import { authenticateToken, bearerToken, type Principal } from '../identity/index.ts'
@@ -48,6 +49,8 @@ export interface ApiPluginOptions {
     tools?: ToolRegistry
     /** Templates and workspaces; without it the workspace fields have no resolvers. */
     workspaces?: WorkspaceService
+    /** Admin MCP servers; without it their fields answer NOT_FOUND. */
+    mcp?: McpApi
   }
   /** Most items one subscription may buffer before its client is disconnected (default 1000). */
   subscriptionBuffer?: number
@@ -136,14 +139,16 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   const ws = ctx.workspaces ? workspaceApiResolvers(ctx.workspaces) : null
   if (ws) for (const [name, s] of Object.entries(ws.Subscription)) subscriptions[name] = { subscribe: guard(s.subscribe as Resolver), resolve: s.resolve }
 
+  const mcp = mcpApiResolvers(ctx.mcp)
+
   followGraphqlOverHttp(app, '/graphql')
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
-      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
-      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
+      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...mcp.Query, ...ws?.Query } as Record<string, Resolver>),
+      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...mcp.Mutation, ...ws?.Mutation } as Record<string, Resolver>),
       Subscription: subscriptions,
-      Chat: guardAll(chatFieldResolvers as Record<string, Resolver>),
+      Chat: guardAll({ ...chatFieldResolvers, ...mcp.Chat } as Record<string, Resolver>),
       ...(ws ? { Workspace: guardAll(ws.Workspace as Record<string, Resolver>) } : {}),
     } as never,
     loaders: chatTreeLoaders as never,

@@ -41,6 +41,11 @@ export class SecretStore {
     return fingerprint
   }
 
+  /** Forgets every secret whose name starts with `prefix` (a removed MCP server's). */
+  async removeByPrefix(prefix: string): Promise<void> {
+    await this.db.query(`delete from secrets where starts_with(name, $1)`, [prefix])
+  }
+
   async get(name: string): Promise<string | null> {
     const rows = await this.db.query<{ sealed: string }>('select sealed from secrets where name = $1', [name])
     if (!rows[0]) return null

@@ -62,6 +62,8 @@ export type ConfigEvent =
   | { type: 'ProviderRemoved'; data: { providerId: string } }
   | { type: 'ModelConfigured'; data: ModelSettings }
   | { type: 'ModelRemoved'; data: { modelId: string } }
+  | { type: 'McpServerConfigured'; data: McpServerSettings }
+  | { type: 'McpServerRemoved'; data: { serverId: string } }
   | { type: 'SystemPromptSet'; data: { prompt: string } }
   | { type: 'ToolPolicySet'; data: { disabledTools: string[] } }
   /** Chats idle for longer than `days` have their message rows archived (src/audit/retention.ts); null turns it off. Events are never removed. */
@@ -80,6 +82,8 @@ export const CONFIG_EVENT_TYPES = [
   'ProviderRemoved',
   'ModelConfigured',
   'ModelRemoved',
+  'McpServerConfigured',
+  'McpServerRemoved',
   'SystemPromptSet',
   'ToolPolicySet',
   'ChatRetentionSet',
@@ -89,3 +93,23 @@ export const CONFIG_EVENT_TYPES = [
 ] as const satisfies readonly ConfigEventType[]
 
 export const CONFIG_STREAM = 'config'
+
+/** How Cairn reaches an admin's MCP server; secrets are stored encrypted outside the log, only their fingerprints are here. */
+export type McpServerAuth =
+  | { kind: 'none' }
+  | { kind: 'bearer'; tokenFingerprint: string }
+  | { kind: 'headers'; headers: { name: string; fingerprint: string }[] }
+
+export interface McpServerSettings {
+  serverId: string
+  url: string
+  transport: 'streamable-http' | 'sse'
+  auth: McpServerAuth
+  /** force-on: every chat; default-on: unless the chat's owner turns it off; default-off: only where turned on. */
+  availability: 'force-on' | 'default-on' | 'default-off'
+  /** Tool names offered; empty: all of the server's. */
+  allowTools: string[]
+  denyTools: string[]
+  allowInPlanMode: boolean
+  allowInSubAgents: boolean
+}

@@ -5,6 +5,7 @@ import path from 'node:path'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { AgentError } from './errors.ts'
 import { fileRoutes } from './files.ts'
+import { mcpRoutes, WorkspaceMcpServers } from './mcp.ts'
 import { processRoutes } from './process-routes.ts'
 import { ProcessTable } from './processes.ts'
 import { skillRoutes } from './skills.ts'
@@ -38,6 +39,8 @@ export function buildWorkspaceApp(opts: WorkspaceAppOptions): FastifyInstance {
 
   app.addHook('onReady', () => processes.load())
   app.addHook('onClose', () => processes.close())
+  const mcp = new WorkspaceMcpServers(workdir)
+  app.addHook('onClose', () => mcp.close())
 
   app.get('/info', async () => ({
     version: daemonVersion(),
@@ -52,5 +55,6 @@ export function buildWorkspaceApp(opts: WorkspaceAppOptions): FastifyInstance {
   app.register(fileRoutes(workdir))
   app.register(processRoutes(processes))
   app.register(skillRoutes(workdir))
+  app.register(mcpRoutes(mcp))
   return app
 }

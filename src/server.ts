@@ -9,7 +9,7 @@ import { subAgentTools } from './agent/tools/sub-agents.ts'
 import { SecretScanner } from './secrets/scanner.ts'
 import { apiPlugin } from './api/index.ts'
 import { ephemeralFor, stampSequence } from './live/ephemeral.ts'
-import { attachmentLoader } from './attachments/blobs.ts'
+import { attachmentLoader, saveAttachment } from './attachments/blobs.ts'
 import { loadSecretKey, SecretStore } from './config/secrets.ts'
 import { ConfigService, configureFromEnvironment } from './config/service.ts'
 import type { CairnEnv } from './config/env.ts'
@@ -117,6 +117,10 @@ export function createContext(opts: {
     secrets,
     signals,
     approvals: new ApprovalPolicies(config, db),
+    saveImage: async (chat, image) => {
+      const row = await saveAttachment(db, env.dataDir, { bytes: Buffer.from(image.data, 'base64'), name: 'tool-image', uploadedBy: chat.ownerId, organizationId: chat.organizationId })
+      return { attachmentId: row.id, sha256: row.sha256, mimeType: row.mimeType, name: row.name, size: row.size }
+    },
     // The chat's workspace (AGENTS.md, skills) in the system prompt; `workspaces` is made below.
     instructions: (chat, signal) => workspaceContext(chat, signal),
   })

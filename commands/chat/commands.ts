@@ -18,8 +18,8 @@ export type RunnerCommand =
       type: 'CompleteToolCall'
       runnerId: string
       /** Files the tool attached to the chat (attach_file): recorded before its result. */
-      attachments?: (AttachmentRef & { source: 'upload' | 'workspace' })[]
-    } & Omit<DataOf<'ToolCallCompleted'>, 'images'>)
+      attachments?: (AttachmentRef & { source: 'upload' | 'workspace' | 'tool' })[]
+    } & DataOf<'ToolCallCompleted'>)
   | { type: 'ScheduleRetry'; runnerId: string; turnId: string; attempt: number; delayMs: number; errorKind: string; message: string }
   | { type: 'EndTurn'; runnerId: string; turnId: string; outcome: 'interrupted' | 'failed'; errorKind?: string; message?: string }
   /** A queued message becomes the next prompt when no turn runs. */

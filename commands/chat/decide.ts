@@ -133,8 +133,8 @@ function decideRunner(cmd: RunnerCommand, chat: ChatState): ChatEvent[] {
     case 'CompleteToolCall': {
       if (!turnOf(chat, cmd) || !(cmd.callId in chat.openToolCalls)) return []
       const attachments: ChatEvent[] = (cmd.attachments ?? []).map(({ source, ...a }) => ({ type: 'AttachmentAdded', data: { ...a, source } }))
-      const { turnId, callId, name, result, isError, durationMs } = cmd
-      return [...attachments, { type: 'ToolCallCompleted', data: { turnId, callId, name, result, isError, durationMs } }]
+      const { turnId, callId, name, result, isError, durationMs, images } = cmd
+      return [...attachments, { type: 'ToolCallCompleted', data: { turnId, callId, name, result, isError, durationMs, ...(images?.length ? { images } : {}) } }]
     }
     case 'ScheduleRetry': {
       if (!turnOf(chat, cmd)) return []

@@ -86,16 +86,23 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
         if (parts.length) messages.push({ role: 'assistant', parts })
         break
       }
-      case 'ToolCallCompleted':
+      case 'ToolCallCompleted': {
+        const images: { mimeType: string; data: string }[] = []
+        for (const image of e.data.images ?? []) {
+          const bytes = await load(image.attachmentId)
+          if (bytes) images.push(bytes)
+        }
         pushToolResults([
           {
             callId: e.data.callId,
             name: e.data.name,
             content: e.data.result,
             isError: e.data.isError,
+            ...(images.length ? { images } : {}),
           },
         ])
         break
+      }
       case 'ChatForked': {
         const closed = toolCallsClosedByFork(e, openBefore)
         if (closed.length)

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { RunnerCommand } from '../../commands/chat/commands.ts'
+import type { AttachmentRef, RunnerCommand } from '../../commands/chat/commands.ts'
 import type { ConfigService, ResolvedModel } from '../config/service.ts'
 import type { EventStore, StoredEvent } from '../eventstore/types.ts'
 import { CommandError } from '../../commands/errors.ts'
 import type { ChatEvent, ToolCall } from '../events/chat.ts'
-import { chatNeedsRunner, runnerDemandOf } from '../events/chat-state.ts'
+import { chatNeedsRunner, runnerDemandOf, type ChatState } from '../events/chat-state.ts'
 import { classifyProviderError } from '../providers/index.ts'
 import { ProviderError, type Usage } from '../providers/types.ts'
 import { buildModelContext, type AttachmentLoader } from './context.ts'
@@ -31,6 +31,8 @@ export interface DriverOptions {
   log: (line: string) => void
   /** Redacts secrets from every move the driver records (src/secrets/scanner.ts). */
   secrets?: SecretScanner
+  /** Stores an image a tool returned (an MCP server's) as an attachment of the chat's owner; null when it is not a usable image. */
+  saveImage?: (chat: ChatState, image: { mimeType: string; data: string }) => Promise<AttachmentRef | null>
   /** Which calls wait for a person's approval (none without it). */
   approvals?: ApprovalPolicies
   /** What the system prompt gains from outside the log (the chat's workspace); read once per turn. */
@@ -289,7 +291,15 @@ export class ChatDriver {
     return false
   }
 
-  #complete(turnId: string, call: ToolCall, result: ToolResult, durationMs: number): Promise<StoredEvent[]> {
+  async #complete(turnId: string, call: ToolCall, result: ToolResult, durationMs: number): Promise<StoredEvent[]> {
+    // Images a tool returned are stored as attachments: the result names them, the model sees them.
+    const images: AttachmentRef[] = []
+    if (result.images?.length && this.opts.saveImage)
+      for (const image of result.images) {
+        const saved = await this.opts.saveImage(this.session.state, image).catch(() => null)
+        if (saved) images.push(saved)
+      }
+    const attachments = [...(result.attachments ?? []), ...images.map((a) => ({ ...a, source: 'tool' as const }))]
     return this.session.run(
       {
         type: 'CompleteToolCall',
@@ -300,7 +310,8 @@ export class ChatDriver {
         result: result.content,
         isError: result.isError,
         durationMs,
-        ...(result.attachments?.length ? { attachments: result.attachments } : {}),
+        ...(attachments.length ? { attachments } : {}),
+        ...(images.length ? { images: images.map(({ attachmentId, mimeType, sha256 }) => ({ attachmentId, mimeType, sha256 })) } : {}),
       },
       call.id,
     )

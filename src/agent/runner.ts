@@ -41,6 +41,8 @@ export interface RunnerOptions {
   signals?: ChatSignals
   /** Which tool calls wait for a person's approval. */
   approvals?: ApprovalPolicies
+  /** Stores images tools return (see DriverOptions.saveImage). */
+  saveImage?: DriverOptions['saveImage']
   /** What the system prompt gains from outside the log: the chat's workspace (src/workspaces/context.ts). */
   instructions?: ChatInstructions
 }
@@ -94,6 +96,7 @@ export class AgentRunner {
       log: opts.log ?? (() => {}),
       secrets: opts.secrets,
       approvals: opts.approvals,
+      saveImage: opts.saveImage,
       instructions: opts.instructions,
     }
   }

@@ -152,7 +152,7 @@ export type ChatEvent =
   | { type: 'SubAgentClosed'; data: { childChatId: string } }
   | {
       type: 'AttachmentAdded'
-      data: { attachmentId: string; sha256: string; mimeType: string; name: string; size: number; source: 'upload' | 'workspace' }
+      data: { attachmentId: string; sha256: string; mimeType: string; name: string; size: number; source: 'upload' | 'workspace' | 'tool' }
     }
   | { type: 'ChatRenamed'; data: { title: string; generated: boolean } }
   | { type: 'ChatArchived'; data: { cascadedFrom?: string } }

@@ -16,10 +16,13 @@ export function mcpServerEnabled(server: McpServerSettings, toggles: Record<stri
   }
 }
 
-/** Enabled, and allowed where the chat is: plan mode only with allowInPlanMode, sub-agents only with allowInSubAgents. */
+/**
+ * Enabled, and allowed where the chat is: plan mode only with allowInPlanMode, sub-agents only
+ * with allowInSubAgents — and a sub-agent of a plan-mode chat never (it only explores).
+ */
 export function mcpServerOffered(server: McpServerSettings, chat: ChatSide): boolean {
   if (chat.planMode && !server.allowInPlanMode) return false
-  if (chat.parentChatId !== null && !server.allowInSubAgents) return false
+  if (chat.parentChatId !== null && (chat.planMode || !server.allowInSubAgents)) return false
   return mcpServerEnabled(server, chat.mcpServers)
 }
 

@@ -158,10 +158,13 @@ for (const backend of backends) {
       const tools = second!.messages.filter((m) => m.role === 'tool')
       expect(tools.find((m) => m.tool_call_id === 'c1')?.content).toBe('echo: hello')
       expect(tools.find((m) => m.tool_call_id === 'c3')?.content).toContain('it broke')
-      // Images come back as ToolResult.images (the runner does not yet store tool-result images for the model).
-      const own = (await h.server.config.current()).mcpServers.own!
-      const picture = await h.server.mcp.adminTools.connections.call(h.server.mcp.adminTools.endpointOf(own), 'picture', {})
-      expect(picture.images).toEqual([{ mimeType: 'image/png', data: PIXEL_PNG }])
+      // The image is stored as an attachment of the chat (the call's result names it) and reaches
+      // the model: OpenAI's tool messages carry text, so it follows as a user message.
+      const picture = events.find((e) => e.type === 'ToolCallCompleted' && e.data.callId === 'c2')
+      expect(picture?.type === 'ToolCallCompleted' && picture.data.images).toEqual([{ attachmentId: expect.any(String), mimeType: 'image/png', sha256: expect.any(String) }])
+      expect(events.some((e) => e.type === 'AttachmentAdded' && e.data.source === 'tool')).toBe(true)
+      const imageMessage = second!.messages.find((m) => m.role === 'user' && JSON.stringify(m.content).includes('Images returned by mcp__own__picture'))
+      expect(JSON.stringify(imageMessage?.content)).toContain(`data:image/png;base64,${PIXEL_PNG}`)
       expect(ownServer.authorizations.every((a) => a === `Bearer ${TOKEN}`)).toBe(true)
     })
 

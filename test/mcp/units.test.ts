@@ -52,6 +52,8 @@ describe('which servers and tools a chat is offered', () => {
     expect(mcpServerOffered(server({ availability: 'force-on', allowInPlanMode: true }), { ...chat, planMode: true })).toBe(true)
     expect(mcpServerOffered(server(), { ...chat, parentChatId: 'p' })).toBe(false)
     expect(mcpServerOffered(server({ allowInSubAgents: true }), { ...chat, parentChatId: 'p' })).toBe(true)
+    // A plan-mode sub-agent only explores: no MCP tools at all.
+    expect(mcpServerOffered(server({ allowInSubAgents: true, allowInPlanMode: true }), { ...chat, parentChatId: 'p', planMode: true })).toBe(false)
   })
   it('filters tools by allow and deny lists', () => {
     expect(mcpToolAllowed(server(), 'any')).toBe(true)

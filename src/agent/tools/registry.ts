@@ -9,7 +9,7 @@ export interface ToolResult {
   isError: boolean
   images?: { mimeType: string; data: string }[]
   /** Files the tool attached to the chat: the runner records them with the result. */
-  attachments?: (AttachmentRef & { source: 'upload' | 'workspace' })[]
+  attachments?: (AttachmentRef & { source: 'upload' | 'workspace' | 'tool' })[]
   /**
    * The call ends the turn once the step's other calls are done: a question keeps the call open
    * and the turn waits for the answer (`AskQuestion`); a plan completes it with `content` and ends

@@ -9,6 +9,12 @@ import { SEND, SET_PLAN_MODE } from './queries.ts'
 
 export const PLAN_APPROVED = 'Plan approved: implement it.'
 
+/** The plan file as the workspace knows it: an absolute path under the daemon's workdir is cut to `.cairn/plans/…`. */
+export const shownPlanPath = (path: string) => {
+  const at = path.lastIndexOf('/.cairn/plans/')
+  return at < 0 ? path : path.slice(at + 1)
+}
+
 export function PlanCard({ entry, chatId, canAct, onRevise }: { entry: PlanEntry; chatId: string; canAct: boolean; onRevise: () => void }) {
   const [, setPlanMode] = useMutation(SET_PLAN_MODE)
   const [, send] = useMutation(SEND)
@@ -26,8 +32,8 @@ export function PlanCard({ entry, chatId, canAct, onRevise }: { entry: PlanEntry
     <section className="plan-card" aria-label="proposed plan" data-revision={entry.revision}>
       <header>
         <h2>Proposed plan</h2>
-        <code className="plan-path" title={`sha256 ${entry.sha256}`}>
-          {entry.path}
+        <code className="plan-path" title={`${entry.path}\nsha256 ${entry.sha256}`}>
+          {shownPlanPath(entry.path)}
         </code>
       </header>
       <Markdown text={entry.plan} className="plan-body" />

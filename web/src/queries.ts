@@ -26,7 +26,9 @@ export interface SubAgentStatus {
 }
 /** Each child's row, in one request: `chat(id:)` under an alias per child. */
 export const subAgentsQuery = (count: number) =>
-  `query SubAgents(${Array.from({ length: count }, (_, i) => `$c${i}: ID!`).join(', ')}) { ${Array.from({ length: count }, (_, i) => `c${i}: chat(id: $c${i}) { id title status archived }`).join(' ')} }`
+  count === 0
+    ? 'query SubAgents { __typename }'
+    : `query SubAgents(${Array.from({ length: count }, (_, i) => `$c${i}: ID!`).join(', ')}) { ${Array.from({ length: count }, (_, i) => `c${i}: chat(id: $c${i}) { id title status archived }`).join(' ')} }`
 export const CHAT_EVENTS = `query ChatEvents($chatId: ID!, $from: Int!, $limit: Int!) {
   chatEvents(chatId: $chatId, fromRevision: $from, limit: $limit) { revision position type data actor { kind id onBehalfOf } occurredAt }
 }`

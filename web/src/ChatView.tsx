@@ -12,7 +12,7 @@ import { PlanCard } from './PlanCard.tsx'
 import { QuestionCard } from './QuestionCard.tsx'
 import { ParentBreadcrumb, SubAgentsContext, SubAgentsPanel, useSubAgents } from './SubAgents.tsx'
 import { linkHandler } from './router.ts'
-import { ToolCard } from './ToolCard.tsx'
+import { shownElsewhere, ToolCard } from './ToolCard.tsx'
 import { AttachmentImage } from './attachments.tsx'
 
 const PAGE = 200
@@ -58,6 +58,8 @@ const EntryView = memo(function EntryView({
         </div>
       )
     case 'assistant':
+      // A step that only asked or proposed: its question or plan card follows.
+      if (!entry.text && !entry.reasoning && entry.toolCalls.length > 0 && entry.toolCalls.every(shownElsewhere)) return null
       return (
         <div className="msg assistant" data-revision={entry.revision}>
           {entry.reasoning && (

@@ -103,9 +103,7 @@ export function ParentBreadcrumb({ chat }: { chat: ChatSummary }) {
         {data?.chat?.title ?? 'Parent chat'}
       </a>
       <span aria-hidden="true"> › </span>
-      <span aria-current="page">
-        {chat.agentType ?? 'sub'}-agent: {chat.title}
-      </span>
+      <span aria-current="page">{chat.title}</span>
     </nav>
   )
 }

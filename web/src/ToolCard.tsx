@@ -6,6 +6,9 @@ import { SubAgentCard } from './SubAgents.tsx'
 
 /** Shown as the question and plan cards instead, unless the call failed. */
 const SHOWN_AS_CARDS = new Set(['ask_user_question', 'propose_plan'])
+/** Whether the call's card would show nothing (its question or plan card shows it). */
+export const shownElsewhere = (call: ToolCallView) => SHOWN_AS_CARDS.has(call.name) && !call.isError
+const isPlanFile = (path: unknown) => typeof path === 'string' && /(^|\/)\.cairn\/plans\/[^/]+\.md$/.test(path)
 const ON_A_CHILD = new Set(['wait_agent', 'message_agent', 'close_agent'])
 /** The child chat id spawn_agent's result names. */
 const spawnedChildId = (result: string | undefined) => /chat_id: (\S+)/.exec(result ?? '')?.[1] ?? null
@@ -45,7 +48,7 @@ function Status({ call }: { call: ToolCallView }) {
 
 export function ToolCard({ call }: { call: ToolCallView }) {
   const args = (call.arguments ?? {}) as Record<string, any>
-  if (SHOWN_AS_CARDS.has(call.name) && !call.isError) return null
+  if (shownElsewhere(call)) return null
   let body: React.ReactNode
   if (call.name === 'spawn_agent') {
     const childId = call.isError ? null : spawnedChildId(call.result)
@@ -67,6 +70,14 @@ export function ToolCard({ call }: { call: ToolCallView }) {
     body = call.result !== undefined && !call.isError && <pre className="raw agent-result">{call.result}</pre>
   } else if (call.name === 'edit_files' && Array.isArray(args.edits)) {
     body = args.edits.map((edit: any, i: number) => <DiffView key={i} path={String(edit.path)} oldText={String(edit.old_text ?? '')} newText={String(edit.new_text ?? '')} />)
+  } else if (call.name === 'write_file' && isPlanFile(args.path) && !call.isError) {
+    // The plan shows in full when proposed; its drafts fold.
+    body = (
+      <details>
+        <summary>the plan file ({String(args.content ?? '').split('\n').length} lines)</summary>
+        <DiffView path={String(args.path)} oldText="" newText={String(args.content ?? '')} />
+      </details>
+    )
   } else if (call.name === 'write_file') {
     body = <DiffView path={String(args.path)} oldText="" newText={String(args.content ?? '')} />
   } else if (call.name === 'execute') {

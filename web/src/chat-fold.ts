@@ -210,6 +210,8 @@ function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
       entries.push({ kind: 'marker', revision: e.revision, tone: 'info', text: `Forked from another chat at event ${d.atRevision}` })
       break
     case 'QuestionAsked':
+      // The turn waits for the user, not the model: nothing streams until the answer.
+      if (live?.turnId === d.turnId) live = null
       entries.push({ kind: 'question', revision: e.revision, questionId: d.questionId, turnId: d.turnId, questions: d.questions ?? [], answer: null, dismissed: false })
       break
     case 'QuestionAnswered':

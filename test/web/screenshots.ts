@@ -143,7 +143,7 @@ async function main() {
       (m) => call('p3', 'propose_plan', { path: /wrote \d+ bytes to (\S+)/.exec(resultFor(m, 'p2'))?.[1] ?? 'missing' }),
     ])
     const { createChat: planChat } = await gql('mutation($t: String!, $w: ID!) { createChat(input: { title: $t, firstMessage: $t, workspaceId: $w, planMode: true }) { id } }', { t: planPrompt, w: workspaceId })
-    const planning = await signedInPage(browser, ui.url, alice.token, { width: 1200, height: 900 })
+    const planning = await signedInPage(browser, ui.url, alice.token, { width: 1200, height: 1000 })
     await planning.page.goto(`/chats/${planChat.id}`)
     const question = planning.page.getByRole('region', { name: 'question' })
     await question.getByRole('radio').first().waitFor({ timeout: 60_000 })
@@ -156,7 +156,7 @@ async function main() {
     const planCard = planning.page.getByRole('region', { name: 'proposed plan' })
     await planCard.waitFor({ timeout: 60_000 })
     await planning.page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
-    await planCard.evaluate((card) => scrollTo(0, card.getBoundingClientRect().top + scrollY - 400))
+    await planning.page.evaluate(() => scrollTo(0, document.body.scrollHeight))
     await shot(planning.page, 'plan-card')
     await planning.context.close()
 

@@ -352,6 +352,32 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     expect(await page.getByRole('note').count()).toBe(0)
   })
 
+  it('answers a question in free text from the composer, and a dismissed question says it was not answered', async () => {
+    const ask = (id: string, question: string) => call(id, 'ask_user_question', { questions: [{ header: 'Storage', question, options: [{ label: 'PostgreSQL' }, { label: 'SQLite' }] }] })
+    ui.h.script('Ask me twice.', [ask('f1', 'Which database?'), (m) => ({ text: `Noted. ${resultFor(m, 'f1')}` }), ask('f2', 'Which database, again?')])
+    const page = await open(alice.token)
+    await page.getByRole('switch', { name: 'plan mode' }).check()
+    await startChat(page, 'Ask me twice.')
+    const first = page.getByRole('region', { name: 'question' }).first()
+    await first.getByRole('radio', { name: 'SQLite' }).waitFor()
+    await page.locator('.chat-meta .status', { hasText: 'requires action' }).waitFor()
+    await page.getByLabel('message').fill('SQLite, the app runs on one machine')
+    await page.getByRole('button', { name: 'Send as answer' }).click()
+    await page.locator('.msg.assistant', { hasText: 'Noted. The user answered in their own words:' }).waitFor()
+    expect(await first.locator('dd.answer').textContent()).toBe('Answered in your own words: SQLite, the app runs on one machine')
+    // A free-text answer is not a message of its own.
+    expect(await page.locator('.msg.user', { hasText: 'SQLite, the app runs on one machine' }).count()).toBe(0)
+
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    await page.getByLabel('message').fill('Ask again.')
+    await page.getByLabel('message').press('Enter')
+    const second = page.getByRole('region', { name: 'question' }).nth(1)
+    await second.getByRole('button', { name: 'Dismiss' }).click()
+    await second.getByText('Not answered: the turn was stopped.').waitFor()
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    expect(await second.getByRole('radio').count()).toBe(0)
+  })
+
   it('shows a sub-agent in its parent with its live status, and the child links back to the parent', async () => {
     ui.h.script('Ask a helper about the docs.', [
       call('s1', 'spawn_agent', { type: 'explore', prompt: 'CHILD DOCS: summarise the docs.', title: 'Docs summary' }),

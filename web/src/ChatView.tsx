@@ -219,42 +219,44 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
           </a>
         </nav>
       </header>
-      {tab === 'timeline' ? (
-        <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} loadEarlier={loadEarlier} />
-      ) : (
-        <SubAgentsContext.Provider value={subAgents}>
-          <SubAgentsPanel childIds={view.subAgents.map((c) => c.childChatId)} />
-          <section className="conversation" aria-label="conversation">
-            {view.entries.length > shown ? (
-              <button type="button" className="earlier" onClick={() => setShown((n) => n + PAGE)}>
-                Show {Math.min(PAGE, view.entries.length - shown)} earlier of {view.entries.length - shown}
-              </button>
-            ) : (
-              loadEarlier && (
-                <button type="button" className="earlier" onClick={() => void loadEarlier()}>
-                  Load earlier history (events before #{view.events[0]?.revision ?? from})
+      <SubAgentsContext.Provider value={subAgents}>
+        <SubAgentsPanel childIds={view.subAgents.map((c) => c.childChatId)} />
+        {tab === 'timeline' ? (
+          <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} loadEarlier={loadEarlier} />
+        ) : (
+          <>
+            <section className="conversation" aria-label="conversation">
+              {view.entries.length > shown ? (
+                <button type="button" className="earlier" onClick={() => setShown((n) => n + PAGE)}>
+                  Show {Math.min(PAGE, view.entries.length - shown)} earlier of {view.entries.length - shown}
                 </button>
-              )
-            )}
-            {view.entries.slice(-shown).map((entry) => (
-              <EntryView
-                key={`${entry.kind}-${entry.revision}`}
-                entry={entry}
-                chatId={chatId}
-                canChange={canChange}
-                questionOpen={entry.kind === 'question' && chat.pendingQuestionId === entry.questionId}
-                onRevise={revise}
-              />
-            ))}
-            {view.retry && <RetryCountdown retry={view.retry} />}
-            <LiveTurn view={view} />
-            {chat.status === 'ERROR' && chat.lastError && <div className="marker error" role="alert">{chat.lastError}</div>}
-          </section>
-          <Queue chat={chat} canChange={canChange} />
-          {canChange && <Composer chat={chat} onSent={refetch} inputRef={composerInput} />}
-          <div ref={bottom} />
-        </SubAgentsContext.Provider>
-      )}
+              ) : (
+                loadEarlier && (
+                  <button type="button" className="earlier" onClick={() => void loadEarlier()}>
+                    Load earlier history (events before #{view.events[0]?.revision ?? from})
+                  </button>
+                )
+              )}
+              {view.entries.slice(-shown).map((entry) => (
+                <EntryView
+                  key={`${entry.kind}-${entry.revision}`}
+                  entry={entry}
+                  chatId={chatId}
+                  canChange={canChange}
+                  questionOpen={entry.kind === 'question' && chat.pendingQuestionId === entry.questionId}
+                  onRevise={revise}
+                />
+              ))}
+              {view.retry && <RetryCountdown retry={view.retry} />}
+              <LiveTurn view={view} />
+              {chat.status === 'ERROR' && chat.lastError && <div className="marker error" role="alert">{chat.lastError}</div>}
+            </section>
+            <Queue chat={chat} canChange={canChange} />
+            {canChange && <Composer chat={chat} onSent={refetch} inputRef={composerInput} />}
+            <div ref={bottom} />
+          </>
+        )}
+      </SubAgentsContext.Provider>
     </main>
   )
 }

@@ -178,6 +178,8 @@ async function main() {
     await tree.page.goto('/')
     await tree.page.getByLabel('first message').fill(parentPrompt)
     await tree.page.getByRole('button', { name: 'Start chat' }).click()
+    await tree.page.waitForURL(/\/chats\//)
+    await gql('mutation($c: ID!, $t: String!) { renameChat(chatId: $c, title: $t) { id } }', { c: new URL(tree.page.url()).pathname.split('/')[2], t: parentPrompt })
     await tree.page.locator('.msg.assistant', { hasText: 'The cache check is back' }).waitFor({ timeout: 60_000 })
     await tree.page.getByRole('list', { name: 'sub-agents' }).locator('.status', { hasText: 'running' }).waitFor()
     await tree.page.evaluate(() => scrollTo(0, 0))

@@ -50,7 +50,15 @@ export function ToolCard({ call }: { call: ToolCallView }) {
   const args = (call.arguments ?? {}) as Record<string, any>
   if (shownElsewhere(call)) return null
   let body: React.ReactNode
-  if (call.name === 'spawn_agent') {
+  if ((call.name === 'write_file' || call.name === 'edit_files') && call.isError) {
+    // Refused or failed: nothing was written, so no diff in the open.
+    body = (
+      <details>
+        <summary>what it tried to write</summary>
+        <pre className="raw">{JSON.stringify(call.arguments, null, 2)}</pre>
+      </details>
+    )
+  } else if (call.name === 'spawn_agent') {
     const childId = call.isError ? null : spawnedChildId(call.result)
     body = (
       <div className="agent-call">

@@ -352,14 +352,16 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     expect(await page.getByRole('note').count()).toBe(0)
   })
 
-  it('answers a question in free text from the composer, and a dismissed question says it was not answered', async () => {
+  it('answers a question in free text from the composer at phone width, and a dismissed question says it was not answered', async () => {
     const ask = (id: string, question: string) => call(id, 'ask_user_question', { questions: [{ header: 'Storage', question, options: [{ label: 'PostgreSQL' }, { label: 'SQLite' }] }] })
     ui.h.script('Ask me twice.', [ask('f1', 'Which database?'), (m) => ({ text: `Noted. ${resultFor(m, 'f1')}` }), ask('f2', 'Which database, again?')])
-    const page = await open(alice.token)
+    const page = await open(alice.token, '/', { width: 390, height: 800 })
     await page.getByRole('switch', { name: 'plan mode' }).check()
     await startChat(page, 'Ask me twice.')
     const first = page.getByRole('region', { name: 'question' }).first()
     await first.getByRole('radio', { name: 'SQLite' }).waitFor()
+    // The form fits a phone.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0)
     await page.locator('.chat-meta .status', { hasText: 'requires action' }).waitFor()
     await page.getByLabel('message').fill('SQLite, the app runs on one machine')
     await page.getByRole('button', { name: 'Send as answer' }).click()

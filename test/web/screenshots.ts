@@ -187,9 +187,6 @@ async function main() {
     await tree.page.getByRole('link', { name: 'Time the build steps' }).first().click()
     await tree.page.getByRole('navigation', { name: 'breadcrumb' }).waitFor()
     await shot(tree.page, 'sub-agent-child')
-    await tree.page.goto('/')
-    await tree.page.locator('.chat-list ul.children').first().waitFor()
-    await shot(tree.page, 'chat-list-with-sub-agents')
     await tree.context.close()
   } finally {
     await browser.close()

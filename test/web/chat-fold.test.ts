@@ -67,3 +67,50 @@ describe('the chat view fold', () => {
     expect(v.entries.at(-1)).toMatchObject({ outcome: 'failed', message: 'The turn failed (auth): the key was refused. Send a message to try again.' })
   })
 })
+
+describe('the chat view fold of questions, plans and sub-agents', () => {
+  const questions = [
+    { header: 'Database', question: 'Which database?', options: [{ label: 'PostgreSQL', description: 'a server' }, { label: 'SQLite', description: '' }] },
+    { header: 'Tests', question: 'Unit or end to end?', options: [{ label: 'Unit', description: '' }] },
+  ]
+
+  it('shows a question with its options until it is answered, then the answers', () => {
+    revision = 0
+    let v = foldChatItems(emptyChatView(), [event('TurnStarted', { turnId: 't1' }), event('QuestionAsked', { questionId: 'q1', turnId: 't1', callId: 'q1', questions })])
+    expect(v.entries.at(-1)).toEqual({ kind: 'question', revision: 1, questionId: 'q1', turnId: 't1', questions, answer: null, dismissed: false })
+    v = foldChatItems(v, [event('QuestionAnswered', { questionId: 'q1', answers: ['SQLite', 'Unit'], freeText: false, answeredBy: 'u' })])
+    expect(v.entries.at(-1)).toMatchObject({ kind: 'question', answer: { answers: ['SQLite', 'Unit'], freeText: false }, dismissed: false })
+    v = foldChatItems(v, [event('TurnCompleted', { turnId: 't1' })])
+    expect(v.entries.find((e) => e.kind === 'question')).toMatchObject({ dismissed: false })
+  })
+
+  it('marks a question its turn ended without an answer to as dismissed', () => {
+    revision = 0
+    const v = foldChatItems(emptyChatView(), [
+      event('TurnStarted', { turnId: 't1' }),
+      event('QuestionAsked', { questionId: 'q1', turnId: 't1', callId: 'q1', questions }),
+      event('TurnInterrupted', { turnId: 't1' }),
+    ])
+    expect(v.entries.find((e) => e.kind === 'question')).toMatchObject({ answer: null, dismissed: true })
+  })
+
+  it('shows a proposed plan until the next message answers it', () => {
+    revision = 0
+    let v = foldChatItems(emptyChatView(), [event('PlanProposed', { turnId: 't1', callId: 'p1', path: '.cairn/plans/c.md', plan: '# Plan', sha256: 'abc' })])
+    expect(v.entries).toEqual([{ kind: 'plan', revision: 0, path: '.cairn/plans/c.md', plan: '# Plan', sha256: 'abc', answered: false }])
+    v = foldChatItems(v, [event('UserMessagePosted', { parts: [{ type: 'text', text: 'Plan approved: implement it.' }] })])
+    expect(v.entries[0]).toMatchObject({ kind: 'plan', answered: true })
+  })
+
+  it('lists the sub-agents the chat spawned, and which were closed', () => {
+    revision = 0
+    const spawned = (childChatId: string, title: string) =>
+      event('SubAgentSpawned', { childChatId, agentType: 'explore', title, prompt: `do ${title}`, modelId: null, turnId: 't1', callId: childChatId })
+    const v = foldChatItems(emptyChatView(), [spawned('c1', 'Files'), spawned('c2', 'Readme'), event('SubAgentClosed', { childChatId: 'c1' })])
+    expect(v.subAgents.map((c) => [c.childChatId, c.title, c.agentType, c.closed])).toEqual([
+      ['c1', 'Files', 'explore', true],
+      ['c2', 'Readme', 'explore', false],
+    ])
+    expect(v.entries).toEqual([])
+  })
+})

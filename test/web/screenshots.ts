@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
 import { findChromium, launchChromium, signedInPage, startUiServer } from './browser.ts'
+import { readyWorkspace, wireText, type WireMessage } from '../workspaces/harness.ts'
 
 const OUT = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
@@ -14,6 +15,23 @@ export const sum = (a: number, b: number) => a + b
 \`\`\`
 
 Next I will look at the other helpers in \`math.ts\`, since they were written the same way and may have the same problem.`
+
+const PLAN = `# Plan: rate-limit the public API
+
+## Why
+Clients can hammer \`/graphql\` without bound; one bad script slowed everyone down last week.
+
+## Steps
+1. Add a token bucket per API token in \`src/api/rate-limit.ts\` (60 requests/min, burst 20).
+2. Register it as a Fastify \`onRequest\` hook before the GraphQL plugin.
+3. Answer \`429\` with \`Retry-After\`, and a GraphQL error code \`RATE_LIMITED\`.
+4. Tests: a burst of 25 requests gets 5 refusals; the bucket refills after a second.
+
+## Not in scope
+Per-IP limits for unauthenticated requests.
+`
+const call = (id: string, name: string, args: unknown) => ({ toolCalls: [{ id, name, arguments: args }] })
+const resultFor = (messages: WireMessage[], callId: string) => wireText(messages.find((m) => m.role === 'tool' && m.tool_call_id === callId) ?? { role: 'tool' })
 
 async function main() {
   if (!findChromium()) throw new Error('no Chromium: apt-get install -y chromium (or set CHROMIUM_PATH)')
@@ -109,6 +127,67 @@ async function main() {
     await dark.page.locator('.tool-card[data-tool="edit_files"]').waitFor()
     await shot(dark.page, 'dark-chat')
     await dark.context.close()
+
+    // Plan mode: a question with options, then a proposed plan, in a chat with a workspace.
+    const workspaceId = await readyWorkspace(ui.h, alice.userId)
+    const planPrompt = 'Plan rate limiting for the public API'
+    ui.h.script(planPrompt, [
+      call('q1', 'ask_user_question', {
+        questions: [
+          { header: 'Limit', question: 'How many requests per minute should one token get?', options: [{ label: '60', description: 'Enough for the CLI and the web UI' }, { label: '600', description: 'For scripts that poll' }] },
+          { header: 'Storage', question: 'Where should the counters live?', options: [{ label: 'In memory', description: 'Per process; simplest, resets on restart' }, { label: 'PostgreSQL', description: 'Shared by all processes' }] },
+        ],
+      }),
+      call('p1', 'write_file', { path: 'rate-limit.md', content: 'x' }),
+      (m) => call('p2', 'write_file', { path: /plan file (\S+),/.exec(resultFor(m, 'p1'))?.[1] ?? 'missing', content: PLAN }),
+      (m) => call('p3', 'propose_plan', { path: /wrote \d+ bytes to (\S+)/.exec(resultFor(m, 'p2'))?.[1] ?? 'missing' }),
+    ])
+    const { createChat: planChat } = await gql('mutation($t: String!, $w: ID!) { createChat(input: { title: $t, firstMessage: $t, workspaceId: $w, planMode: true }) { id } }', { t: planPrompt, w: workspaceId })
+    const planning = await signedInPage(browser, ui.url, alice.token, { width: 1200, height: 1000 })
+    await planning.page.goto(`/chats/${planChat.id}`)
+    const question = planning.page.getByRole('region', { name: 'question' })
+    await question.getByRole('radio').first().waitFor({ timeout: 60_000 })
+    await question.locator('label.option', { hasText: 'Enough for the CLI' }).click()
+    // Below the sticky chat header.
+    await question.evaluate((card) => scrollTo(0, card.getBoundingClientRect().top + scrollY - 170))
+    await shot(planning.page, 'question-card')
+    await question.getByLabel('your own answer to Storage').fill('In memory for now, behind an interface')
+    await question.getByRole('button', { name: 'Submit answers' }).click()
+    const planCard = planning.page.getByRole('region', { name: 'proposed plan' })
+    await planCard.waitFor({ timeout: 60_000 })
+    await planning.page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    await planning.page.evaluate(() => scrollTo(0, document.body.scrollHeight))
+    await shot(planning.page, 'plan-card')
+    await planning.context.close()
+
+    // A parent with two sub-agents, one still at work.
+    const parentPrompt = 'Find out why the nightly build is slow'
+    ui.h.script(parentPrompt, [
+      {
+        toolCalls: [
+          { id: 's1', name: 'spawn_agent', arguments: { type: 'explore', prompt: 'CHILD: time each step of the build script and report the slowest three.', title: 'Time the build steps' } },
+          { id: 's2', name: 'spawn_agent', arguments: { type: 'explore', prompt: 'CHILD: read the CI cache configuration and say what is never cached.', title: 'Check the CI cache' } },
+        ],
+      },
+      (m) => call('w1', 'wait_agent', { chat_id: /chat_id: (\S+)/.exec(resultFor(m, 's2'))?.[1] ?? 'missing' }),
+      { text: 'The cache check is back; the timing helper is still measuring.' },
+    ])
+    ui.h.script('CHILD: time each step of the build script and report the slowest three.', [{ text: 'Measuring. '.repeat(200), textPieces: 400, chunkDelayMs: 200 }])
+    ui.h.script('CHILD: read the CI cache configuration and say what is never cached.', [{ text: 'The `node_modules` folder is never cached: the cache key includes the commit hash.' }])
+    const tree = await signedInPage(browser, ui.url, alice.token, { width: 1200, height: 900 })
+    await tree.page.goto('/')
+    await tree.page.getByLabel('first message').fill(parentPrompt)
+    await tree.page.getByRole('button', { name: 'Start chat' }).click()
+    await tree.page.waitForURL(/\/chats\//)
+    await gql('mutation($c: ID!, $t: String!) { renameChat(chatId: $c, title: $t) { id } }', { c: new URL(tree.page.url()).pathname.split('/')[2], t: parentPrompt })
+    await tree.page.locator('.msg.assistant', { hasText: 'The cache check is back' }).waitFor({ timeout: 60_000 })
+    await tree.page.getByRole('list', { name: 'sub-agents' }).locator('.status', { hasText: 'running' }).waitFor()
+    await tree.page.evaluate(() => scrollTo(0, 0))
+    await shot(tree.page, 'sub-agents')
+    await tree.page.getByRole('link', { name: 'Time the build steps' }).first().click()
+    await tree.page.getByRole('navigation', { name: 'breadcrumb' }).waitFor()
+    await shot(tree.page, 'sub-agent-child')
+    await tree.context.close()
   } finally {
     await browser.close()
     await ui.close()

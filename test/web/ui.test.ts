@@ -9,8 +9,12 @@ import { chatDecider } from '../../commands/chat/decide.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { chatStream, DEFAULT_ORGANIZATION_ID } from '../../src/events/index.ts'
 import { browserAvailable, launchChromium, signedInPage, startUiServer, type UiServer } from './browser.ts'
+import { readyWorkspace, wireText, type WireMessage } from '../workspaces/harness.ts'
 
 const DOT_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
+const call = (id: string, name: string, args: unknown) => ({ toolCalls: [{ id, name, arguments: args }] })
+/** The tool result the model was sent for `callId`. */
+const resultFor = (messages: WireMessage[], callId: string) => wireText(messages.find((m) => m.role === 'tool' && m.tool_call_id === callId) ?? { role: 'tool' })
 const LONG_ANSWER = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ')
 
 describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_000 }, () => {
@@ -272,6 +276,141 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     await page.getByRole('button', { name: /^Show \d+ earlier/ }).click()
     await page.locator('.msg.user', { hasText: /^question 0$/ }).waitFor()
     expect(await page.locator('.msg.user').count()).toBe(150)
+  })
+
+  it('plans in plan mode: the proposed plan shows as a card, and Approve turns plan mode off and asks for the implementation', async () => {
+    const workspaceId = await readyWorkspace(ui.h, alice.userId)
+    const plan = '# Plan\n\n1. Write `greeting.txt` with a greeting.\n2. Check it with `cat`.\n'
+    ui.h.script('Plan the greeting file.', [
+      // The refusal names the plan file this chat may write.
+      call('p1', 'write_file', { path: 'greeting.txt', content: 'too early' }),
+      (m) => call('p2', 'write_file', { path: /plan file (\S+),/.exec(resultFor(m, 'p1'))?.[1] ?? 'missing', content: plan }),
+      (m) => call('p3', 'propose_plan', { path: /wrote \d+ bytes to (\S+)/.exec(resultFor(m, 'p2'))?.[1] ?? 'missing' }),
+      call('i1', 'write_file', { path: 'greeting.txt', content: 'hello\n' }),
+      { text: 'Implemented the plan.' },
+    ])
+    const page = await open(alice.token)
+    await page.getByLabel('workspace').selectOption(workspaceId)
+    await page.getByRole('switch', { name: 'plan mode' }).check()
+    const chatId = await startChat(page, 'Plan the greeting file.')
+    const card = page.getByRole('region', { name: 'proposed plan' })
+    await card.waitFor({ timeout: 120_000 })
+    await card.getByRole('heading', { name: 'Proposed plan' }).waitFor()
+    expect(await card.locator('.plan-path').textContent()).toBe(`.cairn/plans/${chatId}.md`)
+    expect(await card.locator('.plan-body h1').textContent()).toBe('Plan')
+    expect(await card.locator('.plan-body li').allTextContents()).toEqual(['Write greeting.txt with a greeting.', 'Check it with cat.'])
+    expect(await page.locator('.tool-card[data-tool="write_file"] .badge').first().textContent()).toBe('error')
+    const planMode = page.locator('.chat-meta').getByRole('switch', { name: 'plan mode' })
+    expect(await planMode.isChecked()).toBe(true)
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+
+    // Revise puts the cursor in the composer; Approve sends the approval with plan mode off.
+    await card.getByRole('button', { name: 'Revise' }).click()
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('message')
+    await card.getByRole('button', { name: 'Approve' }).click()
+    await page.locator('.msg.user', { hasText: 'Plan approved: implement it.' }).waitFor()
+    await page.locator('.msg.assistant', { hasText: 'Implemented the plan.' }).waitFor()
+    expect(await planMode.isChecked()).toBe(false)
+    expect(await card.getByRole('button').count()).toBe(0)
+    // Out of plan mode the write outside the plan file went through.
+    expect(await page.locator('.tool-card[data-tool="write_file"] .badge').last().textContent()).toBe('done')
+    const approved = ui.fake.requests.find((r) => (r as { messages: WireMessage[] }).messages.some((m) => m.role === 'user' && wireText(m) === 'Plan approved: implement it.'))
+    expect(approved).toBeDefined()
+  })
+
+  it('asks a question in plan mode: an option clicked and an answer of the user\'s own go back to the model, and the turn goes on', async () => {
+    const questions = [
+      { header: 'Database', question: 'Which database should the app use?', options: [{ label: 'PostgreSQL', description: 'A server, for many users' }, { label: 'SQLite', description: 'A file, for one machine' }] },
+      { header: 'Scope', question: 'Which parts should change?', options: [{ label: 'Everything', description: 'The CLI and the server' }, { label: 'Only the server' }] },
+    ]
+    ui.h.script('Ask me before you plan.', [call('q1', 'ask_user_question', { questions }), (m) => ({ text: `Going ahead with your answers.\n\n${resultFor(m, 'q1')}` })])
+    const page = await open(alice.token)
+    await page.getByRole('switch', { name: 'plan mode' }).check()
+    await startChat(page, 'Ask me before you plan.')
+    const card = page.getByRole('region', { name: 'question' })
+    await card.getByRole('group', { name: /Which database should the app use\?/ }).waitFor()
+    await page.locator('.chat-meta .status', { hasText: 'requires action' }).waitFor()
+    // The composer says a message would answer it.
+    await page.getByRole('note').filter({ hasText: 'a message sent now answers it' }).waitFor()
+    expect(await page.getByRole('button', { name: 'Send as answer' }).count()).toBe(1)
+    expect(await card.locator('.option-description').allTextContents()).toEqual(['A server, for many users', 'A file, for one machine', 'The CLI and the server'])
+
+    const submit = card.getByRole('button', { name: 'Submit answers' })
+    expect(await submit.isDisabled()).toBe(true)
+    await card.locator('label.option', { hasText: 'SQLite' }).click()
+    expect(await submit.isDisabled()).toBe(true)
+    await card.getByLabel('your own answer to Scope').fill('Only the CLI')
+    await submit.click()
+    await page.locator('.msg.assistant', { hasText: 'Going ahead with your answers.' }).waitFor()
+    // The answers reached the model as the result of its call, in the same turn.
+    const answered = ui.fake.requests.find((r) => (r as { messages: WireMessage[] }).messages.some((m) => m.tool_call_id === 'q1'))
+    expect(resultFor((answered as { messages: WireMessage[] }).messages, 'q1')).toBe('The user answered:\n1. Database: SQLite\n2. Scope: Only the CLI')
+    // The card now shows the answers, and offers no form for a question no longer pending.
+    expect(await card.locator('dd.answer').allTextContents()).toEqual(['SQLite', 'Only the CLI'])
+    expect(await card.getByRole('radio').count()).toBe(0)
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    expect(await page.getByRole('note').count()).toBe(0)
+  })
+
+  it('answers a question in free text from the composer at phone width, and a dismissed question says it was not answered', async () => {
+    const ask = (id: string, question: string) => call(id, 'ask_user_question', { questions: [{ header: 'Storage', question, options: [{ label: 'PostgreSQL' }, { label: 'SQLite' }] }] })
+    ui.h.script('Ask me twice.', [ask('f1', 'Which database?'), (m) => ({ text: `Noted. ${resultFor(m, 'f1')}` }), ask('f2', 'Which database, again?')])
+    const page = await open(alice.token, '/', { width: 390, height: 800 })
+    await page.getByRole('switch', { name: 'plan mode' }).check()
+    await startChat(page, 'Ask me twice.')
+    const first = page.getByRole('region', { name: 'question' }).first()
+    await first.getByRole('radio', { name: 'SQLite' }).waitFor()
+    // The form fits a phone.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0)
+    await page.locator('.chat-meta .status', { hasText: 'requires action' }).waitFor()
+    await page.getByLabel('message').fill('SQLite, the app runs on one machine')
+    await page.getByRole('button', { name: 'Send as answer' }).click()
+    await page.locator('.msg.assistant', { hasText: 'Noted. The user answered in their own words:' }).waitFor()
+    expect(await first.locator('dd.answer').textContent()).toBe('Answered in your own words: SQLite, the app runs on one machine')
+    // A free-text answer is not a message of its own.
+    expect(await page.locator('.msg.user', { hasText: 'SQLite, the app runs on one machine' }).count()).toBe(0)
+
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    await page.getByLabel('message').fill('Ask again.')
+    await page.getByLabel('message').press('Enter')
+    const second = page.getByRole('region', { name: 'question' }).nth(1)
+    await second.getByRole('button', { name: 'Dismiss' }).click()
+    await second.getByText('Not answered: the turn was stopped.').waitFor()
+    await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    expect(await second.getByRole('radio').count()).toBe(0)
+  })
+
+  it('shows a sub-agent in its parent with its live status, and the child links back to the parent', async () => {
+    ui.h.script('Ask a helper about the docs.', [
+      call('s1', 'spawn_agent', { type: 'explore', prompt: 'CHILD DOCS: summarise the docs.', title: 'Docs summary' }),
+      (m) => call('w1', 'wait_agent', { chat_id: /chat_id: (\S+)/.exec(resultFor(m, 's1'))?.[1] ?? 'missing' }),
+      { text: 'The helper reported back.' },
+    ])
+    ui.h.script('CHILD DOCS: summarise the docs.', [{ text: 'The docs are short and clear.', textPieces: 40, chunkDelayMs: 150 }])
+    const page = await open(alice.token)
+    const parentId = await startChat(page, 'Ask a helper about the docs.')
+    const panel = page.getByRole('list', { name: 'sub-agents' })
+    const child = panel.getByRole('listitem').filter({ hasText: 'Docs summary' })
+    await child.waitFor()
+    expect(await child.locator('.agent-type').textContent()).toBe('explore')
+    // Its status follows the child's turn: working while the parent waits, then waiting.
+    await child.locator('.status', { hasText: 'running' }).waitFor()
+    await page.locator('.msg.assistant', { hasText: 'The helper reported back.' }).waitFor()
+    await child.locator('.status', { hasText: 'waiting' }).waitFor()
+    // The wait_agent card names the child and shows what it answered.
+    const wait = page.locator('.tool-card[data-tool="wait_agent"]')
+    expect(await wait.locator('.child-link').textContent()).toBe('Docs summary')
+    expect(await wait.locator('.agent-result').textContent()).toContain('The docs are short and clear.')
+
+    await child.getByRole('link', { name: 'Docs summary' }).click()
+    await page.waitForURL((url) => /\/chats\/[0-9a-f-]{36}$/.test(url.pathname) && !url.pathname.includes(parentId))
+    await page.locator('.msg.user', { hasText: 'CHILD DOCS: summarise the docs.' }).waitFor()
+    await page.locator('.msg.assistant', { hasText: 'The docs are short and clear.' }).waitFor()
+    expect(await page.locator('.chat-meta .agent-type').textContent()).toBe('explore sub-agent')
+    const crumb = page.getByRole('navigation', { name: 'breadcrumb' })
+    await crumb.getByRole('link').click()
+    await page.waitForURL((url) => url.pathname === `/chats/${parentId}`)
+    await page.locator('.msg.assistant', { hasText: 'The helper reported back.' }).waitFor()
   })
 
   it('works at phone width, from the keyboard', async () => {

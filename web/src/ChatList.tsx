@@ -21,6 +21,7 @@ function NewChat() {
   const [{ data: workspaces }] = useQuery<{ workspaces: { id: string; name: string; status: string }[] }>({ query: WORKSPACES })
   const [workspaceId, setWorkspaceId] = useState('')
   const [modelId, setModelId] = useState('')
+  const [planMode, setPlanMode] = useState(false)
   const [text, setText] = useState('')
   const [result, create] = useMutation<{ createChat: ChatSummary }>(CREATE_CHAT)
   useEffect(() => {
@@ -29,7 +30,7 @@ function NewChat() {
   async function submit(e: React.FormEvent) {
     e.preventDefault()
     if (!text.trim()) return
-    const res = await create({ input: { modelId: modelId || null, workspaceId: workspaceId || null, firstMessage: text } })
+    const res = await create({ input: { modelId: modelId || null, workspaceId: workspaceId || null, firstMessage: text, planMode } })
     if (res.data) navigate(`/chats/${res.data.createChat.id}`)
   }
   return (
@@ -68,12 +69,30 @@ function NewChat() {
               ))}
           </select>
         </label>
+        <label className={`plan-mode ${planMode ? 'on' : ''}`} title="The agent explores and writes only its plan file, then proposes the plan">
+          <input type="checkbox" role="switch" aria-label="plan mode" checked={planMode} onChange={(e) => setPlanMode(e.target.checked)} /> Plan mode
+        </label>
         <button type="submit" disabled={result.fetching || !text.trim()}>
           Start chat
         </button>
       </div>
       {result.error && <p className="error">{errorMessage(result.error)}</p>}
     </form>
+  )
+}
+
+function ChatLink({ chat: c }: { chat: ChatSummary }) {
+  return (
+    <a href={`/chats/${c.id}`} onClick={linkHandler(`/chats/${c.id}`)} className="chat-link">
+      <span className="title">{c.title}</span>
+      <span className={`status status-${c.status.toLowerCase()}`}>{statusLabel(c.status)}</span>
+      <span className="meta">
+        {c.parentChatId ? `${c.agentType ?? ''} sub-agent · ` : ''}
+        {c.modelId ?? 'default model'} · {relativeTime(c.updatedAt)}
+        {c.forkOf ? ' · fork' : ''}
+        {c.planMode ? ' · plan mode' : ''}
+      </span>
+    </a>
   )
 }
 
@@ -91,6 +110,17 @@ export function ChatList({ me }: { me: Me }) {
     for (const chat of Object.values(changes.data ?? {})) byId.set(chat.id, chat)
     return [...byId.values()].filter((c) => !c.archived).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))
   }, [data, changes.data])
+  // Sub-agents' chats (when the list has them) go under their parent, or are marked as such.
+  const { roots, childrenOf } = useMemo(() => {
+    const listed = new Set(chats.map((c) => c.id))
+    const childrenOf = new Map<string, ChatSummary[]>()
+    const roots: ChatSummary[] = []
+    for (const c of chats) {
+      if (c.parentChatId && listed.has(c.parentChatId)) childrenOf.set(c.parentChatId, [...(childrenOf.get(c.parentChatId) ?? []), c])
+      else roots.push(c)
+    }
+    return { roots, childrenOf }
+  }, [chats])
   return (
     <main className="chat-list">
       {me.role !== 'AUDITOR' && <NewChat />}
@@ -98,16 +128,18 @@ export function ChatList({ me }: { me: Me }) {
       {error && <p className="error">{error.message}</p>}
       {chats.length === 0 && data && <p className="muted">No chats yet.</p>}
       <ul>
-        {chats.map((c) => (
+        {roots.map((c) => (
           <li key={c.id}>
-            <a href={`/chats/${c.id}`} onClick={linkHandler(`/chats/${c.id}`)} className="chat-link">
-              <span className="title">{c.title}</span>
-              <span className={`status status-${c.status.toLowerCase()}`}>{statusLabel(c.status)}</span>
-              <span className="meta">
-                {c.modelId ?? 'default model'} · {relativeTime(c.updatedAt)}
-                {c.forkOf ? ' · fork' : ''}
-              </span>
-            </a>
+            <ChatLink chat={c} />
+            {childrenOf.has(c.id) && (
+              <ul className="children" aria-label={`sub-agents of ${c.title}`}>
+                {childrenOf.get(c.id)!.map((child) => (
+                  <li key={child.id}>
+                    <ChatLink chat={child} />
+                  </li>
+                ))}
+              </ul>
+            )}
           </li>
         ))}
       </ul>

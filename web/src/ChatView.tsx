@@ -1,5 +1,5 @@
 // One chat: the conversation as it streams, with the queue and composer (Composer.tsx) or the timeline (Timeline.tsx).
-import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react'
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { BUSY, Composer, Queue } from './Composer.tsx'
 import { Timeline } from './Timeline.tsx'
@@ -7,9 +7,12 @@ import { liveReasoning, liveText, type ChatView as View, type Entry } from './ch
 import { HISTORY_WINDOW, useChatStream } from './chat-stream.ts'
 import { statusLabel } from './ChatList.tsx'
 import { Markdown, StreamingMarkdown } from './Markdown.tsx'
-import { ANSWER, CHAT_QUERY, SET_PLAN_MODE, type ChatSummary, type Me } from './queries.ts'
+import { CHAT_QUERY, SET_PLAN_MODE, type ChatSummary, type Me } from './queries.ts'
+import { PlanCard } from './PlanCard.tsx'
+import { QuestionCard } from './QuestionCard.tsx'
+import { ParentBreadcrumb, SubAgentsContext, SubAgentsPanel, useSubAgents } from './SubAgents.tsx'
 import { linkHandler } from './router.ts'
-import { ToolCard } from './ToolCard.tsx'
+import { shownElsewhere, ToolCard } from './ToolCard.tsx'
 import { AttachmentImage } from './attachments.tsx'
 
 const PAGE = 200
@@ -30,8 +33,20 @@ function RetryCountdown({ retry }: { retry: NonNullable<View['retry']> }) {
 }
 
 // Memoized: while a turn streams, the finished entries above it render nothing again.
-const EntryView = memo(function EntryView({ entry, chatId, canChange }: { entry: Entry; chatId: string; canChange: boolean }) {
-  const [, answer] = useMutation(ANSWER)
+const EntryView = memo(function EntryView({
+  entry,
+  chatId,
+  canChange,
+  questionOpen,
+  onRevise,
+}: {
+  entry: Entry
+  chatId: string
+  canChange: boolean
+  /** This entry is the question the chat waits on (its `pendingQuestionId`). */
+  questionOpen: boolean
+  onRevise: () => void
+}) {
   switch (entry.kind) {
     case 'user':
       return (
@@ -43,6 +58,8 @@ const EntryView = memo(function EntryView({ entry, chatId, canChange }: { entry:
         </div>
       )
     case 'assistant':
+      // A step that only asked or proposed: its question or plan card follows.
+      if (!entry.text && !entry.reasoning && entry.toolCalls.length > 0 && entry.toolCalls.every(shownElsewhere)) return null
       return (
         <div className="msg assistant" data-revision={entry.revision}>
           {entry.reasoning && (
@@ -70,17 +87,9 @@ const EntryView = memo(function EntryView({ entry, chatId, canChange }: { entry:
     case 'marker':
       return <div className={`marker ${entry.tone}`} role={entry.tone === 'error' ? 'alert' : undefined}>{entry.text}</div>
     case 'question':
-      return (
-        <div className="msg question">
-          <p>{entry.question}</p>
-          {canChange &&
-            entry.options.map((o) => (
-              <button key={o} type="button" onClick={() => void answer({ chatId, questionId: entry.questionId, answer: o })}>
-                {o}
-              </button>
-            ))}
-        </div>
-      )
+      return <QuestionCard entry={entry} chatId={chatId} open={canChange && questionOpen} />
+    case 'plan':
+      return <PlanCard entry={entry} chatId={chatId} canAct={canChange} onRevise={onRevise} />
   }
 })
 
@@ -153,6 +162,12 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
   }, [])
 
   const [, setPlanMode] = useMutation(SET_PLAN_MODE)
+  const subAgents = useSubAgents(view.subAgents, view.lastRevision)
+  const composerInput = useRef<HTMLTextAreaElement>(null)
+  const revise = useCallback(() => {
+    composerInput.current?.focus()
+    composerInput.current?.scrollIntoView({ block: 'nearest' })
+  }, [])
   // Long chats render their newest entries; earlier ones page in on demand.
   const [shown, setShown] = useState(PAGE)
   const chat = data?.chat
@@ -174,6 +189,7 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
   return (
     <main className="chat">
       <header className="chat-head">
+        {chat.parentChatId && <ParentBreadcrumb chat={chat} />}
         <h1>{chat.title}</h1>
         <div className="chat-meta">
           <span className={`status status-${status.toLowerCase()}`}>{statusLabel(status)}</span>
@@ -184,13 +200,14 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
               forked at event {chat.forkOf.revision}
             </a>
           )}
+          {chat.agentType && <span className="agent-type">{chat.agentType} sub-agent</span>}
           {!canChange && <span className="read-only">read-only</span>}
           {canChange ? (
-            <label className="plan-mode">
-              <input type="checkbox" checked={chat.planMode} onChange={(e) => void setPlanMode({ chatId, planMode: e.target.checked })} /> plan mode
+            <label className={`plan-mode ${chat.planMode ? 'on' : ''}`} title="In plan mode the agent explores and writes only its plan file, then proposes the plan">
+              <input type="checkbox" role="switch" checked={chat.planMode} onChange={(e) => void setPlanMode({ chatId, planMode: e.target.checked })} /> Plan mode
             </label>
           ) : (
-            chat.planMode && <span>plan mode</span>
+            chat.planMode && <span className="plan-mode on">Plan mode</span>
           )}
         </div>
         <nav className="tabs" aria-label="chat views">
@@ -202,34 +219,44 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
           </a>
         </nav>
       </header>
-      {tab === 'timeline' ? (
-        <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} loadEarlier={loadEarlier} />
-      ) : (
-        <>
-          <section className="conversation" aria-label="conversation">
-            {view.entries.length > shown ? (
-              <button type="button" className="earlier" onClick={() => setShown((n) => n + PAGE)}>
-                Show {Math.min(PAGE, view.entries.length - shown)} earlier of {view.entries.length - shown}
-              </button>
-            ) : (
-              loadEarlier && (
-                <button type="button" className="earlier" onClick={() => void loadEarlier()}>
-                  Load earlier history (events before #{view.events[0]?.revision ?? from})
+      <SubAgentsContext.Provider value={subAgents}>
+        <SubAgentsPanel childIds={view.subAgents.map((c) => c.childChatId)} />
+        {tab === 'timeline' ? (
+          <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} loadEarlier={loadEarlier} />
+        ) : (
+          <>
+            <section className="conversation" aria-label="conversation">
+              {view.entries.length > shown ? (
+                <button type="button" className="earlier" onClick={() => setShown((n) => n + PAGE)}>
+                  Show {Math.min(PAGE, view.entries.length - shown)} earlier of {view.entries.length - shown}
                 </button>
-              )
-            )}
-            {view.entries.slice(-shown).map((entry) => (
-              <EntryView key={`${entry.kind}-${entry.revision}`} entry={entry} chatId={chatId} canChange={canChange} />
-            ))}
-            {view.retry && <RetryCountdown retry={view.retry} />}
-            <LiveTurn view={view} />
-            {chat.status === 'ERROR' && chat.lastError && <div className="marker error" role="alert">{chat.lastError}</div>}
-          </section>
-          <Queue chat={chat} canChange={canChange} />
-          {canChange && <Composer chat={chat} onSent={refetch} />}
-          <div ref={bottom} />
-        </>
-      )}
+              ) : (
+                loadEarlier && (
+                  <button type="button" className="earlier" onClick={() => void loadEarlier()}>
+                    Load earlier history (events before #{view.events[0]?.revision ?? from})
+                  </button>
+                )
+              )}
+              {view.entries.slice(-shown).map((entry) => (
+                <EntryView
+                  key={`${entry.kind}-${entry.revision}`}
+                  entry={entry}
+                  chatId={chatId}
+                  canChange={canChange}
+                  questionOpen={entry.kind === 'question' && chat.pendingQuestionId === entry.questionId}
+                  onRevise={revise}
+                />
+              ))}
+              {view.retry && <RetryCountdown retry={view.retry} />}
+              <LiveTurn view={view} />
+              {chat.status === 'ERROR' && chat.lastError && <div className="marker error" role="alert">{chat.lastError}</div>}
+            </section>
+            <Queue chat={chat} canChange={canChange} />
+            {canChange && <Composer chat={chat} onSent={refetch} inputRef={composerInput} />}
+            <div ref={bottom} />
+          </>
+        )}
+      </SubAgentsContext.Provider>
     </main>
   )
 }

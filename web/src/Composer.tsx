@@ -35,7 +35,14 @@ export function Queue({ chat, canChange }: { chat: ChatSummary; canChange: boole
   )
 }
 
-export function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => void }) {
+/** What the message box says the next message will do. */
+function placeholderFor(chat: ChatSummary, busy: boolean) {
+  if (chat.status === 'REQUIRES_ACTION') return 'Answer the question above in your own words: your message answers it'
+  if (busy) return 'The agent is working; a message now waits in the queue'
+  return chat.planMode ? 'Message (plan mode: the agent plans and proposes, it changes nothing)' : 'Message'
+}
+
+export function Composer({ chat, onSent, inputRef }: { chat: ChatSummary; onSent: () => void; inputRef?: React.Ref<HTMLTextAreaElement> }) {
   const [text, setText] = useState('')
   const [images, setImages] = useState<UploadedImage[]>([])
   const [uploading, setUploading] = useState(0)
@@ -43,6 +50,7 @@ export function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => vo
   const [result, send] = useMutation(SEND)
   const [, interrupt] = useMutation(INTERRUPT)
   const busy = BUSY.has(chat.status)
+  const answering = chat.status === 'REQUIRES_ACTION'
   async function attach(files: Iterable<File>) {
     setAttachError(null)
     for (const file of files) {
@@ -102,9 +110,15 @@ export function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => vo
           ))}
         </div>
       )}
+      {answering && (
+        <p className="composer-note" role="note">
+          The agent waits for an answer to its question: a message sent now answers it.
+        </p>
+      )}
       <textarea
+        ref={inputRef}
         aria-label="message"
-        placeholder={busy ? 'The agent is working; a message now waits in the queue' : 'Message'}
+        placeholder={placeholderFor(chat, busy)}
         value={text}
         rows={2}
         onChange={(e) => setText(e.target.value)}
@@ -142,7 +156,7 @@ export function Composer({ chat, onSent }: { chat: ChatSummary; onSent: () => vo
           </button>
         )}
         <button type="submit" disabled={!text.trim() || uploading > 0}>
-          {busy ? 'Queue' : 'Send'}
+          {busy ? 'Queue' : answering ? 'Send as answer' : 'Send'}
         </button>
       </div>
       {attachError && <p className="error" role="alert">{attachError}</p>}

@@ -31,9 +31,48 @@ export type Entry =
   | { kind: 'user'; revision: number; text: string; attachments: { attachmentId: string; name: string; mimeType: string }[]; occurredAt: string }
   | { kind: 'assistant'; revision: number; stepId: string; text: string; reasoning: string; toolCalls: ToolCallView[]; costUsd: number; tokens: number; interrupted: boolean }
   | { kind: 'marker'; revision: number; tone: 'info' | 'error'; text: string }
-  | { kind: 'question'; revision: number; questionId: string; question: string; options: string[] }
+  | QuestionEntry
+  | PlanEntry
   /** The end of a turn, with what its steps cost together. */
   | { kind: 'turn-end'; revision: number; outcome: 'completed' | 'stopped' | 'failed'; tokens: number; costUsd: number; message?: string }
+
+export interface Question {
+  header: string
+  question: string
+  options: { label: string; description: string }[]
+}
+
+/** `ask_user_question`: open until answered, or dismissed when its turn ended without an answer. */
+export interface QuestionEntry {
+  kind: 'question'
+  revision: number
+  questionId: string
+  turnId: string
+  questions: Question[]
+  answer: { answers: string[]; freeText: boolean } | null
+  dismissed: boolean
+}
+
+/** `propose_plan`: the plan file's text; `answered` once a message came after it. */
+export interface PlanEntry {
+  kind: 'plan'
+  revision: number
+  path: string
+  plan: string
+  sha256: string
+  answered: boolean
+}
+
+/** A child chat the turn spawned (`spawn_agent`; its tool card shows it); `closed` after `close_agent`. */
+export interface SubAgentEntry {
+  revision: number
+  childChatId: string
+  agentType: string
+  title: string
+  prompt: string
+  modelId: string | null
+  closed: boolean
+}
 
 export interface LiveTurn {
   turnId: string
@@ -56,9 +95,11 @@ export interface ChatView {
   lastRevision: number
   /** Tokens and cost of each turn's steps so far. */
   turnUsage: Record<string, { tokens: number; costUsd: number }>
+  /** The chat's sub-agents in the order they were spawned (the stored events seen so far). */
+  subAgents: SubAgentEntry[]
 }
 
-export const emptyChatView = (): ChatView => ({ events: [], entries: [], callIndex: {}, live: null, liveStatus: null, retry: null, lastRevision: -1, turnUsage: {} })
+export const emptyChatView = (): ChatView => ({ events: [], entries: [], callIndex: {}, live: null, liveStatus: null, retry: null, lastRevision: -1, turnUsage: {}, subAgents: [] })
 
 const textOf = (parts: { type: string; text?: string }[] | undefined) =>
   (parts ?? []).filter((p) => p.type === 'text').map((p) => p.text ?? '').join('\n')
@@ -71,14 +112,27 @@ function liveFor(view: ChatView, turnId: string): LiveTurn {
 function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
   if (e.revision <= view.lastRevision) return view // a repeat at the replay seam
   const entries = view.entries.slice()
-  let { callIndex, live, retry, turnUsage } = view
+  let { callIndex, live, retry, turnUsage, subAgents } = view
   const d = e.data
+  /** Replaces the newest entry of `kind` that `match`es with `change(entry)`. */
+  const update = <K extends Entry['kind']>(kind: K, match: (x: Extract<Entry, { kind: K }>) => boolean, change: (x: Extract<Entry, { kind: K }>) => Entry) => {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const x = entries[i]!
+      if (x.kind === kind && match(x as Extract<Entry, { kind: K }>)) {
+        entries[i] = change(x as Extract<Entry, { kind: K }>)
+        return
+      }
+    }
+  }
   const turnEnd = (outcome: 'completed' | 'stopped' | 'failed', message?: string) => {
     const usage = turnUsage[d.turnId] ?? { tokens: 0, costUsd: 0 }
+    // A question its turn ended without an answer to was dismissed (an interrupt while it waited).
+    update('question', (q) => q.turnId === d.turnId && !q.answer && !q.dismissed, (q) => ({ ...q, dismissed: true }))
     entries.push({ kind: 'turn-end', revision: e.revision, outcome, ...usage, ...(message ? { message } : {}) })
   }
   switch (e.type) {
     case 'UserMessagePosted':
+      update('plan', (p) => !p.answered, (p) => ({ ...p, answered: true }))
       entries.push({
         kind: 'user',
         revision: e.revision,
@@ -156,16 +210,34 @@ function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
       entries.push({ kind: 'marker', revision: e.revision, tone: 'info', text: `Forked from another chat at event ${d.atRevision}` })
       break
     case 'QuestionAsked':
-      entries.push({ kind: 'question', revision: e.revision, questionId: d.questionId, question: d.question, options: d.options ?? [] })
+      // The turn waits for the user, not the model: nothing streams until the answer.
+      if (live?.turnId === d.turnId) live = null
+      entries.push({ kind: 'question', revision: e.revision, questionId: d.questionId, turnId: d.turnId, questions: d.questions ?? [], answer: null, dismissed: false })
       break
     case 'QuestionAnswered':
-      entries.push({ kind: 'marker', revision: e.revision, tone: 'info', text: `Answered: ${d.answer}` })
+      update('question', (q) => q.questionId === d.questionId, (q) => ({ ...q, answer: { answers: d.answers ?? [], freeText: !!d.freeText } }))
       break
     case 'PlanProposed':
-      entries.push({ kind: 'assistant', revision: e.revision, stepId: `plan-${e.revision}`, text: d.plan, reasoning: '', toolCalls: [], costUsd: 0, tokens: 0, interrupted: false })
+      entries.push({ kind: 'plan', revision: e.revision, path: d.path, plan: d.plan ?? '', sha256: d.sha256, answered: false })
+      break
+    case 'SubAgentSpawned': {
+      const child: SubAgentEntry = {
+        revision: e.revision,
+        childChatId: d.childChatId,
+        agentType: d.agentType,
+        title: d.title || 'Sub-agent',
+        prompt: d.prompt ?? '',
+        modelId: d.modelId ?? null,
+        closed: false,
+      }
+      subAgents = [...subAgents.filter((c) => c.childChatId !== child.childChatId), child]
+      break
+    }
+    case 'SubAgentClosed':
+      subAgents = subAgents.map((c) => (c.childChatId === d.childChatId ? { ...c, closed: true } : c))
       break
   }
-  return { ...view, events: [...view.events, e], entries, callIndex, live, retry, turnUsage, lastRevision: e.revision }
+  return { ...view, events: [...view.events, e], entries, callIndex, live, retry, turnUsage, subAgents, lastRevision: e.revision }
 }
 
 export function foldChatItems(view: ChatView, items: StreamItem[]): ChatView {

@@ -1,5 +1,5 @@
 // Every operation the UI sends, in one place.
-const CHAT = 'id title status archived modelId ownerId planMode queueLength revision updatedAt lastError pendingQuestionId forkOf { chatId revision } usage { costUsd inputTokens outputTokens } queue { queueId position parts }'
+const CHAT = 'id title status archived modelId ownerId workspaceId parentChatId rootChatId agentType planMode queueLength revision updatedAt lastError pendingQuestionId forkOf { chatId revision } usage { costUsd inputTokens outputTokens } queue { queueId position parts }'
 
 export const ME = 'query Me { me { id email name role } }'
 export const CHATS = `query Chats($filter: ChatFilter) { chats(first: 100, filter: $filter) { nodes { ${CHAT} } } }`
@@ -14,7 +14,21 @@ export const INTERRUPT = `mutation Interrupt($chatId: ID!) { interruptChat(chatI
 export const REMOVE_QUEUED = `mutation RemoveQueued($chatId: ID!, $queueId: ID!) { removeQueuedMessage(chatId: $chatId, queueId: $queueId) { ${CHAT} } }`
 export const PROMOTE_QUEUED = `mutation PromoteQueued($chatId: ID!, $queueId: ID!) { promoteQueuedMessage(chatId: $chatId, queueId: $queueId, interrupt: true) { ${CHAT} } }`
 export const FORK = `mutation Fork($chatId: ID!, $atRevision: Int!) { forkChat(chatId: $chatId, atRevision: $atRevision) { id } }`
-export const ANSWER = `mutation Answer($chatId: ID!, $questionId: ID!, $answer: String!) { answerQuestion(chatId: $chatId, questionId: $questionId, answer: $answer) { id } }`
+/** One answer per question (an option's label or the user's words). */
+export const ANSWER = `mutation Answer($chatId: ID!, $questionId: ID!, $answers: [String!]) { answerQuestion(chatId: $chatId, questionId: $questionId, answers: $answers) { ${CHAT} } }`
+/** The chat a sub-agent was spawned from, for its breadcrumb. */
+export const PARENT_CHAT = 'query ParentChat($id: ID!) { chat(id: $id) { id title status } }'
+export interface SubAgentStatus {
+  id: string
+  title: string
+  status: string
+  archived: boolean
+}
+/** Each child's row, in one request: `chat(id:)` under an alias per child. */
+export const subAgentsQuery = (count: number) =>
+  count === 0
+    ? 'query SubAgents { __typename }'
+    : `query SubAgents(${Array.from({ length: count }, (_, i) => `$c${i}: ID!`).join(', ')}) { ${Array.from({ length: count }, (_, i) => `c${i}: chat(id: $c${i}) { id title status archived }`).join(' ')} }`
 export const CHAT_EVENTS = `query ChatEvents($chatId: ID!, $from: Int!, $limit: Int!) {
   chatEvents(chatId: $chatId, fromRevision: $from, limit: $limit) { revision position type data actor { kind id onBehalfOf } occurredAt }
 }`
@@ -44,6 +58,11 @@ export interface ChatSummary {
   archived: boolean
   modelId: string | null
   ownerId: string
+  workspaceId: string | null
+  /** Set on a sub-agent's chat: the chat that spawned it, and the root of its tree. */
+  parentChatId: string | null
+  rootChatId: string | null
+  agentType: string | null
   planMode: boolean
   queueLength: number
   revision: number

@@ -34,7 +34,7 @@ for (const backend of backends) {
       drop = db.drop
       h = await startWorkspaceServer(fake, { databaseUrl: db.url })
       userId = (await h.user(`ctx-${randomUUID()}@example.com`, 'member')).userId
-    })
+    }, 180_000)
     afterAll(async () => {
       await h?.close()
       await fake?.close()

@@ -14,7 +14,7 @@ import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore, StoredEvent } from '../../src/eventstore/types.ts'
 import { chatStream, type ChatEvent } from '../../src/events/index.ts'
 import { startApiServer, type ApiServer } from '../api/harness.ts'
-import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn, stopServed } from '../cli/run-cairn.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
 import { backends, createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 import { configureFakeModel } from './harness.ts'
@@ -152,12 +152,7 @@ describe.skipIf(!postgresAvailable)('concurrent writers across two server proces
   })
   afterAll(async () => {
     for (const c of clients) await c.dispose()
-    for (const s of [api, runner]) {
-      if (s && s.child.exitCode === null && s.child.signalCode === null) {
-        s.child.kill('SIGTERM')
-        await new Promise((r) => s.child.once('close', r))
-      }
-    }
+    await stopServed([api, runner])
     await store?.close()
     await db?.close()
     await fake?.close()

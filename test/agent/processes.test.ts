@@ -11,7 +11,7 @@ import WebSocket from 'ws'
 import { openDatabase, type Database } from '../../src/db/database.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
-import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn, stopServed } from '../cli/run-cairn.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 
@@ -60,12 +60,7 @@ describe.skipIf(!postgresAvailable)('the agent loop across server processes', { 
   })
   afterAll(async () => {
     for (const c of clients) await c.dispose()
-    for (const s of servers) {
-      if (s.child.exitCode === null && s.child.signalCode === null) {
-        s.child.kill('SIGTERM')
-        await new Promise((r) => s.child.once('close', r))
-      }
-    }
+    await stopServed(servers)
     await store?.close()
     await db?.close()
     await fake?.close()

@@ -8,7 +8,7 @@ import { openDatabase, type Database } from '../../src/db/database.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore, StoredEvent } from '../../src/eventstore/types.ts'
 import type { ChatEvent } from '../../src/events/chat.ts'
-import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn, stopServed } from '../cli/run-cairn.ts'
 import { startFakeProvider, type FakeProvider, type ScriptedResponse } from '../fakes/script.ts'
 import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
 
@@ -81,12 +81,7 @@ describe.skipIf(!postgresAvailable)('takeovers in the middle of wait_agent and o
     await gql(`mutation { configureModel(input: { id: "sonnet", providerId: "claude", modelName: "claude-test", isDefault: true, pricing: { input: 3, output: 15 } }) { id } }`)
   })
   afterAll(async () => {
-    for (const s of servers) {
-      if (s.child.exitCode === null && s.child.signalCode === null) {
-        s.child.kill('SIGTERM')
-        await new Promise((r) => s.child.once('close', r))
-      }
-    }
+    await stopServed(servers)
     await store?.close()
     await db?.close()
     await fake?.close()

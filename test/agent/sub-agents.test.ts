@@ -5,13 +5,10 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { planFilePath } from '../../src/agent/instructions.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
-import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
+import { serverBackends } from '../support/databases.ts'
 import { readyWorkspace, startWorkspaceServer, toolResults, wireText, type ChatLog, type WireMessage, type WorkspaceServer } from '../workspaces/harness.ts'
 
-const backends = [
-  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
-  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
-]
+const backends = serverBackends
 
 const call = (id: string, name: string, args: unknown) => ({ id, name, arguments: args })
 const calls = (...toolCalls: ReturnType<typeof call>[]) => ({ toolCalls })

@@ -67,3 +67,12 @@ export function dataOf({ body }: { body: { data?: any; errors?: { message: strin
   if (body.errors) throw new Error(body.errors.map((e) => e.message).join('; '))
   return body.data
 }
+
+/** Stops every served Cairn still running (SIGTERM) and waits for each to close. */
+export async function stopServed(servers: readonly (ServedCairn | undefined)[]): Promise<void> {
+  for (const s of servers) {
+    if (!s || s.child.exitCode !== null || s.child.signalCode !== null) continue
+    s.child.kill('SIGTERM')
+    await new Promise((r) => s.child.once('close', r))
+  }
+}

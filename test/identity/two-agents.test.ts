@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeCloudIdentities, startFakeMetadataService, type CloudIdentities } from '../fakes/cloud-identity.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
-import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
+import { serverBackends } from '../support/databases.ts'
 import { toolResults, type WorkspaceServer } from '../workspaces/harness.ts'
 import { startIdentityServer } from './support.ts'
 
@@ -33,10 +33,7 @@ function startCommand(): string {
 }
 const STOP = 'for n in main dev; do [ -f "$CAIRN_PARAM_ROOT/$n.pid" ] && kill "$(cat "$CAIRN_PARAM_ROOT/$n.pid")" 2>/dev/null; rm -f "$CAIRN_PARAM_ROOT/$n.pid"; done; true'
 
-const backends = [
-  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
-  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
-]
+const backends = serverBackends
 
 for (const backend of backends) {
   describe.skipIf(!backend.available)(`two daemons on one instance, by instance identity, on ${backend.name}`, () => {

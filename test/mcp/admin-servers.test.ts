@@ -4,15 +4,12 @@ import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CONFIG_STREAM } from '../../src/events/config.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
-import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
+import { serverBackends } from '../support/databases.ts'
 import { startWorkspaceServer, toolResults, wireText, type WireMessage, type WorkspaceServer } from '../workspaces/harness.ts'
 import { mcpToolName } from '../../src/mcp/names.ts'
 import { freePort, LONG_TOOL, PIXEL_PNG, startEverythingHttp, startOwnMcpServer, type OwnMcpServer } from './servers.ts'
 
-const backends = [
-  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
-  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
-]
+const backends = serverBackends
 
 const TOKEN = 'tok-SECRET-0123456789abcdef'
 const HEADER_VALUE = 'hdr-SECRET-fedcba9876543210'

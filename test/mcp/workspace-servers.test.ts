@@ -4,15 +4,12 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
-import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
+import { serverBackends } from '../support/databases.ts'
 import { readyWorkspace, startWorkspaceServer, toolResults, wireText, type WireMessage, type WorkspaceServer } from '../workspaces/harness.ts'
 import { bubblewrapPath } from '../../src/workspaces/provisioners/local.ts'
 import { EVERYTHING_DIST } from './servers.ts'
 
-const backends = [
-  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
-  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
-]
+const backends = serverBackends
 
 const sdk = (file: string) => createRequire(import.meta.url).resolve(`@modelcontextprotocol/sdk/${file}`)
 

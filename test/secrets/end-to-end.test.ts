@@ -8,7 +8,7 @@ import { handleCommand } from '../../commands/handler.ts'
 import { ephemeralFor, type EphemeralItem } from '../../src/live/ephemeral.ts'
 import { chatStream, DEFAULT_ORGANIZATION_ID } from '../../src/events/index.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
-import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
+import { serverBackends } from '../support/databases.ts'
 import { readyWorkspace, startWorkspaceServer, toolResults, type WorkspaceServer } from '../workspaces/harness.ts'
 
 const PROVIDER_KEY = `sk-proj-${randomUUID().replaceAll('-', '')}Xy7`
@@ -18,10 +18,7 @@ const SECRETS = [PROVIDER_KEY, AWS_KEY]
 const holdsSecret = (text: string) => SECRETS.some((s) => text.includes(s))
 const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))
 
-const backends = [
-  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
-  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
-]
+const backends = serverBackends
 
 for (const backend of backends) {
   describe.skipIf(!backend.available)(`secrets never stored, end to end, on ${backend.name}`, () => {

@@ -95,3 +95,12 @@ export const backends: TestBackend[] = [
     },
   },
 ]
+
+/**
+ * Where a test's real server keeps its data: PGlite in its data dir (no URL), or a fresh
+ * PostgreSQL database (`url`), dropped after. For suites that start the whole server.
+ */
+export const serverBackends = [
+  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
+  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
+]

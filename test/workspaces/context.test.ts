@@ -10,13 +10,10 @@ import { DEFAULT_SYSTEM_PROMPT } from '../../src/config/service.ts'
 import { chatStream, DEFAULT_ORGANIZATION_ID } from '../../src/events/index.ts'
 import { MAX_AGENTS_MD_BYTES } from '../../src/workspaces/context.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
-import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
+import { serverBackends } from '../support/databases.ts'
 import { readyWorkspace, startWorkspaceServer, wireText, type WireMessage, type WorkspaceServer } from './harness.ts'
 
-const backends = [
-  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
-  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
-]
+const backends = serverBackends
 
 const systemOf = (messages: WireMessage[]) => wireText(messages.find((m) => m.role === 'system') ?? { role: 'system' })
 const ended = (types: string[]) => (events: { type: string }[]) => events.filter((e) => e.type === 'TurnCompleted' || e.type === 'TurnFailed').length >= types.length

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Database } from '../../src/db/database.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
-import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn } from '../cli/run-cairn.ts'
+import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn, stopServed } from '../cli/run-cairn.ts'
 
 const gql = async (url: string, token: string, query: string, variables: Record<string, unknown> = {}) => dataOf(await postGraphQL(url, token, query, variables))
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
@@ -37,11 +37,7 @@ describe.skipIf(!postgresAvailable)('a control plane killed during execute', { t
     store = createSqlEventStore(db)
   })
   afterAll(async () => {
-    for (const s of servers)
-      if (s.child.exitCode === null && s.child.signalCode === null) {
-        s.child.kill('SIGTERM')
-        await new Promise((r) => s.child.once('close', r))
-      }
+    await stopServed(servers)
     await store?.close()
     await db?.close()
     await fake?.close()

@@ -2,16 +2,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
-import { createFreshPostgresDatabase, postgresAvailable } from '../support/databases.ts'
+import { serverBackends } from '../support/databases.ts'
 import { startWorkspaceServer, toolResults, type WorkspaceServer } from './harness.ts'
 
 const BUGGY = 'module.exports = (a, b) => a - b\n'
 const TEST = 'out=$(node -e "console.log(require(\'./sum.js\')(2, 3))")\n[ "$out" = "5" ] && echo PASS || { echo "FAIL: got $out"; exit 1; }\n'
 
-const backends = [
-  { name: 'PGlite', available: true, database: async () => ({ url: undefined as string | undefined, drop: async () => {} }) },
-  { name: 'PostgreSQL', available: postgresAvailable, database: createFreshPostgresDatabase },
-]
+const backends = serverBackends
 
 for (const backend of backends) {
   describe.skipIf(!backend.available)(`a coding agent in a local workspace, end to end, on ${backend.name}`, () => {

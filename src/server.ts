@@ -28,6 +28,8 @@ import { webPlugin } from './web/plugin.ts'
 import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
 import type { Projection, ProjectionEngine } from './projections/types.ts'
 import { ChatRetention } from './audit/retention.ts'
+import { ChatDebugLogRecorder } from './debuglog/recorder.ts'
+import { ChatDebugLogRetention } from './debuglog/retention.ts'
 
 type Log = (line: string) => void
 
@@ -48,6 +50,8 @@ export interface ServerContext {
   runner: AgentRunner
   /** Templates, workspaces, provisioners and the workspace tunnel. */
   workspaces: WorkspaceService
+  /** Chat debug logs: the runner's capture of provider exchanges (src/debuglog/). */
+  debugLogs: ChatDebugLogRecorder
   log: Log
 }
 
@@ -103,6 +107,7 @@ export function createContext(opts: {
   const ephemeral = ephemeralFor(db)
   // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
   const secrets = new SecretScanner(config)
+  const debugLogs = new ChatDebugLogRecorder({ db, config, log: (line) => log(secrets.redactor.redact(line).text) })
   const runner = new AgentRunner({
     db,
     store,
@@ -116,6 +121,7 @@ export function createContext(opts: {
     approvals: new ApprovalPolicies(config, db),
     // The chat's workspace (AGENTS.md, skills) in the system prompt; `workspaces` is made below.
     instructions: (chat, signal) => workspaceContext(chat, signal),
+    debugLogs,
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
@@ -131,9 +137,11 @@ export function createContext(opts: {
     tools,
     runner,
     workspaces,
+    debugLogs,
     log,
     async close() {
       await runner.stop()
+      await debugLogs.flush()
       await workspaces.close()
       await config.close()
       await engine.stop()
@@ -194,6 +202,9 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     // The admin's retention setting (setChatRetention), applied now and hourly.
     const retention = new ChatRetention({ db: ctx.db, retentionDays: async () => (await ctx.config.current()).chatRetentionDays, log: ctx.log })
     retention.start()
+    // Chat debug log rows past the admin's retentionDays, deleted now and hourly.
+    const debugLogRetention = new ChatDebugLogRetention({ db: ctx.db, config: ctx.config, log: ctx.log })
+    debugLogRetention.start()
     // Last: scripts and tests take this line to mean the server is fully up.
     ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)
     const listening = app
@@ -205,6 +216,7 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
       close() {
         closing ??= (async () => {
           await retention.stop()
+          await debugLogRetention.stop()
           await listening.close()
           await ctx.close()
         })()

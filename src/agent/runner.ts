@@ -16,6 +16,7 @@ import { chatDecider } from '../../commands/chat/decide.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { chatStream } from '../events/chat.ts'
 import type { ChatInstructions } from './instructions.ts'
+import type { ChatDebugLogs } from '../debuglog/recorder.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -43,6 +44,8 @@ export interface RunnerOptions {
   approvals?: ApprovalPolicies
   /** What the system prompt gains from outside the log: the chat's workspace (src/workspaces/context.ts). */
   instructions?: ChatInstructions
+  /** Chat debug logs (src/debuglog/recorder.ts). */
+  debugLogs?: ChatDebugLogs
 }
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
@@ -95,6 +98,7 @@ export class AgentRunner {
       secrets: opts.secrets,
       approvals: opts.approvals,
       instructions: opts.instructions,
+      debugLogs: opts.debugLogs,
     }
   }
 

@@ -17,6 +17,7 @@ import { attachmentLoader } from '../attachments/blobs.ts'
 import type { ToolRegistry } from '../agent/tools/registry.ts'
 import type { ConfigService } from '../config/service.ts'
 import { configMutationResolvers, configQueryResolvers } from './config.ts'
+import { debugLogMutationResolvers, debugLogQueryResolvers } from './debug-logs.ts'
 import type { Database } from '../db/database.ts'
 import type { EventStore } from '../eventstore/types.ts'
 import { authenticateToken, bearerToken, type Principal } from '../identity/index.ts'
@@ -140,8 +141,8 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
-      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
-      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
+      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...debugLogQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
+      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...debugLogMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
       Subscription: subscriptions,
       Chat: guardAll(chatFieldResolvers as Record<string, Resolver>),
       ...(ws ? { Workspace: guardAll(ws.Workspace as Record<string, Resolver>) } : {}),

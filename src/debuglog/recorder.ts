@@ -9,6 +9,7 @@ import type { DebugCapture, ProviderExchange } from '../providers/debug-capture.
 import { SecretRedactor, type KnownSecret } from '../secrets/redact.ts'
 import type { ConfigState } from '../../commands/config/decide.ts'
 import { insertChatDebugLog } from './store.ts'
+import { redactStreamedBody } from './redact-frames.ts'
 
 export interface DebugLogStep {
   chatId: string
@@ -72,7 +73,8 @@ export class ChatDebugLogRecorder implements ChatDebugLogs {
       requestTruncated: ex.requestTruncated,
       status: ex.status,
       responseHeaders: headers(ex.responseHeaders),
-      responseBody: text(ex.responseBody),
+      // A secret the model repeats arrives in pieces across frames: redacted across them.
+      responseBody: redactStreamedBody(ex.responseBody, redactor),
       responseTruncated: ex.responseTruncated,
       error: ex.error === null ? null : text(ex.error),
       startedAt: ex.startedAt,

@@ -107,7 +107,7 @@ export function createContext(opts: {
   const ephemeral = ephemeralFor(db)
   // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
   const secrets = new SecretScanner(config)
-  const debugLogs = new ChatDebugLogRecorder({ db, config, log: (line) => log(secrets.redactor.redact(line).text) })
+  const debugLogs = new ChatDebugLogRecorder({ db, config, secrets: config, log: (line) => log(secrets.redactor.redact(line).text) })
   const runner = new AgentRunner({
     db,
     store,

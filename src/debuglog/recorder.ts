@@ -31,7 +31,9 @@ export class ChatDebugLogRecorder implements ChatDebugLogs {
   constructor(
     private readonly deps: {
       db: Database
-      config: { current(): Promise<ConfigState>; knownSecrets(): Promise<KnownSecret[]> }
+      config: { current(): Promise<ConfigState> }
+      /** The secret values to redact: the same source as the runner's SecretScanner (provider keys, and whatever joins it). */
+      secrets: { knownSecrets(): Promise<KnownSecret[]> }
       log: (line: string) => void
     },
   ) {}
@@ -58,7 +60,7 @@ export class ChatDebugLogRecorder implements ChatDebugLogs {
 
   async #write(step: DebugLogStep, ex: ProviderExchange): Promise<void> {
     // Secrets never stored: the provider keys the config holds and the common secret shapes, as in the runner's events.
-    const redactor = new SecretRedactor(await this.deps.config.knownSecrets())
+    const redactor = new SecretRedactor(await this.deps.secrets.knownSecrets())
     const text = (s: string) => redactor.redact(s).text
     const headers = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k, text(v)]))
     await insertChatDebugLog(this.deps.db, {

@@ -242,6 +242,10 @@ export function summaryOf(event: CairnEvent): string {
       return `set the model overrides (${(['subAgents', 'compaction', 'titles'] as const).map((job) => `${job}: ${event.data[job] ?? "the chat's model"}`).join(', ')})`
     case 'SubAgentLimitSet':
       return `set the sub-agent limit to ${count(event.data.maxActive, 'active sub-agent')}`
+    case 'DebugLoggingSet':
+      return `turned chat debug logging ${event.data.enabled ? 'on' : 'off'} (rows kept ${count(event.data.retentionDays, 'day')})`
+    case 'ChatDebugLoggingToggled':
+      return `turned debug logging of their chats ${event.data.enabled ? 'on' : 'off'}`
     case 'TemplateCreated':
       return `created template "${snippet(event.data.name, 60)}" (${event.data.provisioner.kind})`
     case 'TemplateUpdated':

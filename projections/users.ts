@@ -43,6 +43,9 @@ export const usersProjection: Projection = {
       case 'ApiTokenRevoked':
         await db.updateTable('api_tokens').set({ revoked: true }).where('token_id', '=', event.data.tokenId).execute()
         return
+      case 'ChatDebugLoggingToggled':
+        await tx.query('update users set chat_debug_logging = $1, updated_at = $2 where id = $3', [event.data.enabled, at, userId])
+        return
     }
   },
 }

@@ -29,6 +29,8 @@ import { webPlugin } from './web/plugin.ts'
 import { loadInstanceIdentityTrust } from './workspaces/identity/trust.ts'
 import type { Projection, ProjectionEngine } from './projections/types.ts'
 import { ChatRetention } from './audit/retention.ts'
+import { ChatDebugLogRecorder } from './debuglog/recorder.ts'
+import { ChatDebugLogRetention } from './debuglog/retention.ts'
 
 type Log = (line: string) => void
 
@@ -51,6 +53,8 @@ export interface ServerContext {
   workspaces: WorkspaceService
   /** Admin MCP servers and the tool sources of theirs and of workspaces' `.mcp.json` (src/mcp/). */
   mcp: McpTools
+  /** Chat debug logs: the runner's capture of provider exchanges (src/debuglog/). */
+  debugLogs: ChatDebugLogRecorder
   log: Log
 }
 
@@ -105,7 +109,10 @@ export function createContext(opts: {
   const tools = new ToolRegistry().register(askUserQuestion, ...subAgentTools({ store, config, signals }))
   const ephemeral = ephemeralFor(db)
   // Secrets never stored: the runner's appends, deltas and log lines are redacted (src/secrets/).
-  const secrets = new SecretScanner({ knownSecrets: async () => [...(await config.knownSecrets()), ...(await mcp.admin.knownSecrets())] })
+  // Every secret the server knows (provider keys, MCP server tokens): what redaction looks for.
+  const knownSecrets = { knownSecrets: async () => [...(await config.knownSecrets()), ...(await mcp.admin.knownSecrets())] }
+  const secrets = new SecretScanner(knownSecrets)
+  const debugLogs = new ChatDebugLogRecorder({ db, config, secrets: knownSecrets, log: (line) => log(secrets.redactor.redact(line).text) })
   const runner = new AgentRunner({
     db,
     store,
@@ -123,6 +130,7 @@ export function createContext(opts: {
     },
     // The chat's workspace (AGENTS.md, skills) in the system prompt; `workspaces` is made below.
     instructions: (chat, signal) => workspaceContext(chat, signal),
+    debugLogs,
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   const mcp = registerMcpTools({ tools }, { config, secrets: new SecretStore(db, loadSecretKey(env.dataDir)), tunnels: workspaces.tunnels, log })
@@ -140,10 +148,12 @@ export function createContext(opts: {
     runner,
     workspaces,
     mcp,
+    debugLogs,
     log,
     async close() {
       await runner.stop()
       await mcp.close()
+      await debugLogs.flush()
       await workspaces.close()
       await config.close()
       await engine.stop()
@@ -204,6 +214,9 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     // The admin's retention setting (setChatRetention), applied now and hourly.
     const retention = new ChatRetention({ db: ctx.db, retentionDays: async () => (await ctx.config.current()).chatRetentionDays, log: ctx.log })
     retention.start()
+    // Chat debug log rows past the admin's retentionDays, deleted now and hourly.
+    const debugLogRetention = new ChatDebugLogRetention({ db: ctx.db, config: ctx.config, log: ctx.log })
+    debugLogRetention.start()
     // Last: scripts and tests take this line to mean the server is fully up.
     ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)
     const listening = app
@@ -215,6 +228,7 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
       close() {
         closing ??= (async () => {
           await retention.stop()
+          await debugLogRetention.stop()
           await listening.close()
           await ctx.close()
         })()

@@ -24,6 +24,7 @@ export type ConfigCommand =
   /** A job left out keeps its override; null sets it back to the chat's model. */
   | { type: 'SetModelOverrides'; overrides: Partial<ModelOverrides> }
   | { type: 'SetSubAgentLimit'; maxActive: number }
+  | { type: 'SetDebugLogging'; enabled: boolean; retentionDays: number }
 
 export interface ConfigState {
   providers: Record<string, ProviderSettings & { keyFingerprint: string | null }>
@@ -40,10 +41,14 @@ export interface ConfigState {
   approvalPolicies: Record<string, ApprovalPolicy>
   /** Sub-agent chats of one root that may be active (not archived, not idle) at once. */
   maxActiveSubAgents: number
+  /** Chat debug logs: the admin switch and how long rows are kept. */
+  debugLogging: { enabled: boolean; retentionDays: number }
 }
 
 export const DEFAULT_MAX_ACTIVE_SUB_AGENTS = 10
 export const MAX_SUB_AGENT_LIMIT = 100
+export const DEFAULT_DEBUG_LOG_RETENTION_DAYS = 7
+export const MAX_DEBUG_LOG_RETENTION_DAYS = 365
 const OVERRIDE_JOBS = ['subAgents', 'compaction', 'titles'] as const
 
 export const initialConfigState = (): ConfigState => ({
@@ -56,6 +61,7 @@ export const initialConfigState = (): ConfigState => ({
   approvalPolicies: {},
   modelOverrides: { subAgents: null, compaction: null, titles: null },
   maxActiveSubAgents: DEFAULT_MAX_ACTIVE_SUB_AGENTS,
+  debugLogging: { enabled: false, retentionDays: DEFAULT_DEBUG_LOG_RETENTION_DAYS },
 })
 
 export const approvalPolicyKey = (organizationId: string, templateId: string | null) => `${organizationId}/${templateId ?? '*'}`
@@ -159,6 +165,12 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
       if (!(Number.isInteger(cmd.maxActive) && cmd.maxActive >= 1 && cmd.maxActive <= MAX_SUB_AGENT_LIMIT))
         throw invalidInput(`the sub-agent limit is a whole number from 1 to ${MAX_SUB_AGENT_LIMIT}; got ${cmd.maxActive}`)
       return state.maxActiveSubAgents === cmd.maxActive ? [] : [{ type: 'SubAgentLimitSet', data: { maxActive: cmd.maxActive } }]
+    case 'SetDebugLogging':
+      if (!(Number.isInteger(cmd.retentionDays) && cmd.retentionDays >= 1 && cmd.retentionDays <= MAX_DEBUG_LOG_RETENTION_DAYS))
+        throw invalidInput(`debug log retention is a whole number of days from 1 to ${MAX_DEBUG_LOG_RETENTION_DAYS}; got ${cmd.retentionDays}`)
+      return state.debugLogging.enabled === cmd.enabled && state.debugLogging.retentionDays === cmd.retentionDays
+        ? []
+        : [{ type: 'DebugLoggingSet', data: { enabled: cmd.enabled, retentionDays: cmd.retentionDays } }]
   }
 }
 
@@ -212,6 +224,8 @@ export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigStat
       return { ...state, modelOverrides: event.data }
     case 'SubAgentLimitSet':
       return { ...state, maxActiveSubAgents: event.data.maxActive }
+    case 'DebugLoggingSet':
+      return { ...state, debugLogging: event.data }
   }
 }
 

@@ -8,6 +8,7 @@ export type UserCommand =
   | { type: 'ChangeRole'; role: Role }
   | { type: 'IssueToken'; tokenId: string; tokenHash: string; label: string }
   | { type: 'RevokeToken'; tokenId: string }
+  | { type: 'SetChatDebugLogging'; enabled: boolean }
 
 export interface UserState {
   exists: boolean
@@ -16,6 +17,7 @@ export interface UserState {
   role: Role
   organizationId: string
   tokens: Record<string, { revoked: boolean }>
+  chatDebugLogging: boolean
 }
 
 export const initialUserState = (): UserState => ({
@@ -25,6 +27,7 @@ export const initialUserState = (): UserState => ({
   role: 'member',
   organizationId: '',
   tokens: {},
+  chatDebugLogging: false,
 })
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/
@@ -51,6 +54,9 @@ export function decideUser(cmd: UserCommand, user: UserState): UserEvent[] {
     case 'RevokeToken':
       if (!user.tokens[cmd.tokenId]) throw new CommandError('NOT_FOUND', `token ${cmd.tokenId} not found`)
       return user.tokens[cmd.tokenId]!.revoked ? [] : [{ type: 'ApiTokenRevoked', data: { tokenId: cmd.tokenId } }]
+    case 'SetChatDebugLogging':
+      if (!user.exists) throw new CommandError('NOT_FOUND', 'user not found')
+      return user.chatDebugLogging === cmd.enabled ? [] : [{ type: 'ChatDebugLoggingToggled', data: { enabled: cmd.enabled } }]
   }
 }
 
@@ -64,6 +70,8 @@ export function evolveUser(user: UserState, event: UserEvent): UserState {
       return { ...user, tokens: { ...user.tokens, [event.data.tokenId]: { revoked: false } } }
     case 'ApiTokenRevoked':
       return { ...user, tokens: { ...user.tokens, [event.data.tokenId]: { revoked: true } } }
+    case 'ChatDebugLoggingToggled':
+      return { ...user, chatDebugLogging: event.data.enabled }
   }
 }
 

@@ -15,6 +15,7 @@ import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSession } from './session.ts'
 import { chatRoleInstructions, withInstructions, type ChatInstructions } from './instructions.ts'
 import { StepAccumulator, type StreamedStep } from './step.ts'
+import type { ChatDebugLogs } from '../debuglog/recorder.ts'
 import type { Tool, ToolContext, ToolRegistry, ToolResult } from './tools/registry.ts'
 
 export interface DriverOptions {
@@ -37,6 +38,8 @@ export interface DriverOptions {
   approvals?: ApprovalPolicies
   /** What the system prompt gains from outside the log (the chat's workspace); read once per turn. */
   instructions?: ChatInstructions
+  /** Chat debug logs: whether a step's provider exchange is kept (src/debuglog/recorder.ts); none without it. */
+  debugLogs?: ChatDebugLogs
 }
 
 export const DEFAULT_TITLE = 'New chat'
@@ -403,6 +406,7 @@ export class ChatDriver {
     const config = await this.opts.config.current()
     const tools = await this.opts.tools.offered(this.session.state, config.disabledTools, this.#interrupt.signal)
     const step = new StepAccumulator(turnId)
+    const debug = await this.#debugCapture(turnId, resolved)
     try {
       const stream = resolved.client.stream({
         model: resolved.model.modelName,
@@ -414,6 +418,7 @@ export class ChatDriver {
         tools: this.opts.tools.definitions(tools),
         maxOutputTokens: resolved.model.maxOutputTokens,
         signal: this.#interrupt.signal,
+        ...(debug ? { debug } : {}),
       })
       for await (const ev of stream) {
         const item = step.apply(ev)
@@ -428,6 +433,13 @@ export class ChatDriver {
     if (result.finishReason === 'content_filter' && result.parts.length === 0)
       throw new TurnFailure('content_filter', 'The provider blocked the response with its content filter. Rephrase the request and try again.')
     return result
+  }
+
+  /** Where this step's provider exchange goes when the chat's debug logging is on; undefined (the usual case) otherwise. */
+  #debugCapture(turnId: string, resolved: ResolvedModel) {
+    if (!this.opts.debugLogs) return undefined
+    const step = this.#turnEvents(turnId).filter((e) => e.type === 'AssistantStepCompleted').length
+    return this.opts.debugLogs.captureFor({ chatId: this.chatId, ownerId: this.session.state.ownerId, turnId, step, provider: resolved.client.kind })
   }
 
   /** The instructions from outside the log, read at a turn's first step (again if the turn binds another workspace). */

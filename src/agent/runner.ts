@@ -16,6 +16,7 @@ import { chatDecider } from '../../commands/chat/decide.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { chatStream } from '../events/chat.ts'
 import type { ChatInstructions } from './instructions.ts'
+import type { ChatDebugLogs } from '../debuglog/recorder.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -45,6 +46,8 @@ export interface RunnerOptions {
   saveImage?: DriverOptions['saveImage']
   /** What the system prompt gains from outside the log: the chat's workspace (src/workspaces/context.ts). */
   instructions?: ChatInstructions
+  /** Chat debug logs (src/debuglog/recorder.ts). */
+  debugLogs?: ChatDebugLogs
 }
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
@@ -98,6 +101,7 @@ export class AgentRunner {
       approvals: opts.approvals,
       saveImage: opts.saveImage,
       instructions: opts.instructions,
+      debugLogs: opts.debugLogs,
     }
   }
 

@@ -74,6 +74,8 @@ export type ConfigEvent =
   | { type: 'ModelOverridesSet'; data: ModelOverrides }
   /** Sub-agent chats of one root that may be active at once. */
   | { type: 'SubAgentLimitSet'; data: { maxActive: number } }
+  /** Chat debug logs (src/debuglog/): kept only while on and the chat's owner turned theirs on; rows older than `retentionDays` are deleted. */
+  | { type: 'DebugLoggingSet'; data: { enabled: boolean; retentionDays: number } }
 
 export type ConfigEventType = ConfigEvent['type']
 export const CONFIG_EVENT_TYPES = [
@@ -90,6 +92,7 @@ export const CONFIG_EVENT_TYPES = [
   'ApprovalPolicySet',
   'ModelOverridesSet',
   'SubAgentLimitSet',
+  'DebugLoggingSet',
 ] as const satisfies readonly ConfigEventType[]
 
 export const CONFIG_STREAM = 'config'

@@ -8,9 +8,11 @@ export type UserEvent =
   | { type: 'UserRoleChanged'; data: { role: Role } }
   | { type: 'ApiTokenIssued'; data: { tokenId: string; tokenHash: string; label: string } }
   | { type: 'ApiTokenRevoked'; data: { tokenId: string } }
+  /** The user's own switch for debug logs of their chats (effective only while the admin's DebugLoggingSet is on). */
+  | { type: 'ChatDebugLoggingToggled'; data: { enabled: boolean } }
 
 export type UserEventType = UserEvent['type']
-export const USER_EVENT_TYPES = ['UserCreated', 'UserRoleChanged', 'ApiTokenIssued', 'ApiTokenRevoked'] as const satisfies readonly UserEventType[]
+export const USER_EVENT_TYPES = ['UserCreated', 'UserRoleChanged', 'ApiTokenIssued', 'ApiTokenRevoked', 'ChatDebugLoggingToggled'] as const satisfies readonly UserEventType[]
 
 export const userStream = (userId: string) => `user-${userId}`
 export const DEFAULT_ORGANIZATION_ID = '00000000-0000-4000-8000-000000000001'

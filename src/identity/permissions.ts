@@ -88,3 +88,13 @@ export function canReadAttachment(p: Principal, attachment: { uploadedBy: string
   if (attachment.uploadedBy === p.userId) return true
   return referencingChats.some((chat) => canReadChat(p, chat))
 }
+
+/**
+ * A chat's debug log (raw provider traffic): its owner and admins of its organization. Auditors,
+ * who read the chat, are refused (FORBIDDEN: the chat's existence is no secret to them); to anyone
+ * else the chat does not exist.
+ */
+export function requireChatDebugLogAccess(p: Principal, chat: ChatOwnership | null): void {
+  if (!chat || !canReadChat(p, chat)) throw chatNotFound()
+  if (!(p.role === 'admin' || chat.ownerId === p.userId)) throw new CommandError('FORBIDDEN', "only the chat's owner and admins may read its debug log")
+}

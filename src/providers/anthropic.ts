@@ -2,6 +2,7 @@
 // event stream once the Bedrock SDK has transcoded AWS event-stream framing).
 import Anthropic from '@anthropic-ai/sdk'
 import { AnthropicBedrock } from '@anthropic-ai/bedrock-sdk'
+import { capturingFetch, withDebugCapture } from './debug-capture.ts'
 import { DEFAULT_STREAM_SILENCE_MS, guardStream, incompleteStream, parseArguments } from './stream-guard.ts'
 import {
   emptyUsage,
@@ -23,6 +24,7 @@ export function createAnthropicProvider(config: ProviderConfig): ModelProvider {
     apiKey: config.apiKey ?? null,
     ...(config.baseUrl ? { baseURL: config.baseUrl } : {}),
     maxRetries: 0,
+    fetch: capturingFetch(),
   })
   return anthropicMessagesProvider('anthropic', 'Anthropic', client, config, [config.apiKey])
 }
@@ -39,6 +41,7 @@ export function createBedrockProvider(config: ProviderConfig): ModelProvider {
     apiKey: config.apiKey ?? null,
     ...(config.baseUrl ? { baseURL: config.baseUrl } : {}),
     maxRetries: 0,
+    fetch: capturingFetch(),
   }
   const client =
     config.awsAccessKeyId && config.awsSecretAccessKey
@@ -67,7 +70,7 @@ function anthropicMessagesProvider(
     kind,
     stream(req: ModelRequest): AsyncIterable<StreamEvent> {
       const raw = guardStream(
-        (signal) => client.messages.create({ ...toAnthropicParams(req), stream: true }, { signal }),
+        (signal) => withDebugCapture(req.debug, () => client.messages.create({ ...toAnthropicParams(req), stream: true }, { signal })),
         {
           provider: name,
           silenceMs: config.streamSilenceMs ?? DEFAULT_STREAM_SILENCE_MS,

@@ -1,6 +1,7 @@
 // Gemini through @google/genai. Function calls arrive whole; thoughtSignatures ride
 // on parts and must go back unchanged on the same part next turn.
 import { GoogleGenAI, type Content, type GenerateContentConfig, type GenerateContentResponse, type Part } from '@google/genai'
+import { capturingFetch, withDebugCapture } from './debug-capture.ts'
 import { DEFAULT_STREAM_SILENCE_MS, guardStream, incompleteStream } from './stream-guard.ts'
 import {
   emptyUsage,
@@ -25,14 +26,14 @@ export function createGoogleProvider(config: ProviderConfig): ModelProvider {
   const client = new GoogleGenAI({
     apiKey: config.apiKey,
     // attempts: 1 => the SDK never retries; Cairn's runner does.
-    httpOptions: { ...(config.baseUrl ? { baseUrl: config.baseUrl } : {}), retryOptions: { attempts: 1 } },
+    httpOptions: { ...(config.baseUrl ? { baseUrl: config.baseUrl } : {}), retryOptions: { attempts: 1 }, fetch: capturingFetch() },
   })
   return {
     kind: 'google',
     stream(req: ModelRequest): AsyncIterable<StreamEvent> {
       const { contents, config: genConfig } = toGeminiRequest(req)
       const raw = guardStream(
-        (signal) => client.models.generateContentStream({ model: req.model, contents, config: { ...genConfig, abortSignal: signal } }),
+        (signal) => withDebugCapture(req.debug, () => client.models.generateContentStream({ model: req.model, contents, config: { ...genConfig, abortSignal: signal } })),
         {
           provider: PROVIDER,
           silenceMs: config.streamSilenceMs ?? DEFAULT_STREAM_SILENCE_MS,

@@ -1,6 +1,7 @@
 // OpenAI Chat Completions streaming: OpenAI, Azure OpenAI and OpenAI-compatible servers.
 import type OpenAI from 'openai'
 import { openAIClient, providerName } from './openai-clients.ts'
+import { withDebugCapture } from './debug-capture.ts'
 import { DEFAULT_STREAM_SILENCE_MS, guardStream, incompleteStream, parseArguments } from './stream-guard.ts'
 import {
   emptyUsage,
@@ -22,7 +23,7 @@ export function createOpenAIChatProvider(config: ProviderConfig): ModelProvider 
   return {
     kind: config.kind,
     stream(req: ModelRequest): AsyncIterable<StreamEvent> {
-      const raw = guardStream((signal) => client.chat.completions.create(toChatParams(req, config), { signal }), {
+      const raw = guardStream((signal) => withDebugCapture(req.debug, () => client.chat.completions.create(toChatParams(req, config), { signal })), {
         provider: name,
         silenceMs: config.streamSilenceMs ?? DEFAULT_STREAM_SILENCE_MS,
         secrets: [config.apiKey],

@@ -1,5 +1,6 @@
 // Builds the `openai` SDK client for the OpenAI-shaped provider kinds.
 import OpenAI, { AzureOpenAI } from 'openai'
+import { capturingFetch } from './debug-capture.ts'
 import { ProviderError, type ProviderConfig } from './types.ts'
 
 /** openai-compatible servers (Ollama, vLLM, LM Studio) often need no key, but the SDK insists on one. */
@@ -24,6 +25,7 @@ export function openAIClient(config: ProviderConfig): OpenAI {
         ...(config.deployment ? { deployment: config.deployment } : {}),
         ...(config.apiKey ? { apiKey: config.apiKey } : {}),
         maxRetries: 0,
+        fetch: capturingFetch(),
       })
     }
     case 'openai-compatible':
@@ -32,12 +34,12 @@ export function openAIClient(config: ProviderConfig): OpenAI {
           retryable: false,
         })
       }
-      return new OpenAI({ apiKey: config.apiKey || PLACEHOLDER_KEY, baseURL: config.baseUrl, maxRetries: 0 })
+      return new OpenAI({ apiKey: config.apiKey || PLACEHOLDER_KEY, baseURL: config.baseUrl, maxRetries: 0, fetch: capturingFetch() })
     default:
       if (!config.apiKey) {
         throw new ProviderError('config', 'OpenAI needs an API key in the provider settings.', { retryable: false })
       }
-      return new OpenAI({ apiKey: config.apiKey, ...(config.baseUrl ? { baseURL: config.baseUrl } : {}), maxRetries: 0 })
+      return new OpenAI({ apiKey: config.apiKey, ...(config.baseUrl ? { baseURL: config.baseUrl } : {}), maxRetries: 0, fetch: capturingFetch() })
   }
 }
 

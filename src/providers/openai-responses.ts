@@ -2,6 +2,7 @@
 // the whole history, with reasoning replayed through its encrypted content.
 import type OpenAI from 'openai'
 import { openAIClient, providerName } from './openai-clients.ts'
+import { withDebugCapture } from './debug-capture.ts'
 import { DEFAULT_STREAM_SILENCE_MS, guardStream, incompleteStream, parseArguments } from './stream-guard.ts'
 import { fromHttp } from './errors.ts'
 import {
@@ -24,7 +25,7 @@ export function createOpenAIResponsesProvider(config: ProviderConfig): ModelProv
   return {
     kind: config.kind,
     stream(req: ModelRequest): AsyncIterable<StreamEvent> {
-      const raw = guardStream((signal) => client.responses.create(toResponsesParams(req, config), { signal }), {
+      const raw = guardStream((signal) => withDebugCapture(req.debug, () => client.responses.create(toResponsesParams(req, config), { signal })), {
         provider: name,
         silenceMs: config.streamSilenceMs ?? DEFAULT_STREAM_SILENCE_MS,
         secrets: [config.apiKey],

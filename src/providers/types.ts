@@ -1,5 +1,6 @@
 // The one streaming interface every LLM adapter implements. The agent runner codes
 // against these types only; nothing provider-specific leaks past src/providers/.
+import type { DebugCapture } from './debug-capture.ts'
 
 export type ProviderKind =
   | 'anthropic'
@@ -73,6 +74,8 @@ export interface ModelRequest {
    * Gemini: thinkingConfig with thought summaries.
    */
   reasoning?: { effort?: 'low' | 'medium' | 'high'; budgetTokens?: number }
+  /** Chat debug logging is on for this request: its HTTP exchange goes here (src/providers/debug-capture.ts). */
+  debug?: DebugCapture
 }
 
 /**

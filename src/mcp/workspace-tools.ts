@@ -12,11 +12,14 @@ import { workspaceMcpToolName } from './names.ts'
 import { toolResultFromMcp } from './results.ts'
 
 const LIST_TIMEOUT_MS = 5_000
+/** A chat's listing is reused this long: a step asks for the offered tools twice (to stream, to run its calls). */
+const LIST_REUSE_MS = 2_000
 const CALL_TIMEOUT_MS = 10 * 60_000
 
 export class WorkspaceMcpTools implements ToolSource {
   /** Workspaces whose listing failed, so it is logged once per outage. */
   readonly #failing = new Set<string>()
+  readonly #recent = new Map<string, { at: number; list: WorkspaceMcpList }>()
 
   constructor(
     private readonly tunnels: Pick<WorkspaceTunnels, 'isConnected' | 'requestJson'>,
@@ -29,7 +32,15 @@ export class WorkspaceMcpTools implements ToolSource {
     if (!this.tunnels.isConnected(workspaceId, MAIN_AGENT)) return []
     let list: WorkspaceMcpList
     try {
-      list = await this.tunnels.requestJson<WorkspaceMcpList>(workspaceId, { method: 'GET', path: '/mcp/servers', agent: MAIN_AGENT, timeoutMs: LIST_TIMEOUT_MS, signal })
+      // Per chat: another chat sees a changed .mcp.json at once, this one within LIST_REUSE_MS.
+      const key = `${chat.id}/${workspaceId}`
+      const recent = this.#recent.get(key)
+      if (recent && Date.now() - recent.at < LIST_REUSE_MS) list = recent.list
+      else {
+        list = await this.tunnels.requestJson<WorkspaceMcpList>(workspaceId, { method: 'GET', path: '/mcp/servers', agent: MAIN_AGENT, timeoutMs: LIST_TIMEOUT_MS, signal })
+        this.#recent.set(key, { at: Date.now(), list })
+        if (this.#recent.size > 1_000) this.#recent.delete(this.#recent.keys().next().value!)
+      }
       this.#failing.delete(workspaceId)
     } catch (err) {
       if (signal?.aborted) return []

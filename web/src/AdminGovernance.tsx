@@ -319,7 +319,7 @@ function McpServers() {
               <td>{s.id}</td>
               <td>
                 {s.url} <span className="muted">{s.transport === 'SSE' ? 'SSE' : ''}</span>
-                {s.lastError && <div className="error">{s.lastError}</div>}
+                {s.lastError && <div className="error">last error: {s.lastError}</div>}
               </td>
               <td>{authSummary(s.auth)}</td>
               <td>

@@ -198,6 +198,8 @@ function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
       changeCall(d.callId, (c) => ({ ...c, result: d.result, isError: d.isError, images: d.images }))
       break
     case 'ToolCallApprovalRequested':
+      // The turn waits for a person: nothing streams until the decision.
+      if (live?.turnId === d.turnId) live = null
       changeCall(d.callId, (c) => ({
         ...c,
         approval: { turnId: d.turnId, rule: { tool: d.rule?.tool ?? c.name, commandPattern: d.rule?.commandPattern ?? null }, expiresAt: d.expiresAt, decision: null, dismissed: false },

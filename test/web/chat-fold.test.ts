@@ -113,4 +113,23 @@ describe('the chat view fold of questions, plans and sub-agents', () => {
     ])
     expect(v.entries).toEqual([])
   })
+
+  it('puts a held call\'s approval on its tool call, then who decided it, and leaves one its turn ended without undecided', () => {
+    revision = 0
+    const rule = { tool: 'execute', commandPattern: '\\bgit\\s+push\\b' }
+    const held = (callId: string) => event('ToolCallApprovalRequested', { turnId: 't1', callId, name: 'execute', arguments: {}, rule, expiresAt: '2026-12-02T01:00:00Z' })
+    let v = foldChatItems(emptyChatView(), [
+      event('TurnStarted', { turnId: 't1' }),
+      step('', [{ id: 'a', name: 'execute', arguments: { command: 'git push' } }, { id: 'b', name: 'execute', arguments: { command: 'git push -f' } }, { id: 'c', name: 'execute', arguments: { command: 'git push x' } }]),
+      held('a'),
+      held('b'),
+      held('c'),
+    ])
+    const calls = () => (v.entries[0] as { toolCalls: { id: string; approval?: unknown }[] }).toolCalls
+    expect(calls()[0]!.approval).toEqual({ turnId: 't1', rule, expiresAt: '2026-12-02T01:00:00Z', decision: null, dismissed: false })
+    v = foldChatItems(v, [event('ToolCallApproved', { callId: 'a', approvedBy: 'u1', forChat: true }), event('ToolCallDenied', { callId: 'b', deniedBy: 'u1', reason: 'no force', expired: false })])
+    expect(calls().map((c) => (c.approval as { decision: unknown }).decision)).toEqual([{ approved: true, by: 'u1', forChat: true }, { approved: false, by: 'u1', reason: 'no force', expired: false }, null])
+    v = foldChatItems(v, [event('TurnInterrupted', { turnId: 't1' })])
+    expect(calls().map((c) => (c.approval as { dismissed: boolean }).dismissed)).toEqual([false, false, true])
+  })
 })

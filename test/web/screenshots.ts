@@ -47,10 +47,10 @@ async function main() {
       console.log(`wrote docs/screenshots/${name}.png`)
     }
 
-    const gql = async (query: string, variables: Record<string, unknown>) => {
+    const gql = async (query: string, variables: Record<string, unknown>, token = alice.token) => {
       const res = await fetch(`${ui.url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.token}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ query, variables }),
       })
       return ((await res.json()) as { data: any }).data
@@ -159,6 +159,31 @@ async function main() {
     await planning.page.evaluate(() => scrollTo(0, document.body.scrollHeight))
     await shot(planning.page, 'plan-card')
     await planning.context.close()
+
+    // Governance: an approval policy holds a push; an MCP server with a write-only token.
+    await gql('mutation($i: ApprovalPolicyInput!) { setApprovalPolicy(input: $i) { orgId } }', { i: { rules: [{ tool: 'execute', commandPattern: '\\bgit\\s+push\\b' }, { tool: 'mcp__deploy__*' }], expiresAfterSeconds: 1800 } }, ui.adminToken)
+    await gql('mutation($i: McpServerInput!) { configureMcpServer(input: $i) { id } }', { i: { id: 'docs', url: 'https://mcp.example.com/docs', auth: { kind: 'BEARER', token: 'not-a-real-token' }, availability: 'DEFAULT_ON', allowInPlanMode: true } }, ui.adminToken)
+    const pushPrompt = 'Bump the version to 1.4.0 and push it'
+    ui.h.script(pushPrompt, [
+      call('t1', 'execute', { command: 'echo 1.4.0 > VERSION && cat VERSION' }),
+      call('t2', 'execute', { command: 'git push origin main --follow-tags' }),
+      { text: 'Pushed.' },
+    ])
+    const { createChat: pushChat } = await gql('mutation($t: String!, $w: ID!) { createChat(input: { title: $t, firstMessage: $t, workspaceId: $w }) { id } }', { t: pushPrompt, w: workspaceId })
+    const approving = await signedInPage(browser, ui.url, alice.token, { width: 1200, height: 800 })
+    await approving.page.goto(`/chats/${pushChat.id}`)
+    await approving.page.getByRole('region', { name: 'approval of execute' }).getByRole('button', { name: 'Approve', exact: true }).waitFor({ timeout: 60_000 })
+    await approving.page.evaluate(() => scrollTo(0, document.body.scrollHeight))
+    await shot(approving.page, 'approval-card')
+    await approving.context.close()
+
+    const governance = await signedInPage(browser, ui.url, ui.adminToken, { width: 1200, height: 1000 })
+    await governance.page.goto('/admin')
+    const policies = governance.page.getByRole('heading', { name: 'Approval policies' })
+    await governance.page.getByRole('table', { name: 'MCP servers' }).getByRole('cell', { name: 'docs', exact: true }).waitFor()
+    await policies.evaluate((h) => scrollTo(0, h.getBoundingClientRect().top + scrollY - 70))
+    await shot(governance.page, 'admin-governance')
+    await governance.context.close()
 
     // A parent with two sub-agents, one still at work.
     const parentPrompt = 'Find out why the nightly build is slow'

@@ -413,6 +413,105 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     await page.locator('.msg.assistant', { hasText: 'The helper reported back.' }).waitFor()
   })
 
+  it('creates a template from the admin form and lists it, shows the server\'s refusal of a bad one, and edits it', async () => {
+    const page = await open(ui.adminToken, '/admin')
+    const form = page.getByRole('form', { name: 'create a template' })
+    await form.getByRole('button', { name: 'Create template' }).click()
+    expect(await form.getByRole('alert').textContent()).toContain('a template needs a name of 1 to 100 characters')
+
+    await form.getByLabel('template name').fill('Exec box')
+    await form.getByLabel('template description').fill('A box made by a script')
+    await form.getByLabel('provisioner').selectOption('exec')
+    await form.getByLabel('create command').fill('echo create')
+    await form.getByRole('checkbox', { name: 'member' }).check()
+    await form.getByRole('button', { name: 'Create template' }).click()
+    const templates = page.getByRole('table', { name: 'templates' })
+    const row = templates.getByRole('row').filter({ hasText: 'Exec box' })
+    await row.waitFor()
+    expect(await row.getByRole('cell').allTextContents()).toEqual(['Exec box', 'exec', 'member', '0', 'Edit'])
+    expect(await form.getByRole('alert').count()).toBe(0)
+
+    await row.getByRole('button', { name: 'edit Exec box' }).click()
+    const edit = page.getByRole('form', { name: 'edit template Exec box' })
+    expect(await edit.getByLabel('create command').inputValue()).toBe('echo create')
+    await edit.getByLabel('template name').fill('Exec box, renamed')
+    await edit.getByRole('button', { name: 'Save template' }).click()
+    await templates.getByRole('cell', { name: 'Exec box, renamed', exact: true }).waitFor()
+    const stored = await ui.h.gql(ui.adminToken, '{ templates { name provisioner allowedRoles } }')
+    expect(stored.data.templates.find((t: { name: string }) => t.name === 'Exec box, renamed')).toEqual({
+      name: 'Exec box, renamed',
+      provisioner: { kind: 'exec', create: 'echo create', start: '', stop: '', delete: '' },
+      allowedRoles: ['member'],
+    })
+  })
+
+  it('sets an approval policy from the admin form, after showing why a bad pattern was refused', async () => {
+    const page = await open(ui.adminToken, '/admin')
+    const form = page.getByRole('form', { name: 'set an approval policy' })
+    await form.getByLabel('rule 1 tool').fill('execute')
+    await form.getByLabel('rule 1 command pattern').fill('git (push')
+    await form.getByRole('button', { name: 'Save policy' }).click()
+    expect(await form.getByRole('alert').textContent()).toMatch(/not a regular expression/)
+    await form.getByLabel('rule 1 command pattern').fill('\\bgit\\s+push\\b')
+    await form.getByLabel('expires after seconds').fill('600')
+    await form.getByRole('button', { name: 'Save policy' }).click()
+    const row = page.getByRole('table', { name: 'approval policies' }).getByRole('row').filter({ hasText: 'the organization' })
+    await row.waitFor()
+    expect(await row.getByRole('cell').nth(1).textContent()).toBe('execute matching \\bgit\\s+push\\b')
+    expect(await row.getByRole('cell').nth(2).textContent()).toBe('10 min')
+    const stored = await ui.h.gql(ui.adminToken, '{ approvalPolicies { templateId rules { tool commandPattern } expiresAfterSeconds } }')
+    expect(stored.data.approvalPolicies).toEqual([{ templateId: null, rules: [{ tool: 'execute', commandPattern: '\\bgit\\s+push\\b' }], expiresAfterSeconds: 600 }])
+  })
+
+  describe('a call held for approval', () => {
+    let workspaceId: string
+    beforeAll(async () => {
+      const set = await ui.h.gql(ui.adminToken, 'mutation { setApprovalPolicy(input: { rules: [{ tool: "execute", commandPattern: "\\\\bgit\\\\s+push\\\\b" }], expiresAfterSeconds: 600 }) { orgId } }')
+      expect(set.errors).toBeUndefined()
+      workspaceId = await readyWorkspace(ui.h, alice.userId)
+    }, 180_000)
+
+    it('shows the held `git push` as a card; Deny with a reason sends the denial, and the model reads the reason', async () => {
+      ui.h.script('Push the branch.', [call('push', 'execute', { command: 'git push origin main' }), (m) => ({ text: `Understood: ${resultFor(m, 'push')}` })])
+      const page = await open(alice.token)
+      await page.getByLabel('workspace').selectOption(workspaceId)
+      await startChat(page, 'Push the branch.')
+      const card = page.getByRole('region', { name: 'approval of execute' })
+      await card.waitFor({ timeout: 120_000 })
+      await page.locator('.chat-meta .status', { hasText: 'requires action' }).waitFor()
+      expect(await card.locator('.command').textContent()).toBe('$ git push origin main')
+      expect(await card.locator('.approval-rule').textContent()).toBe('Needs approval: rule execute matching \\bgit\\s+push\\b')
+      expect(await card.locator('.approval-expiry').textContent()).toMatch(/^denied at .+ \(in (9|10) min\) unless approved$/)
+      expect(await card.locator('.badge').textContent()).toBe('waiting for approval')
+      await page.getByRole('note').filter({ hasText: 'waits for your approval' }).waitFor()
+
+      await card.getByRole('button', { name: 'Deny…' }).click()
+      await card.getByLabel('reason for denying').fill('not on Fridays')
+      await card.getByRole('button', { name: 'Deny', exact: true }).click()
+      await page.locator('.msg.assistant', { hasText: 'Understood:' }).waitFor()
+      expect(await card.locator('.approval-decision').textContent()).toBe('Denied by you: not on Fridays')
+      expect(await card.getByRole('button').count()).toBe(0)
+      // The model's next request carries the denial and its reason as the call's result.
+      const next = ui.fake.requests.find((r) => (r as { messages: WireMessage[] }).messages.some((m) => m.tool_call_id === 'push')) as { messages: WireMessage[] }
+      expect(resultFor(next.messages, 'push')).toBe('Error: Not run: the user denied this call. Their reason: not on Fridays')
+      await page.locator('.chat-meta .status', { hasText: 'waiting' }).waitFor()
+    })
+
+    it('Approve runs the held call, and the card says who approved it', async () => {
+      ui.h.script('Push when allowed.', [call('push2', 'execute', { command: 'echo git push done' }), (m) => ({ text: `Ran it: ${resultFor(m, 'push2')}` })])
+      const page = await open(alice.token)
+      await page.getByLabel('workspace').selectOption(workspaceId)
+      await startChat(page, 'Push when allowed.')
+      const card = page.getByRole('region', { name: 'approval of execute' })
+      await card.getByRole('button', { name: 'Approve', exact: true }).click({ timeout: 120_000 })
+      await page.locator('.msg.assistant', { hasText: 'Ran it:' }).waitFor()
+      expect(await card.locator('.approval-decision').textContent()).toBe('Approved by you')
+      expect(await card.locator('.terminal pre').textContent()).toContain('git push done')
+      expect(await card.locator('.terminal .exit').textContent()).toBe('exit 0')
+      expect(await card.locator('.badge').textContent()).toBe('done')
+    })
+  })
+
   it('works at phone width, from the keyboard', async () => {
     ui.h.script('phone chat', [{ text: 'Answered on a phone.' }])
     const page = await open(alice.token, '/', { width: 390, height: 800 })

@@ -1,8 +1,11 @@
-// Admins: providers (keys are write-only: "set" or "not set"), models with their prices, the system prompt, templates.
+// Admins: providers (keys are write-only: "set" or "not set"), models with their prices, the system prompt,
+// templates (AdminTemplates.tsx) and the governance settings (AdminGovernance.tsx).
 import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
-import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS, SET_SYSTEM_PROMPT, SYSTEM_PROMPT, TEMPLATES } from './queries.ts'
+import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS, SET_SYSTEM_PROMPT, SYSTEM_PROMPT } from './queries.ts'
 import { errorMessage } from './client.ts'
+import { Templates } from './AdminTemplates.tsx'
+import { Governance } from './AdminGovernance.tsx'
 
 const KINDS = ['anthropic', 'bedrock', 'openai_chat', 'openai_responses', 'azure_openai', 'google', 'openai_compatible']
 
@@ -12,6 +15,8 @@ interface Model {
   isDefault: boolean
   enabled: boolean
   contextWindow: number
+  maxOutputTokens: number
+  compactionThresholdPercent: number
   providerId: string | null
   modelName: string | null
   pricing: { input: number; output: number; cacheRead: number; cacheWrite: number }
@@ -112,29 +117,42 @@ function SystemPrompt() {
   )
 }
 
-function Templates() {
-  const [{ data }] = useQuery<{ templates: { id: string; name: string; description: string; provisioner: { kind: string }; allowedRoles: unknown; workspaceCount: number }[] }>({ query: TEMPLATES })
+/** A model's row actions: configureModel again with every stored field, one changed. */
+function ModelActions({ model, onSaved }: { model: Model; onSaved: () => void }) {
+  const [result, save] = useMutation(CONFIGURE_MODEL)
+  const change = async (patch: Partial<Pick<Model, 'enabled' | 'isDefault'>>) => {
+    const m = { ...model, ...patch }
+    const { cacheRead, cacheWrite, input, output } = m.pricing
+    const res = await save({
+      input: {
+        id: m.id,
+        providerId: m.providerId,
+        modelName: m.modelName,
+        displayName: m.displayName,
+        enabled: m.enabled,
+        isDefault: m.isDefault,
+        contextWindow: m.contextWindow,
+        maxOutputTokens: m.maxOutputTokens,
+        compactionThresholdPercent: m.compactionThresholdPercent,
+        pricing: { input, output, cacheRead, cacheWrite },
+      },
+    })
+    if (!res.error) onSaved()
+  }
   return (
-    <table>
-      <thead>
-        <tr>
-          <th>name</th>
-          <th>provisioner</th>
-          <th>who may use it</th>
-          <th>workspaces</th>
-        </tr>
-      </thead>
-      <tbody>
-        {data?.templates.map((t) => (
-          <tr key={t.id}>
-            <td title={t.description}>{t.name}</td>
-            <td>{t.provisioner.kind}</td>
-            <td>{Array.isArray(t.allowedRoles) ? t.allowedRoles.join(', ').toLowerCase() : String(t.allowedRoles)}</td>
-            <td>{t.workspaceCount}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <>
+      <label className="toggle">
+        <input type="checkbox" role="switch" aria-label={`${model.id} enabled`} checked={model.enabled} disabled={result.fetching} onChange={(e) => void change({ enabled: e.target.checked })} /> enabled
+      </label>{' '}
+      {model.isDefault ? (
+        <span className="badge ok">default</span>
+      ) : (
+        <button type="button" className="secondary" disabled={result.fetching || !model.enabled} onClick={() => void change({ isDefault: true })}>
+          Make default
+        </button>
+      )}
+      {result.error && <p className="error">{errorMessage(result.error)}</p>}
+    </>
   )
 }
 
@@ -188,8 +206,7 @@ export function AdminScreen() {
                 {m.pricing.input} · {m.pricing.output} · {m.pricing.cacheRead} · {m.pricing.cacheWrite}
               </td>
               <td>
-                {m.isDefault ? 'default' : ''}
-                {m.enabled ? '' : ' disabled'}
+                <ModelActions model={m} onSaved={() => refetchModels()} />
               </td>
             </tr>
           ))}
@@ -200,7 +217,7 @@ export function AdminScreen() {
       <SystemPrompt />
       <h1>Templates</h1>
       <Templates />
-      <p className="muted">Templates are created and changed through GraphQL (<code>createTemplate</code>, <code>updateTemplate</code>).</p>
+      <Governance models={models.data?.models.filter((m) => m.enabled).map((m) => m.id) ?? []} />
     </main>
   )
 }

@@ -1,5 +1,5 @@
 // One chat: the conversation as it streams, with the queue and composer (Composer.tsx) or the timeline (Timeline.tsx).
-import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react'
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { BUSY, Composer, Queue } from './Composer.tsx'
 import { Timeline } from './Timeline.tsx'
@@ -14,6 +14,7 @@ import { ParentBreadcrumb, SubAgentsContext, SubAgentsPanel, useSubAgents } from
 import { linkHandler } from './router.ts'
 import { shownElsewhere, ToolCard } from './ToolCard.tsx'
 import { AttachmentImage } from './attachments.tsx'
+import { ApprovalContext } from './ApprovalCard.tsx'
 
 const PAGE = 200
 
@@ -171,6 +172,9 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
   // Long chats render their newest entries; earlier ones page in on demand.
   const [shown, setShown] = useState(PAGE)
   const chat = data?.chat
+  const pendingKey = chat?.pendingApprovals.map((p) => p.callId).join(' ') ?? ''
+  const canChange = !!chat && (me.role === 'ADMIN' || (me.role === 'MEMBER' && chat.ownerId === me.id))
+  const approvals = useMemo(() => ({ chatId, canAct: canChange, meId: me.id, pending: new Set(pendingKey.split(' ').filter(Boolean)) }), [chatId, canChange, me.id, pendingKey])
   if (error || streamError) {
     const message = error?.graphQLErrors[0]?.message ?? streamError ?? error?.message
     return (
@@ -184,7 +188,6 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
     )
   }
   if (!chat) return <main className="loading">Loading…</main>
-  const canChange = me.role === 'ADMIN' || (me.role === 'MEMBER' && chat.ownerId === me.id)
   const status = chat.status
   return (
     <main className="chat">
@@ -220,6 +223,7 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
         </nav>
       </header>
       <SubAgentsContext.Provider value={subAgents}>
+       <ApprovalContext.Provider value={approvals}>
         <SubAgentsPanel childIds={view.subAgents.map((c) => c.childChatId)} />
         {tab === 'timeline' ? (
           <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} loadEarlier={loadEarlier} />
@@ -256,6 +260,7 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
             <div ref={bottom} />
           </>
         )}
+       </ApprovalContext.Provider>
       </SubAgentsContext.Provider>
     </main>
   )

@@ -37,6 +37,7 @@ export function Queue({ chat, canChange }: { chat: ChatSummary; canChange: boole
 
 /** What the message box says the next message will do. */
 function placeholderFor(chat: ChatSummary, busy: boolean) {
+  if (chat.status === 'REQUIRES_ACTION' && chat.pendingApprovals.length > 0 && !chat.pendingQuestionId) return 'A tool call waits for approval; a message now waits in the queue'
   if (chat.status === 'REQUIRES_ACTION') return 'Answer the question above in your own words: your message answers it'
   if (busy) return 'The agent is working; a message now waits in the queue'
   return chat.planMode ? 'Message (plan mode: the agent plans and proposes, it changes nothing)' : 'Message'
@@ -49,8 +50,10 @@ export function Composer({ chat, onSent, inputRef }: { chat: ChatSummary; onSent
   const [attachError, setAttachError] = useState<string | null>(null)
   const [result, send] = useMutation(SEND)
   const [, interrupt] = useMutation(INTERRUPT)
-  const busy = BUSY.has(chat.status)
-  const answering = chat.status === 'REQUIRES_ACTION'
+  // A call held for approval: the turn is not over, so a message waits in the queue.
+  const approving = chat.status === 'REQUIRES_ACTION' && chat.pendingApprovals.length > 0 && !chat.pendingQuestionId
+  const busy = BUSY.has(chat.status) || approving
+  const answering = chat.status === 'REQUIRES_ACTION' && !approving
   async function attach(files: Iterable<File>) {
     setAttachError(null)
     for (const file of files) {
@@ -109,6 +112,11 @@ export function Composer({ chat, onSent, inputRef }: { chat: ChatSummary; onSent
             </figure>
           ))}
         </div>
+      )}
+      {approving && (
+        <p className="composer-note" role="note">
+          {chat.pendingApprovals.length > 1 ? `${chat.pendingApprovals.length} tool calls wait` : 'A tool call waits'} for your approval above; a message sent now waits in the queue.
+        </p>
       )}
       {answering && (
         <p className="composer-note" role="note">

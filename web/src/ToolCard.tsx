@@ -1,5 +1,6 @@
 // A tool call as a card: file writes and edits as diffs, execute as a terminal, the rest folded.
 import { diffLines } from 'diff'
+import { ApprovalPanel } from './ApprovalCard.tsx'
 import { AttachmentImage } from './attachments.tsx'
 import type { ToolCallView } from './chat-fold.ts'
 import { SubAgentCard } from './SubAgents.tsx'
@@ -42,6 +43,7 @@ function exitCodeOf(result: string | undefined): string | null {
 }
 
 function Status({ call }: { call: ToolCallView }) {
+  if (call.result === undefined && call.approval && !call.approval.decision && !call.approval.dismissed) return <span className="badge waiting">waiting for approval</span>
   if (call.result === undefined) return <span className="badge running">running…</span>
   return call.isError ? <span className="badge error">error</span> : <span className="badge ok">done</span>
 }
@@ -109,7 +111,11 @@ export function ToolCard({ call }: { call: ToolCallView }) {
   }
   const showResult = call.result !== undefined && call.isError && call.name !== 'execute'
   return (
-    <div className="tool-card" data-tool={call.name}>
+    <div
+      className={`tool-card${call.approval ? ' held' : ''}`}
+      data-tool={call.name}
+      {...(call.approval ? { role: 'region', 'aria-label': `approval of ${call.name}` } : {})}
+    >
       <div className="tool-head">
         <span className="tool-name">{call.name}</span>
         {typeof args.path === 'string' && <span className="tool-arg">{args.path}</span>}
@@ -117,6 +123,7 @@ export function ToolCard({ call }: { call: ToolCallView }) {
         <Status call={call} />
       </div>
       {body}
+      {call.approval && <ApprovalPanel callId={call.id} approval={call.approval} />}
       {showResult && <pre className="tool-error">{call.result}</pre>}
       {call.images?.map((img) => (
         <AttachmentImage key={img.attachmentId} attachmentId={img.attachmentId} mimeType={img.mimeType} name={typeof args.name === 'string' ? args.name : String(args.path ?? 'attachment')} />

@@ -25,6 +25,17 @@ export interface ToolCallView {
   result?: string
   isError?: boolean
   images?: { attachmentId: string; mimeType: string }[]
+  /** Set when an approval policy held the call (ToolCallApprovalRequested). */
+  approval?: ApprovalView
+}
+
+/** A held call: waiting, decided (by whom, or expired), or left undecided by a turn that ended. */
+export interface ApprovalView {
+  turnId: string
+  rule: { tool: string; commandPattern: string | null }
+  expiresAt: string
+  decision: { approved: true; by: string; forChat: boolean } | { approved: false; by: string | null; reason: string; expired: boolean } | null
+  dismissed: boolean
 }
 
 export type Entry =
@@ -124,10 +135,22 @@ function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
       }
     }
   }
+  /** Replaces the tool call `callId` of the step that made it (when that step is in the view). */
+  const changeCall = (callId: string, change: (c: ToolCallView) => ToolCallView) => {
+    const at = callIndex[callId]
+    const entry = at === undefined ? undefined : entries[at]
+    if (entry?.kind === 'assistant') entries[at!] = { ...entry, toolCalls: entry.toolCalls.map((c) => (c.id === callId ? change(c) : c)) }
+  }
   const turnEnd = (outcome: 'completed' | 'stopped' | 'failed', message?: string) => {
     const usage = turnUsage[d.turnId] ?? { tokens: 0, costUsd: 0 }
     // A question its turn ended without an answer to was dismissed (an interrupt while it waited).
     update('question', (q) => q.turnId === d.turnId && !q.answer && !q.dismissed, (q) => ({ ...q, dismissed: true }))
+    // Likewise a held call nobody decided (the turn was stopped while it waited).
+    for (let i = entries.length - 1; i >= 0 && entries[i]!.kind !== 'turn-end'; i--) {
+      const x = entries[i]!
+      if (x.kind === 'assistant' && x.toolCalls.some((c) => c.approval && !c.approval.decision && !c.approval.dismissed))
+        entries[i] = { ...x, toolCalls: x.toolCalls.map((c) => (c.approval && !c.approval.decision ? { ...c, approval: { ...c.approval, dismissed: true } } : c)) }
+    }
     entries.push({ kind: 'turn-end', revision: e.revision, outcome, ...usage, ...(message ? { message } : {}) })
   }
   switch (e.type) {
@@ -171,16 +194,25 @@ function applyEvent(view: ChatView, e: StoredChatEvent): ChatView {
       retry = null
       break
     }
-    case 'ToolCallCompleted': {
-      const at = callIndex[d.callId]
-      const entry = at === undefined ? undefined : entries[at]
-      if (entry?.kind === 'assistant')
-        entries[at!] = {
-          ...entry,
-          toolCalls: entry.toolCalls.map((c) => (c.id === d.callId ? { ...c, result: d.result, isError: d.isError, images: d.images } : c)),
-        }
+    case 'ToolCallCompleted':
+      changeCall(d.callId, (c) => ({ ...c, result: d.result, isError: d.isError, images: d.images }))
       break
-    }
+    case 'ToolCallApprovalRequested':
+      // The turn waits for a person: nothing streams until the decision.
+      if (live?.turnId === d.turnId) live = null
+      changeCall(d.callId, (c) => ({
+        ...c,
+        approval: { turnId: d.turnId, rule: { tool: d.rule?.tool ?? c.name, commandPattern: d.rule?.commandPattern ?? null }, expiresAt: d.expiresAt, decision: null, dismissed: false },
+      }))
+      break
+    case 'ToolCallApproved':
+      changeCall(d.callId, (c) => (c.approval ? { ...c, approval: { ...c.approval, decision: { approved: true, by: d.approvedBy, forChat: !!d.forChat } } } : c))
+      break
+    case 'ToolCallDenied':
+      changeCall(d.callId, (c) =>
+        c.approval ? { ...c, approval: { ...c.approval, decision: { approved: false, by: d.deniedBy ?? null, reason: d.reason ?? '', expired: !!d.expired } } } : c,
+      )
+      break
     case 'TurnCompleted':
       if (live?.turnId === d.turnId) live = null
       retry = null

@@ -1,12 +1,12 @@
 // Every operation the UI sends, in one place.
-const CHAT = 'id title status archived modelId ownerId workspaceId parentChatId rootChatId agentType planMode queueLength revision updatedAt lastError pendingQuestionId forkOf { chatId revision } usage { costUsd inputTokens outputTokens } queue { queueId position parts }'
+const CHAT = 'id title status archived modelId ownerId workspaceId parentChatId rootChatId agentType planMode queueLength revision updatedAt lastError pendingQuestionId pendingApprovals { callId } forkOf { chatId revision } usage { costUsd inputTokens outputTokens } queue { queueId position parts }'
 
 export const ME = 'query Me { me { id email name role } }'
 export const CHATS = `query Chats($filter: ChatFilter) { chats(first: 100, filter: $filter) { nodes { ${CHAT} } } }`
 export const MY_CHATS = `subscription MyChats { myChats { kind chat { ${CHAT} } } }`
 export const FORKS = `query Forks($chatId: ID!) { chats(first: 100, filter: { forkOf: $chatId }) { nodes { id title forkOf { chatId revision } createdAt } } }`
 export const CHAT_QUERY = `query Chat($id: ID!) { chat(id: $id) { ${CHAT} } }`
-export const MODELS = 'query Models { models { id displayName isDefault enabled contextWindow maxOutputTokens providerId modelName pricing { input output cacheRead cacheWrite } } }'
+export const MODELS = 'query Models { models { id displayName isDefault enabled contextWindow maxOutputTokens compactionThresholdPercent providerId modelName pricing { input output cacheRead cacheWrite } } }'
 export const PROVIDERS = 'query Providers { providers { id kind displayName baseUrl apiKeySet keyFingerprint } }'
 export const CREATE_CHAT = `mutation CreateChat($input: CreateChatInput!) { createChat(input: $input) { ${CHAT} } }`
 export const SEND = `mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { messageId queued chat { ${CHAT} } } }`
@@ -50,6 +50,21 @@ export const TEMPLATES = 'query Templates { templates { id name description prov
 export const WORKSPACES = 'query Workspaces { workspaces { id name status } }'
 export const CONFIGURE_PROVIDER = 'mutation ConfigureProvider($input: ProviderInput!) { configureProvider(input: $input) { id apiKeySet } }'
 export const CONFIGURE_MODEL = 'mutation ConfigureModel($input: ModelInput!) { configureModel(input: $input) { id } }'
+const TEMPLATE = 'id name description provisioner allowedRoles workspaceCount'
+export const CREATE_TEMPLATE = `mutation CreateTemplate($input: TemplateInput!) { createTemplate(input: $input) { ${TEMPLATE} } }`
+export const UPDATE_TEMPLATE = `mutation UpdateTemplate($id: ID!, $input: TemplateInput!) { updateTemplate(id: $id, input: $input) { ${TEMPLATE} } }`
+/** Governance: approval policies, admin MCP servers (secrets write-only), model overrides, the sub-agent limit. */
+export const APPROVAL_POLICIES = 'query ApprovalPolicies { approvalPolicies { orgId templateId rules { tool commandPattern } expiresAfterSeconds } }'
+export const SET_APPROVAL_POLICY = 'mutation SetApprovalPolicy($input: ApprovalPolicyInput!) { setApprovalPolicy(input: $input) { orgId templateId } }'
+export const MCP_SERVERS = 'query McpServers { mcpServers { id url transport auth { kind tokenFingerprint headers { name fingerprint } } availability allowTools denyTools allowInPlanMode allowInSubAgents lastError } }'
+export const CONFIGURE_MCP_SERVER = 'mutation ConfigureMcpServer($input: McpServerInput!) { configureMcpServer(input: $input) { id } }'
+export const REMOVE_MCP_SERVER = 'mutation RemoveMcpServer($id: ID!) { removeMcpServer(id: $id) }'
+export const MODEL_OVERRIDES = 'query ModelOverrides { modelOverrides { subAgents compaction titles } subAgentLimit }'
+export const SET_MODEL_OVERRIDES = 'mutation SetModelOverrides($input: ModelOverridesInput!) { setModelOverrides(input: $input) { subAgents compaction titles } }'
+export const SET_SUB_AGENT_LIMIT = 'mutation SetSubAgentLimit($max: Int!) { setSubAgentLimit(max: $max) }'
+/** A call of the current turn that waits for approval. */
+export const APPROVE_CALL = `mutation ApproveCall($chatId: ID!, $callId: ID!, $forChat: Boolean) { approveToolCall(chatId: $chatId, callId: $callId, forChat: $forChat) { ${CHAT} } }`
+export const DENY_CALL = `mutation DenyCall($chatId: ID!, $callId: ID!, $reason: String) { denyToolCall(chatId: $chatId, callId: $callId, reason: $reason) { ${CHAT} } }`
 
 export interface ChatSummary {
   id: string
@@ -69,6 +84,7 @@ export interface ChatSummary {
   updatedAt: string
   lastError: string | null
   pendingQuestionId: string | null
+  pendingApprovals: { callId: string }[]
   forkOf: { chatId: string; revision: number } | null
   usage: { costUsd: number; inputTokens: number; outputTokens: number }
   queue: { queueId: string; position: number; parts: { type: string; text?: string }[] }[]

@@ -97,7 +97,14 @@ export function workspaceApiResolvers(service: WorkspaceService) {
       return templateView(await service.createTemplate(actor(ctx), settingsFrom(args.input)))
     },
     async updateTemplate(_root, args: { id: string; input: TemplateInput }, ctx) {
-      return templateView(await service.updateTemplate(actor(ctx), args.id, settingsFrom(args.input)))
+      const settings = settingsFrom(args.input)
+      // Parameters left out of the input stay as they are (a form that does not edit them keeps them).
+      if (args.input.parameters == null) settings.parameters = (await service.getTemplate(actor(ctx), args.id))?.parameters ?? []
+      return templateView(await service.updateTemplate(actor(ctx), args.id, settings))
+    },
+    async archiveTemplate(_root, args: { id: string }, ctx) {
+      await service.archiveTemplate(actor(ctx), args.id)
+      return true
     },
     async createWorkspace(_root, args: { input: { templateId: string; name?: string | null; parameters?: Record<string, unknown> | null } }, ctx) {
       const created = await service.createWorkspace(actor(ctx), args.input)

@@ -138,6 +138,13 @@ export class WorkspaceService {
     return (await this.getTemplate(actor, templateId))!
   }
 
+  /** Archives a template: no new workspaces from it; existing ones keep running. */
+  async archiveTemplate(actor: Actor, templateId: string): Promise<void> {
+    if (actor.role !== 'admin') throw new CommandError('FORBIDDEN', 'only an admin can archive templates')
+    if (!(await this.getTemplate(actor, templateId))) throw templateNotFound(templateId)
+    await this.#templateCommand(templateId, { type: 'ArchiveTemplate' }, this.#meta(actor))
+  }
+
   /** Registers the `local` template when the organization has none, so a new user can work at once. */
   async ensureDefaultTemplate(organizationId = DEFAULT_ORGANIZATION_ID): Promise<void> {
     const rows = await this.deps.db.query(`select 1 from templates where organization_id = $1 limit 1`, [organizationId])

@@ -413,7 +413,7 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     await page.locator('.msg.assistant', { hasText: 'The helper reported back.' }).waitFor()
   })
 
-  it('creates a template from the admin form and lists it, shows the server\'s refusal of a bad one, and edits it', async () => {
+  it('creates a template from the admin form and lists it, shows the server\'s refusal of a bad one, edits and archives it', async () => {
     const page = await open(ui.adminToken, '/admin')
     const form = page.getByRole('form', { name: 'create a template' })
     await form.getByRole('button', { name: 'Create template' }).click()
@@ -428,7 +428,7 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     const templates = page.getByRole('table', { name: 'templates' })
     const row = templates.getByRole('row').filter({ hasText: 'Exec box' })
     await row.waitFor()
-    expect(await row.getByRole('cell').allTextContents()).toEqual(['Exec box', 'exec', 'member', '0', 'Edit'])
+    expect(await row.getByRole('cell').allTextContents()).toEqual(['Exec box', 'exec', 'member', '0', 'Edit Archive'])
     expect(await form.getByRole('alert').count()).toBe(0)
 
     await row.getByRole('button', { name: 'edit Exec box' }).click()
@@ -443,6 +443,12 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
       provisioner: { kind: 'exec', create: 'echo create', start: '', stop: '', delete: '' },
       allowedRoles: ['member'],
     })
+
+    page.once('dialog', (dialog) => void dialog.accept())
+    await templates.getByRole('button', { name: 'archive Exec box, renamed' }).click()
+    await templates.getByRole('cell', { name: 'Exec box, renamed', exact: true }).waitFor({ state: 'detached' })
+    const left = await ui.h.gql(ui.adminToken, '{ templates { name } }')
+    expect(left.data.templates.map((t: { name: string }) => t.name)).not.toContain('Exec box, renamed')
   })
 
   it('sets an approval policy from the admin form, after showing why a bad pattern was refused', async () => {

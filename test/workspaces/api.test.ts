@@ -128,5 +128,17 @@ describe('workspaces through GraphQL', () => {
     await client.dispose()
     expect(items.at(-1)).toMatchObject({ done: true, ok: true })
     expect(items.some((i) => i.line?.includes('creating'))).toBe(true)
+
+    // An edit that leaves parameters out keeps them; an archived template leaves the list.
+    const { parameters: _kept, ...withoutParameters } = input
+    const edited = await gql(admin, 'mutation($id: ID!, $i: TemplateInput!) { updateTemplate(id: $id, input: $i) { name parameters { name } } }', {
+      id: templateId,
+      i: { ...withoutParameters, name: 'exec-renamed' },
+    })
+    expect(edited.data.updateTemplate).toEqual({ name: 'exec-renamed', parameters: [{ name: 'size' }] })
+    expect((await gql(alice, 'mutation($id: ID!) { archiveTemplate(id: $id) }', { id: templateId })).errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
+    expect((await gql(admin, 'mutation($id: ID!) { archiveTemplate(id: $id) }', { id: templateId })).data).toEqual({ archiveTemplate: true })
+    const listed = await gql(admin, '{ templates { id } }')
+    expect(listed.data.templates.map((t: { id: string }) => t.id)).not.toContain(templateId)
   }, 120_000)
 })

@@ -2,7 +2,7 @@
 import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { errorMessage } from './client.ts'
-import { CREATE_TEMPLATE, TEMPLATES, UPDATE_TEMPLATE } from './queries.ts'
+import { ARCHIVE_TEMPLATE, CREATE_TEMPLATE, TEMPLATES, UPDATE_TEMPLATE } from './queries.ts'
 
 const ROLES = ['ADMIN', 'AUDITOR', 'MEMBER'] as const
 const EXEC_STEPS = ['create', 'start', 'stop', 'delete'] as const
@@ -112,8 +112,14 @@ function TemplateForm({ editing, onDone }: { editing: Template | null; onDone: (
 export function Templates() {
   const [{ data }, refetch] = useQuery<{ templates: Template[] }>({ query: TEMPLATES })
   const [editing, setEditing] = useState<Template | null>(null)
+  const [archived, archive] = useMutation(ARCHIVE_TEMPLATE)
   return (
     <>
+      {archived.error && (
+        <p className="error" role="alert">
+          {errorMessage(archived.error)}
+        </p>
+      )}
       <table aria-label="templates">
         <thead>
           <tr>
@@ -134,6 +140,18 @@ export function Templates() {
               <td>
                 <button type="button" className="secondary" aria-label={`edit ${t.name}`} onClick={() => setEditing(t)}>
                   Edit
+                </button>{' '}
+                <button
+                  type="button"
+                  className="secondary"
+                  aria-label={`archive ${t.name}`}
+                  disabled={archived.fetching}
+                  onClick={() => {
+                    if (!window.confirm(`Archive ${t.name}? No new workspaces can be made from it; its workspaces keep running.`)) return
+                    void archive({ id: t.id }).then(() => refetch({ requestPolicy: 'network-only' }))
+                  }}
+                >
+                  Archive
                 </button>
               </td>
             </tr>

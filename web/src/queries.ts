@@ -52,6 +52,7 @@ export const CONFIGURE_PROVIDER = 'mutation ConfigureProvider($input: ProviderIn
 export const CONFIGURE_MODEL = 'mutation ConfigureModel($input: ModelInput!) { configureModel(input: $input) { id } }'
 const TEMPLATE = 'id name description provisioner allowedRoles workspaceCount'
 export const CREATE_TEMPLATE = `mutation CreateTemplate($input: TemplateInput!) { createTemplate(input: $input) { ${TEMPLATE} } }`
+export const ARCHIVE_TEMPLATE = 'mutation ArchiveTemplate($id: ID!) { archiveTemplate(id: $id) }'
 export const UPDATE_TEMPLATE = `mutation UpdateTemplate($id: ID!, $input: TemplateInput!) { updateTemplate(id: $id, input: $input) { ${TEMPLATE} } }`
 /** Governance: approval policies, admin MCP servers (secrets write-only), model overrides, the sub-agent limit. */
 export const APPROVAL_POLICIES = 'query ApprovalPolicies { approvalPolicies { orgId templateId rules { tool commandPattern } expiresAfterSeconds } }'

@@ -62,9 +62,11 @@ export class SpendLimits implements BudgetGuard {
   constructor(
     private readonly config: ConfigService,
     private readonly db: Sql,
+    /** The clock periods are reckoned by (tests move it to the next day). */
+    private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  async check(chat: ChatState, stream: string, events: readonly StoredEvent[], now = new Date()): Promise<BudgetExceeded | null> {
+  async check(chat: ChatState, stream: string, events: readonly StoredEvent[], now = this.clock()): Promise<BudgetExceeded | null> {
     const { budgets } = await this.config.current()
     const org = chat.organizationId
     const find = (scope: Budget['scope'], period: BudgetPeriod, userId: string | null) =>

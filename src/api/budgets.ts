@@ -92,6 +92,6 @@ export const budgetMutationResolvers: Record<string, Resolver<any>> = {
     const budget: Budget = { scope, period, organizationId, userId, limitMicros: input.limitMicros ?? null }
     const state = await configService(ctx).execute({ type: 'SetBudget', budget }, eventMetadata(ctx, principal, randomUUID()))
     const set = state.budgets[budgetKey(budget)]
-    return set && set.limitMicros !== null ? budgetView(set as Budget & { limitMicros: number }) : null
+    return { budget: set && set.limitMicros !== null ? budgetView(set as Budget & { limitMicros: number }) : null }
   },
 }

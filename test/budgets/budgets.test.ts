@@ -28,7 +28,7 @@ const addStep = (id: string): ScriptedResponse => ({ toolCalls: [{ id, name: 'ad
 const ended = (es: ChatLog) => es.some((e) => e.type === 'TurnCompleted' || e.type === 'TurnFailed' || e.type === 'TurnInterrupted')
 const turnEnds = (es: ChatLog) => es.filter((e) => e.type === 'TurnCompleted' || e.type === 'TurnFailed' || e.type === 'TurnInterrupted')
 
-const SET_BUDGET = `mutation($input: BudgetInput!) { setBudget(input: $input) { scope period orgId userId limitMicros limitUsd } }`
+const SET_BUDGET = `mutation($input: BudgetInput!) { setBudget(input: $input) { budget { scope period orgId userId limitMicros limitUsd } } }`
 const USAGE = `query($filter: UsageFilter, $groupBy: [UsageGroup!]) { usage(filter: $filter, groupBy: $groupBy) { userId modelId day costMicros costUsd inputTokens outputTokens steps } }`
 const SEND = `mutation($chatId: ID!, $text: String!) { sendMessage(input: { chatId: $chatId, text: $text }) { messageId } }`
 
@@ -83,7 +83,7 @@ for (const backend of backends) {
 
     it('ends a turn whose user daily budget is crossed before the next step, then runs again once the limit is raised', async () => {
       const set = await h.gql(admin.token, SET_BUDGET, { input: { scope: 'USER', period: 'DAY', limitMicros: STEP_MICROS + 1000 } })
-      expect(set.data.setBudget).toMatchObject({ scope: 'USER', period: 'DAY', userId: null, limitMicros: 7000, limitUsd: 0.007 })
+      expect(set.data.setBudget.budget).toMatchObject({ scope: 'USER', period: 'DAY', userId: null, limitMicros: 7000, limitUsd: 0.007 })
       const prompt = 'Add numbers for alice.'
       h.script(prompt, [addStep('a1'), addStep('a2'), { text: 'Three, twice.', usage }])
       const chatId = await h.createChat(alice.userId, prompt)
@@ -111,7 +111,7 @@ for (const backend of backends) {
 
     it('ends a turn whose chat budget is crossed; the message says it never resets', async () => {
       // Bob has the org default (7000 a day) too: remove it, so only the chat limit applies.
-      expect((await h.gql(admin.token, SET_BUDGET, { input: { scope: 'USER', period: 'DAY', limitMicros: null } })).data.setBudget).toBeNull()
+      expect((await h.gql(admin.token, SET_BUDGET, { input: { scope: 'USER', period: 'DAY', limitMicros: null } })).data.setBudget).toEqual({ budget: null })
       await h.gql(admin.token, SET_BUDGET, { input: { scope: 'CHAT', limitMicros: STEP_MICROS + 500 } })
       const budgets = (await h.gql(admin.token, '{ budgets { scope period userId limitMicros } }')).data.budgets
       expect(budgets).toEqual(

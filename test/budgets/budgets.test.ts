@@ -100,6 +100,11 @@ for (const backend of backends) {
       expect(events.filter((e) => e.type === 'AssistantStepCompleted')).toHaveLength(2)
       expect(events.filter((e) => e.type === 'ToolCallCompleted')).toHaveLength(2)
       expect(requestsFor(prompt)).toBe(2)
+      // The owner reads why in the chat: status ERROR, the limit in lastError.
+      let chat: { status: string; lastError: string | null } | undefined
+      for (let i = 0; i < 100 && chat?.status !== 'ERROR'; i++, await new Promise((r) => setTimeout(r, 50)))
+        chat = (await h.gql(alice.token, 'query($id: ID!) { chat(id: $id) { status lastError } }', { id: chatId })).data?.chat
+      expect(chat).toEqual({ status: 'ERROR', lastError: expect.stringContaining('budget of $0.007 (USER, DAY') })
 
       // A user limit of her own replaces the org default: raised, a new message runs.
       await h.gql(admin.token, SET_BUDGET, { input: { scope: 'USER', period: 'DAY', limitMicros: 1_000_000, userId: alice.userId } })

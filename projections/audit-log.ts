@@ -246,6 +246,11 @@ export function summaryOf(event: CairnEvent): string {
       return `turned chat debug logging ${event.data.enabled ? 'on' : 'off'} (rows kept ${count(event.data.retentionDays, 'day')})`
     case 'ChatDebugLoggingToggled':
       return `turned debug logging of their chats ${event.data.enabled ? 'on' : 'off'}`
+    case 'BudgetSet': {
+      const b = event.data
+      const what = `the ${b.scope}${b.scope === 'chat' ? '' : ` ${b.period}`} budget of ${b.userId ? `user ${b.userId}` : b.scope === 'user' ? `organization ${b.organizationId}'s users` : `organization ${b.organizationId}`}`
+      return b.limitMicros === null ? `removed ${what}` : `set ${what} to $${(b.limitMicros / 1_000_000).toFixed(6).replace(/(\.\d\d\d*?)0+$/, '$1')}`
+    }
     case 'TemplateCreated':
       return `created template "${snippet(event.data.name, 60)}" (${event.data.provisioner.kind})`
     case 'TemplateUpdated':

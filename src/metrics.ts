@@ -65,6 +65,8 @@ export class AppendCounter {
 export interface MetricsInput {
   projections: ProjectionStatus[]
   eventsAppended: number
+  /** Recorded model spend per model, from the usage read model (src/budgets/usage.ts). */
+  spend?: { modelId: string; costMicros: number; steps: number; inputTokens: number; outputTokens: number }[]
 }
 
 /** What `GET /metrics` serves: projection lag, appends, and the process's memory and uptime. */
@@ -91,6 +93,7 @@ export function cairnMetrics(input: MetricsInput): MetricFamily[] {
       type: 'counter',
       samples: [{ value: input.eventsAppended }],
     },
+    ...spendFamilies(input.spend ?? []),
     { name: 'process_resident_memory_bytes', help: 'Resident set size in bytes.', type: 'gauge', samples: [{ value: memory.rss }] },
     { name: 'nodejs_heap_used_bytes', help: 'V8 heap in use in bytes.', type: 'gauge', samples: [{ value: memory.heapUsed }] },
     {
@@ -99,5 +102,16 @@ export function cairnMetrics(input: MetricsInput): MetricFamily[] {
       type: 'gauge',
       samples: [{ value: Math.round(process.uptime() * 1000) / 1000 }],
     },
+  ]
+}
+
+/** Spend, steps and tokens per model (never per user: the label set stays small). */
+function spendFamilies(spend: NonNullable<MetricsInput['spend']>): MetricFamily[] {
+  const byModel = (value: (s: (typeof spend)[number]) => number) => spend.map((s) => ({ labels: { model: s.modelId }, value: value(s) }))
+  return [
+    { name: 'cairn_spend_usd_total', help: 'Recorded model spend in USD (the price book), per model.', type: 'counter', samples: byModel((s) => s.costMicros / 1_000_000) },
+    { name: 'cairn_model_steps_total', help: 'Recorded model steps, per model.', type: 'counter', samples: byModel((s) => s.steps) },
+    { name: 'cairn_model_input_tokens_total', help: 'Input tokens of recorded model steps, per model.', type: 'counter', samples: byModel((s) => s.inputTokens) },
+    { name: 'cairn_model_output_tokens_total', help: 'Output tokens of recorded model steps, per model.', type: 'counter', samples: byModel((s) => s.outputTokens) },
   ]
 }

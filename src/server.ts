@@ -31,6 +31,8 @@ import type { Projection, ProjectionEngine } from './projections/types.ts'
 import { ChatRetention } from './audit/retention.ts'
 import { ChatDebugLogRecorder } from './debuglog/recorder.ts'
 import { ChatDebugLogRetention } from './debuglog/retention.ts'
+import { SpendLimits } from './budgets/guard.ts'
+import { spendByModel } from './budgets/usage.ts'
 
 type Log = (line: string) => void
 
@@ -131,6 +133,7 @@ export function createContext(opts: {
     // The chat's workspace (AGENTS.md, skills) in the system prompt; `workspaces` is made below.
     instructions: (chat, signal) => workspaceContext(chat, signal),
     debugLogs,
+    budgets: new SpendLimits(config, db),
   })
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   const mcp = registerMcpTools({ tools }, { config, secrets: new SecretStore(db, loadSecretKey(env.dataDir)), tunnels: workspaces.tunnels, log })
@@ -178,7 +181,8 @@ export const operationsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = asyn
   app.get('/metrics', async (_request, reply) => {
     const projections = await ctx.engine.status().catch(() => [])
     reply.type(METRICS_CONTENT_TYPE)
-    return renderMetrics(cairnMetrics({ projections, eventsAppended: ctx.appends.events }))
+    const spend = await spendByModel(ctx.db).catch(() => [])
+    return renderMetrics(cairnMetrics({ projections, eventsAppended: ctx.appends.events, spend }))
   })
 }
 

@@ -3,6 +3,8 @@ import { CommandError, invalidInput } from '../errors.ts'
 import type { Decider } from '../decider.ts'
 import type { McpServerSettings } from '../../src/events/config.ts'
 import { validateMcpServer } from './mcp.ts'
+import { budgetKey, type Budget } from '../../src/events/budgets.ts'
+import { validateBudget } from './budgets.ts'
 
 /** A hundred years: longer is the same as off. */
 export const MAX_RETENTION_DAYS = 36_500
@@ -25,6 +27,8 @@ export type ConfigCommand =
   | { type: 'SetModelOverrides'; overrides: Partial<ModelOverrides> }
   | { type: 'SetSubAgentLimit'; maxActive: number }
   | { type: 'SetDebugLogging'; enabled: boolean; retentionDays: number }
+  /** limitMicros null removes the limit. */
+  | { type: 'SetBudget'; budget: Budget }
 
 export interface ConfigState {
   providers: Record<string, ProviderSettings & { keyFingerprint: string | null }>
@@ -43,6 +47,8 @@ export interface ConfigState {
   maxActiveSubAgents: number
   /** Chat debug logs: the admin switch and how long rows are kept. */
   debugLogging: { enabled: boolean; retentionDays: number }
+  /** Spend limits by `budgetKey`. */
+  budgets: Record<string, Budget>
 }
 
 export const DEFAULT_MAX_ACTIVE_SUB_AGENTS = 10
@@ -62,6 +68,7 @@ export const initialConfigState = (): ConfigState => ({
   modelOverrides: { subAgents: null, compaction: null, titles: null },
   maxActiveSubAgents: DEFAULT_MAX_ACTIVE_SUB_AGENTS,
   debugLogging: { enabled: false, retentionDays: DEFAULT_DEBUG_LOG_RETENTION_DAYS },
+  budgets: {},
 })
 
 export const approvalPolicyKey = (organizationId: string, templateId: string | null) => `${organizationId}/${templateId ?? '*'}`
@@ -171,6 +178,11 @@ export function decideConfig(cmd: ConfigCommand, state: ConfigState): ConfigEven
       return state.debugLogging.enabled === cmd.enabled && state.debugLogging.retentionDays === cmd.retentionDays
         ? []
         : [{ type: 'DebugLoggingSet', data: { enabled: cmd.enabled, retentionDays: cmd.retentionDays } }]
+    case 'SetBudget': {
+      const budget = validateBudget(cmd.budget)
+      const current = state.budgets[budgetKey(budget)]?.limitMicros ?? null
+      return current === budget.limitMicros ? [] : [{ type: 'BudgetSet', data: budget }]
+    }
   }
 }
 
@@ -226,6 +238,10 @@ export function evolveConfig(state: ConfigState, event: ConfigEvent): ConfigStat
       return { ...state, maxActiveSubAgents: event.data.maxActive }
     case 'DebugLoggingSet':
       return { ...state, debugLogging: event.data }
+    case 'BudgetSet': {
+      const { [budgetKey(event.data)]: _old, ...rest } = state.budgets
+      return { ...state, budgets: event.data.limitMicros === null ? rest : { ...rest, [budgetKey(event.data)]: event.data } }
+    }
   }
 }
 

@@ -11,6 +11,7 @@ import { buildModelContext, type AttachmentLoader } from './context.ts'
 import type { EphemeralBody, EphemeralSink } from '../live/ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
 import type { ApprovalPolicies } from './approvals.ts'
+import type { BudgetGuard } from '../budgets/guard.ts'
 import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSession } from './session.ts'
 import { chatRoleInstructions, withInstructions, type ChatInstructions } from './instructions.ts'
@@ -40,6 +41,8 @@ export interface DriverOptions {
   instructions?: ChatInstructions
   /** Chat debug logs: whether a step's provider exchange is kept (src/debuglog/recorder.ts); none without it. */
   debugLogs?: ChatDebugLogs
+  /** Spend limits checked before each model step (none without it). */
+  budgets?: BudgetGuard
 }
 
 export const DEFAULT_TITLE = 'New chat'
@@ -202,6 +205,8 @@ export class ChatDriver {
         if (lastStep && lastStep.data.toolCalls.length > 0 && !(await this.#runToolCalls(turnId, lastStep.data.toolCalls, turn))) return
         if (steps.length >= this.opts.maxStepsPerTurn)
           return void (await fail('step_limit', `The turn reached the limit of ${this.opts.maxStepsPerTurn} model steps and was stopped. Send a message to continue.`))
+        const over = await this.opts.budgets?.check(this.session.state, this.session.stream, this.session.events)
+        if (over) return void (await fail('budget_exceeded', over.message))
         if (compactionDue(this.session.events, resolved.model) && !(await this.#compact(turnId))) return
         const step = await this.#streamStepWithRetries(turnId, resolved)
         if (this.#stopped) return

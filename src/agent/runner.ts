@@ -17,6 +17,7 @@ import { handleCommand } from '../../commands/handler.ts'
 import { chatStream } from '../events/chat.ts'
 import type { ChatInstructions } from './instructions.ts'
 import type { ChatDebugLogs } from '../debuglog/recorder.ts'
+import type { BudgetGuard } from '../budgets/guard.ts'
 
 export interface RunnerOptions {
   db: Database
@@ -48,6 +49,8 @@ export interface RunnerOptions {
   instructions?: ChatInstructions
   /** Chat debug logs (src/debuglog/recorder.ts). */
   debugLogs?: ChatDebugLogs
+  /** Spend limits checked before each model step (src/budgets/guard.ts). */
+  budgets?: BudgetGuard
 }
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
@@ -102,6 +105,7 @@ export class AgentRunner {
       saveImage: opts.saveImage,
       instructions: opts.instructions,
       debugLogs: opts.debugLogs,
+      budgets: opts.budgets,
     }
   }
 

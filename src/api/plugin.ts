@@ -19,6 +19,7 @@ import type { ConfigService } from '../config/service.ts'
 import { configMutationResolvers, configQueryResolvers } from './config.ts'
 import { mcpApiResolvers, type McpApi } from './mcp.ts'
 import { debugLogMutationResolvers, debugLogQueryResolvers } from './debug-logs.ts'
+import { budgetMutationResolvers, budgetQueryResolvers } from './budgets.ts'
 import type { Database } from '../db/database.ts'
 import type { EventStore } from '../eventstore/types.ts'
 import { authenticateToken, bearerToken, type Principal } from '../identity/index.ts'
@@ -146,8 +147,8 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
-      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...mcp.Query, ...debugLogQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
-      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...mcp.Mutation, ...debugLogMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
+      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...mcp.Query, ...debugLogQueryResolvers, ...budgetQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
+      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...mcp.Mutation, ...debugLogMutationResolvers, ...budgetMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
       Subscription: subscriptions,
       Chat: guardAll({ ...chatFieldResolvers, ...mcp.Chat } as Record<string, Resolver>),
       ...(ws ? { Workspace: guardAll(ws.Workspace as Record<string, Resolver>) } : {}),

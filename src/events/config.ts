@@ -1,6 +1,7 @@
 /** Events of the `config` stream: providers, models, system prompt, tool policy. API keys never appear here. */
 import type { ProviderKind } from '../providers/types.ts'
 import type { ApprovalRule } from './chat.ts'
+import type { Budget } from './budgets.ts'
 
 /**
  * Which tool calls wait for a person's approval in an organization's chats, or (with a
@@ -76,6 +77,8 @@ export type ConfigEvent =
   | { type: 'SubAgentLimitSet'; data: { maxActive: number } }
   /** Chat debug logs (src/debuglog/): kept only while on and the chat's owner turned theirs on; rows older than `retentionDays` are deleted. */
   | { type: 'DebugLoggingSet'; data: { enabled: boolean; retentionDays: number } }
+  /** Sets (or, with limitMicros null, removes) one spend limit; see src/budgets/guard.ts. */
+  | { type: 'BudgetSet'; data: Budget }
 
 export type ConfigEventType = ConfigEvent['type']
 export const CONFIG_EVENT_TYPES = [
@@ -93,6 +96,7 @@ export const CONFIG_EVENT_TYPES = [
   'ModelOverridesSet',
   'SubAgentLimitSet',
   'DebugLoggingSet',
+  'BudgetSet',
 ] as const satisfies readonly ConfigEventType[]
 
 export const CONFIG_STREAM = 'config'

@@ -98,3 +98,13 @@ export function requireChatDebugLogAccess(p: Principal, chat: ChatOwnership | nu
   if (!chat || !canReadChat(p, chat)) throw chatNotFound()
   if (!(p.role === 'admin' || chat.ownerId === p.userId)) throw new CommandError('FORBIDDEN', "only the chat's owner and admins may read its debug log")
 }
+
+/** Model usage (`usage`): admins read anyone's in their organization; everyone reads their own. */
+export function canReadUsageOf(p: Principal, userId: string): boolean {
+  return p.role === 'admin' || p.userId === userId
+}
+
+/** Spend limits (`setBudget`, `budgets`): admins of the organization. */
+export function canManageBudgets(p: Principal, organizationId: string): boolean {
+  return p.role === 'admin' && p.organizationId === organizationId
+}

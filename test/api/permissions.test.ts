@@ -54,6 +54,13 @@ const QUERIES: Row[] = [
     variables: (s) => ({ chatId: s.chatId }),
     expect: { anonymous: 'UNAUTHENTICATED', owner: 'FORBIDDEN', otherMember: 'FORBIDDEN', auditor: 'ok', admin: 'ok' },
   },
+  { name: 'budgets', query: '{ budgets { scope } }', variables: () => ({}), expect: { anonymous: 'UNAUTHENTICATED', owner: 'FORBIDDEN', otherMember: 'FORBIDDEN', auditor: 'FORBIDDEN', admin: 'ok' } },
+  {
+    name: 'usage (one\'s own)',
+    query: '{ usage(groupBy: [USER]) { costMicros } }',
+    variables: () => ({}),
+    expect: { anonymous: 'UNAUTHENTICATED', owner: 'ok', otherMember: 'ok', auditor: 'ok', admin: 'ok' },
+  },
 ]
 
 const m = (field: string, args: string, vars: string) => `mutation(${vars}) { ${field}(${args}) { id } }`
@@ -76,6 +83,7 @@ const MUTATIONS: Row[] = [
   { name: 'setPlanMode', query: m('setPlanMode', 'chatId: $chatId, planMode: true', '$chatId: ID!'), variables: (s) => ({ chatId: s.chatId }), expect: change },
   { name: 'answerQuestion', query: m('answerQuestion', 'chatId: $chatId, questionId: $q, answer: "yes"', '$chatId: ID!, $q: ID!'), variables: (s) => ({ chatId: s.chatId, q: s.questionId }), expect: change, needs: 'question' },
   { name: 'compactChat', query: m('compactChat', 'chatId: $chatId', '$chatId: ID!'), variables: (s) => ({ chatId: s.chatId }), expect: change },
+  { name: 'setBudget', query: 'mutation { setBudget(input: { scope: CHAT, limitMicros: 1000000000 }) { budget { limitMicros } } }', variables: () => ({}), expect: { anonymous: 'UNAUTHENTICATED', owner: 'FORBIDDEN', otherMember: 'FORBIDDEN', auditor: 'FORBIDDEN', admin: 'ok' } },
 ]
 
 const SUBSCRIPTIONS: Row[] = [

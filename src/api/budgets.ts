@@ -4,7 +4,7 @@ import { CommandError, invalidInput } from '../../commands/errors.ts'
 import { budgetKey, type Budget, type BudgetScope } from '../events/budgets.ts'
 import { canManageBudgets, canReadUsageOf, requirePrincipal, type Principal } from '../identity/permissions.ts'
 import { usageRows, usdOf, type UsageGroup } from '../budgets/usage.ts'
-import { eventMetadata, type ApiContext } from './context.ts'
+import { configService, eventMetadata, type ApiContext } from './context.ts'
 
 type Resolver<A> = (root: unknown, args: A, ctx: ApiContext) => Promise<unknown>
 
@@ -34,11 +34,6 @@ const budgetView = (b: Budget & { limitMicros: number }) => ({
   limitMicros: b.limitMicros,
   limitUsd: usdOf(b.limitMicros),
 })
-
-function configService(ctx: ApiContext) {
-  if (!ctx.api.config) throw new CommandError('NOT_FOUND', 'configuration is not available on this server')
-  return ctx.api.config
-}
 
 /** An admin of `orgId` (default: the caller's own organization). */
 function requireBudgetAdmin(principal: Principal, orgId: string | null | undefined): string {

@@ -7,22 +7,11 @@ import { CommandError, invalidInput } from '../../commands/errors.ts'
 import type { ModelOverrides, ModelSettings } from '../events/config.ts'
 import { canConfigure, requirePrincipal } from '../identity/permissions.ts'
 import type { ProviderKind } from '../providers/types.ts'
-import { eventMetadata, type ApiContext } from './context.ts'
+import { requireAdmin, configService, eventMetadata, type ApiContext } from './context.ts'
 import { archiveOldChats, retentionCutoff } from '../audit/retention.ts'
 
 const toGraphKind = (k: ProviderKind) => k.replace(/-/g, '_')
 const fromGraphKind = (k: string) => k.replace(/_/g, '-') as ProviderKind
-
-function requireAdmin(ctx: ApiContext) {
-  const principal = requirePrincipal(ctx.principal)
-  if (!canConfigure(principal)) throw new CommandError('FORBIDDEN', 'only admins change the configuration')
-  return principal
-}
-
-function configService(ctx: ApiContext) {
-  if (!ctx.api.config) throw new CommandError('NOT_FOUND', 'configuration is not available on this server')
-  return ctx.api.config
-}
 
 function providerView(state: ConfigState, id: string) {
   const p = state.providers[id]!

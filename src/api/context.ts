@@ -4,7 +4,8 @@ import type { ToolRegistry } from '../agent/tools/registry.ts'
 import type { ConfigService } from '../config/service.ts'
 import type { Database } from '../db/database.ts'
 import type { EventMetadata, EventStore } from '../eventstore/types.ts'
-import type { Principal } from '../identity/permissions.ts'
+import { canConfigure, requirePrincipal, type Principal } from '../identity/permissions.ts'
+import { CommandError } from '../../commands/errors.ts'
 import type { ProjectionEngine } from '../projections/types.ts'
 import type { ChatChangeFeed } from './chat-changes.ts'
 import type { EphemeralPubSub } from '../live/ephemeral.ts'
@@ -46,4 +47,17 @@ export function eventMetadata(ctx: ApiContext, principal: Principal, commandId: 
     correlationId: ctx.requestId,
     causationId: commandId,
   }
+}
+
+/** The caller, who must be an admin (configuration, MCP servers, budgets, debug logging). */
+export function requireAdmin(ctx: ApiContext): Principal {
+  const principal = requirePrincipal(ctx.principal)
+  if (!canConfigure(principal)) throw new CommandError('FORBIDDEN', 'only admins change the configuration')
+  return principal
+}
+
+/** The server's configuration service (absent only on a server built without one). */
+export function configService(ctx: ApiContext): ConfigService {
+  if (!ctx.api.config) throw new CommandError('NOT_FOUND', 'configuration is not available on this server')
+  return ctx.api.config
 }

@@ -1,27 +1,16 @@
 /** GraphQL for chat debug logs (src/debuglog/): the admin switch, the user's own toggle, and the reading. */
 import { randomUUID } from 'node:crypto'
-import { CommandError, invalidInput } from '../../commands/errors.ts'
+import { invalidInput } from '../../commands/errors.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { userDecider } from '../../commands/user/decide.ts'
 import { DEFAULT_DEBUG_LOG_RETENTION_DAYS } from '../../commands/config/decide.ts'
 import { chatDebugLogPage } from '../debuglog/store.ts'
 import { userStream } from '../events/user.ts'
-import { canConfigure, requireChatDebugLogAccess, requirePrincipal } from '../identity/permissions.ts'
-import { eventMetadata, type ApiContext } from './context.ts'
+import { requireChatDebugLogAccess, requirePrincipal } from '../identity/permissions.ts'
+import { requireAdmin, configService, eventMetadata, type ApiContext } from './context.ts'
 import { chatOwnership, pageSize } from './read-models.ts'
 
 type Resolver<A> = (root: unknown, args: A, ctx: ApiContext) => Promise<unknown>
-
-function requireAdmin(ctx: ApiContext) {
-  const principal = requirePrincipal(ctx.principal)
-  if (!canConfigure(principal)) throw new CommandError('FORBIDDEN', 'only admins change the configuration')
-  return principal
-}
-
-function configService(ctx: ApiContext) {
-  if (!ctx.api.config) throw new CommandError('NOT_FOUND', 'configuration is not available on this server')
-  return ctx.api.config
-}
 
 async function myToggle(ctx: ApiContext, userId: string): Promise<boolean> {
   const rows = await ctx.api.db.query<{ enabled: boolean }>('select chat_debug_logging as enabled from users where id = $1', [userId])

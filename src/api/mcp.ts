@@ -6,10 +6,10 @@ import { handleCommand, writerFor } from '../../commands/handler.ts'
 import type { ChatState } from '../events/chat-state.ts'
 import { chatStream } from '../events/chat.ts'
 import type { McpServerSettings } from '../events/config.ts'
-import { canConfigure, chatNotFound, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
+import { chatNotFound, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
 import type { McpServerAdmin, McpServerInput } from '../mcp/admin.ts'
 import { mcpServerEnabled, mcpServerOffered } from '../mcp/rules.ts'
-import { eventMetadata, type ApiContext } from './context.ts'
+import { requireAdmin, eventMetadata, type ApiContext } from './context.ts'
 import { chatOwnership, isUuid, loadChat, type ChatView } from './read-models.ts'
 
 /** What the MCP resolvers need beside the API's services (absent: the fields answer NOT_FOUND). */
@@ -20,12 +20,6 @@ export interface McpApi {
 
 const graphEnum = (v: string) => v.toUpperCase().replace(/-/g, '_')
 const fromGraphEnum = (v: string) => v.toLowerCase().replace(/_/g, '-')
-
-function requireAdmin(ctx: ApiContext) {
-  const principal = requirePrincipal(ctx.principal)
-  if (!canConfigure(principal)) throw new CommandError('FORBIDDEN', 'only admins change the configuration')
-  return principal
-}
 
 function services(ctx: ApiContext, mcp: McpApi | undefined) {
   if (!ctx.api.config || !mcp) throw new CommandError('NOT_FOUND', 'MCP servers are not available on this server')

@@ -4,26 +4,15 @@
  * file only writes, pages and prunes them.
  */
 import type { Sql } from '../db/database.ts'
+import type { ProviderExchange } from '../providers/debug-capture.ts'
 
-export interface ChatDebugLogRow {
+/** One stored exchange: the capture (bodies redacted) with the chat, turn and step it belongs to. */
+export interface ChatDebugLogRow extends ProviderExchange {
   id: string
   chatId: string
   turnId: string
   step: number
   provider: string
-  method: string
-  urlPath: string
-  requestHeaders: Record<string, string>
-  requestBody: string | null
-  requestTruncated: boolean
-  status: number | null
-  responseHeaders: Record<string, string>
-  responseBody: string
-  responseTruncated: boolean
-  error: string | null
-  startedAt: Date
-  firstByteMs: number | null
-  durationMs: number
   createdAt: Date
 }
 

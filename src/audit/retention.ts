@@ -90,27 +90,26 @@ export function retentionCutoff(days: number, now: Date): Date {
  * Runs a pass now and then every `intervalMs` while the admin setting (`chatRetentionDays` of
  * the `config` stream) is set. Errors are logged; the next pass tries again.
  */
-export class ChatRetention {
+/**
+ * A pass that runs now and then every `intervalMs` (an hour by default) until stopped: the
+ * retention passes of chat rows and of debug logs. A failed pass is logged; the next one runs.
+ */
+export abstract class PeriodicPass<T> {
   #timer: NodeJS.Timeout | null = null
   #running: Promise<void> | null = null
   #stopped = false
 
   constructor(
-    private readonly deps: { db: Database; retentionDays: () => Promise<number | null>; log: (line: string) => void; intervalMs?: number },
+    private readonly what: string,
+    private readonly schedule: { log: (line: string) => void; intervalMs?: number },
   ) {}
+
+  /** One pass now. */
+  abstract runOnce(now?: Date): Promise<T>
 
   start(): void {
     this.#stopped = false
     this.#schedule(0)
-  }
-
-  /** One pass with the current setting; null when retention is off. */
-  async runOnce(now = new Date()): Promise<RetentionPass | null> {
-    const days = await this.deps.retentionDays()
-    if (days === null) return null
-    const pass = await archiveOldChats(this.deps.db, retentionCutoff(days, now))
-    if (pass.chats) this.deps.log(`retention: archived the messages of ${pass.chats} chats idle for over ${days} days (${pass.messages} rows); their events are untouched`)
-    return pass
   }
 
   async stop(): Promise<void> {
@@ -126,13 +125,30 @@ export class ChatRetention {
       this.#running = this.runOnce()
         .then(
           () => {},
-          (err) => this.deps.log(`retention pass failed: ${err instanceof Error ? err.message : String(err)}`),
+          (err) => this.schedule.log(`${this.what} failed: ${err instanceof Error ? err.message : String(err)}`),
         )
         .finally(() => {
           this.#running = null
-          this.#schedule(this.deps.intervalMs ?? 60 * 60 * 1000)
+          this.#schedule(this.schedule.intervalMs ?? 60 * 60 * 1000)
         })
     }, delay)
     this.#timer.unref()
+  }
+}
+
+export class ChatRetention extends PeriodicPass<RetentionPass | null> {
+  constructor(
+    private readonly deps: { db: Database; retentionDays: () => Promise<number | null>; log: (line: string) => void; intervalMs?: number },
+  ) {
+    super('retention pass', deps)
+  }
+
+  /** One pass with the current setting; null when retention is off. */
+  async runOnce(now = new Date()): Promise<RetentionPass | null> {
+    const days = await this.deps.retentionDays()
+    if (days === null) return null
+    const pass = await archiveOldChats(this.deps.db, retentionCutoff(days, now))
+    if (pass.chats) this.deps.log(`retention: archived the messages of ${pass.chats} chats idle for over ${days} days (${pass.messages} rows); their events are untouched`)
+    return pass
   }
 }

@@ -13,7 +13,7 @@ import { handleCommand } from '../commands/handler.ts'
 import { projections } from '../projections/index.ts'
 import { AgentRunner } from '../src/agent/runner.ts'
 import type { Tool } from '../src/agent/tools/registry.ts'
-import { ephemeralFor, stampSequence } from '../src/live/ephemeral.ts'
+import { ephemeralFor } from '../src/live/ephemeral.ts'
 import { openDatabase, type Database } from '../src/db/database.ts'
 import { migrate } from '../src/db/migrate.ts'
 import { chatStream, DEFAULT_ORGANIZATION_ID } from '../src/events/index.ts'
@@ -87,13 +87,9 @@ async function startCairn(db: Database, fake: FakeProvider, maxConcurrentChats: 
   await configureFakeModel(ctx.config, fake, 'anthropic')
   const ephemeral = ephemeralFor(db)
   // Our own runner rather than ctx.runner: the load test needs more than its default 200 chats at once.
+  // The server's runner options (secrets redaction, approvals, budgets, debug logs, …), as `cairn serve` runs it.
   const runner = new AgentRunner({
-    db,
-    store: ctx.store,
-    config: ctx.config,
-    tools: ctx.tools,
-    publish: stampSequence((chatId, item, source) => void ephemeral.publishEphemeral(chatId, item, source).catch(() => {})),
-    loadAttachment: async () => null,
+    ...ctx.runnerOptions,
     maxConcurrentChats,
     maxStepsPerTurn: OVERHEAD_STEPS + 10,
     pollIntervalMs: 200,

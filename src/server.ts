@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
-import { AgentRunner } from './agent/runner.ts'
+import { AgentRunner, type RunnerOptions } from './agent/runner.ts'
 import { ToolRegistry } from './agent/tools/registry.ts'
 import { ChatSignals } from './agent/chat-signals.ts'
 import { ApprovalPolicies } from './agent/approvals.ts'
@@ -51,6 +51,8 @@ export interface ServerContext {
   tools: ToolRegistry
   /** Drives chats that need a turn; started by startServer. */
   runner: AgentRunner
+  /** What `runner` was made with: another runner of this process (a benchmark's) takes the same and overrides limits. */
+  runnerOptions: RunnerOptions
   /** Templates, workspaces, provisioners and the workspace tunnel. */
   workspaces: WorkspaceService
   /** Admin MCP servers and the tool sources of theirs and of workspaces' `.mcp.json` (src/mcp/). */
@@ -115,7 +117,7 @@ export function createContext(opts: {
   const knownSecrets = { knownSecrets: async () => [...(await config.knownSecrets()), ...(await mcp.admin.knownSecrets())] }
   const secrets = new SecretScanner(knownSecrets)
   const debugLogs = new ChatDebugLogRecorder({ db, config, secrets: knownSecrets, log: (line) => log(secrets.redactor.redact(line).text) })
-  const runner = new AgentRunner({
+  const runnerOptions: RunnerOptions = {
     db,
     store,
     config,
@@ -126,6 +128,7 @@ export function createContext(opts: {
     secrets,
     signals,
     approvals: new ApprovalPolicies(config, db),
+    publishFlushed: () => ephemeral.flushed(),
     saveImage: async (chat, image) => {
       const row = await saveAttachment(db, env.dataDir, { bytes: Buffer.from(image.data, 'base64'), name: 'tool-image', uploadedBy: chat.ownerId, organizationId: chat.organizationId })
       return { attachmentId: row.id, sha256: row.sha256, mimeType: row.mimeType, name: row.name, size: row.size }
@@ -134,7 +137,8 @@ export function createContext(opts: {
     instructions: (chat, signal) => workspaceContext(chat, signal),
     debugLogs,
     budgets: new SpendLimits(config, db),
-  })
+  }
+  const runner = new AgentRunner(runnerOptions)
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
   const mcp = registerMcpTools({ tools }, { config, secrets: new SecretStore(db, loadSecretKey(env.dataDir)), tunnels: workspaces.tunnels, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
@@ -149,6 +153,7 @@ export function createContext(opts: {
     config,
     tools,
     runner,
+    runnerOptions,
     workspaces,
     mcp,
     debugLogs,

@@ -35,6 +35,11 @@ export interface DriverOptions {
   secrets?: SecretScanner
   /** Stores an image a tool returned (an MCP server's) as an attachment of the chat's owner; null when it is not a usable image. */
   saveImage?: (chat: ChatState, image: { mimeType: string; data: string }) => Promise<AttachmentRef | null>
+  /**
+   * Resolves when the items published so far have reached the other processes: awaited before a
+   * step is recorded, so a subscriber elsewhere gets a step's deltas before the step.
+   */
+  publishFlushed?: () => Promise<void>
   /** Which calls wait for a person's approval (none without it). */
   approvals?: ApprovalPolicies
   /** What the system prompt gains from outside the log (the chat's workspace); read once per turn. */
@@ -133,7 +138,7 @@ export class ChatDriver {
 
   /** Runs until the chat needs nothing more from the runner. */
   async drive(): Promise<void> {
-    const session = (this.#session = await ChatSession.open(this.store, this.chatId, this.opts.runnerId, this.opts.secrets))
+    const session = (this.#session = await ChatSession.open(this.store, this.chatId, this.opts.runnerId, this.opts.secrets, this.opts.publishFlushed))
     const unwatch = session.view.onApply((event, before) => {
       const s = session.state
       if (s.currentTurnId) this.#turnKey = s.currentTurnId

@@ -43,6 +43,8 @@ export interface RunnerOptions {
   signals?: ChatSignals
   /** Which tool calls wait for a person's approval. */
   approvals?: ApprovalPolicies
+  /** See DriverOptions.publishFlushed. */
+  publishFlushed?: DriverOptions['publishFlushed']
   /** Stores images tools return (see DriverOptions.saveImage). */
   saveImage?: DriverOptions['saveImage']
   /** What the system prompt gains from outside the log: the chat's workspace (src/workspaces/context.ts). */
@@ -103,6 +105,7 @@ export class AgentRunner {
       secrets: opts.secrets,
       approvals: opts.approvals,
       saveImage: opts.saveImage,
+      publishFlushed: opts.publishFlushed,
       instructions: opts.instructions,
       debugLogs: opts.debugLogs,
       budgets: opts.budgets,

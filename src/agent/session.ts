@@ -33,13 +33,15 @@ export class ChatSession {
     readonly view: StreamView<ChatState>,
     /** Redacts secrets from every move before the decider records it (src/secrets/scanner.ts). */
     private readonly secrets?: SecretScanner,
+    /** Resolves when the deltas published so far reached other processes (see DriverOptions.publishFlushed). */
+    private readonly publishFlushed?: () => Promise<void>,
   ) {
     this.stream = view.stream
   }
 
-  static async open(store: EventStore, chatId: string, runnerId: string, secrets?: SecretScanner): Promise<ChatSession> {
+  static async open(store: EventStore, chatId: string, runnerId: string, secrets?: SecretScanner, publishFlushed?: () => Promise<void>): Promise<ChatSession> {
     const view = await writerFor(store).keep(chatStream(chatId), chatDecider)
-    return new ChatSession(store, chatId, runnerId, view, secrets)
+    return new ChatSession(store, chatId, runnerId, view, secrets, publishFlushed)
   }
 
   get state(): ChatState {
@@ -77,6 +79,9 @@ export class ChatSession {
       command = redacted.command
       if (redacted.redactions.length) metadata = { ...metadata, redactions: redacted.redactions }
     }
+    // A step's deltas (the redactor released its held-back tail just now) go out before the step:
+    // a subscriber on another process sees them first.
+    if (command.type === 'RecordStep') await this.publishFlushed?.()
     try {
       const outcome = await writerFor(this.store).handle(this.stream, chatDecider, command, { commandId: randomUUID(), metadata })
       return outcome.events

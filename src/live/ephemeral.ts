@@ -65,6 +65,8 @@ export type EphemeralListener = (item: EphemeralItem) => void
 export interface EphemeralPubSub {
   /** Delivers `item` to every current subscriber of the chat, on every process sharing the database, in publish order. */
   publishEphemeral(chatId: string, item: EphemeralItem, source?: string): Promise<void>
+  /** Resolves once every item published so far has gone out to the other processes (its NOTIFY sent). */
+  flushed(): Promise<void>
   /** Items published from now on, as a bounded async iterable (ends with an error when the reader lags too far). */
   subscribeEphemeral(chatId: string, options?: { capacity?: number }): Subscription<EphemeralItem>
   /** Callback form; returns how to stop listening. */
@@ -228,6 +230,9 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
       if (last && last.c === chatId && last.s === source) last.i.push(item)
       else pending.push({ c: chatId, s: source, i: [item] })
       return (flushing ??= startFlush())
+    },
+    async flushed() {
+      while (flushing) await flushing.catch(() => {})
     },
     listenEphemeral(chatId, listener) {
       if (crossProcess) void ensureListening().catch(() => {})

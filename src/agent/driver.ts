@@ -213,7 +213,7 @@ export class ChatDriver {
         const over = await this.opts.budgets?.check(this.session.state, this.session.stream, this.session.events)
         if (over) return void (await fail('budget_exceeded', over.message))
         if (compactionDue(this.session.events, resolved.model) && !(await this.#compact(turnId))) return
-        const step = await this.#streamStepWithRetries(turnId, resolved)
+        const step = await this.#streamStepWithRetries(turnId, resolved, steps.length)
         if (this.#stopped) return
         const appended = await this.session.run({
           type: 'RecordStep',
@@ -386,11 +386,11 @@ export class ChatDriver {
     }
   }
 
-  async #streamStepWithRetries(turnId: string, resolved: ResolvedModel): Promise<StreamedStep> {
+  async #streamStepWithRetries(turnId: string, resolved: ResolvedModel, stepIndex: number): Promise<StreamedStep> {
     let compactedForWindow = false
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#streamStep(turnId, resolved)
+        return await this.#streamStep(turnId, resolved, stepIndex)
       } catch (raw) {
         if (this.#stopped) throw raw
         const err = raw instanceof ProviderError ? raw : classifyProviderError(raw)
@@ -412,11 +412,11 @@ export class ChatDriver {
     }
   }
 
-  async #streamStep(turnId: string, resolved: ResolvedModel): Promise<StreamedStep> {
+  async #streamStep(turnId: string, resolved: ResolvedModel, stepIndex: number): Promise<StreamedStep> {
     const config = await this.opts.config.current()
     const tools = await this.opts.tools.offered(this.session.state, config.disabledTools, this.#interrupt.signal)
     const step = new StepAccumulator(turnId)
-    const debug = await this.#debugCapture(turnId, resolved)
+    const debug = await this.#debugCapture(turnId, resolved, stepIndex)
     try {
       const stream = resolved.client.stream({
         model: resolved.model.modelName,
@@ -446,9 +446,8 @@ export class ChatDriver {
   }
 
   /** Where this step's provider exchange goes when the chat's debug logging is on; undefined (the usual case) otherwise. */
-  #debugCapture(turnId: string, resolved: ResolvedModel) {
+  #debugCapture(turnId: string, resolved: ResolvedModel, step: number) {
     if (!this.opts.debugLogs) return undefined
-    const step = this.#turnEvents(turnId).filter((e) => e.type === 'AssistantStepCompleted').length
     return this.opts.debugLogs.captureFor({ chatId: this.chatId, ownerId: this.session.state.ownerId, turnId, step, provider: resolved.client.kind })
   }
 

@@ -9,17 +9,15 @@ import type { EphemeralSink } from '../live/ephemeral.ts'
 import { ChatLeases } from './leases.ts'
 import { StaleRunnerError } from './session.ts'
 import type { ToolRegistry } from './tools/registry.ts'
-import type { SecretScanner } from '../secrets/scanner.ts'
 import { ChatSignals } from './chat-signals.ts'
-import type { ApprovalPolicies } from './approvals.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { chatStream } from '../events/chat.ts'
-import type { ChatInstructions } from './instructions.ts'
-import type { ChatDebugLogs } from '../debuglog/recorder.ts'
-import type { BudgetGuard } from '../budgets/guard.ts'
 
-export interface RunnerOptions {
+/** What the runner hands each driver as it is (see DriverOptions). */
+type DriverPassThrough = Pick<DriverOptions, 'secrets' | 'approvals' | 'saveImage' | 'publishFlushed' | 'instructions' | 'debugLogs' | 'budgets'>
+
+export interface RunnerOptions extends DriverPassThrough {
   db: Database
   store: EventStore
   config: ConfigService
@@ -37,22 +35,8 @@ export interface RunnerOptions {
   retryBaseMs?: number
   retryMaxMs?: number
   log?: (line: string) => void
-  /** Redacts secrets from the chat events the runner appends (src/secrets/scanner.ts). */
-  secrets?: SecretScanner
   /** Told when any chat's turn ends or it is archived, on any process (wait_agent waits on these). */
   signals?: ChatSignals
-  /** Which tool calls wait for a person's approval. */
-  approvals?: ApprovalPolicies
-  /** See DriverOptions.publishFlushed. */
-  publishFlushed?: DriverOptions['publishFlushed']
-  /** Stores images tools return (see DriverOptions.saveImage). */
-  saveImage?: DriverOptions['saveImage']
-  /** What the system prompt gains from outside the log: the chat's workspace (src/workspaces/context.ts). */
-  instructions?: ChatInstructions
-  /** Chat debug logs (src/debuglog/recorder.ts). */
-  debugLogs?: ChatDebugLogs
-  /** Spend limits checked before each model step (src/budgets/guard.ts). */
-  budgets?: BudgetGuard
 }
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
@@ -85,13 +69,21 @@ export class AgentRunner {
   #heartbeat: NodeJS.Timeout | null = null
   #scanning: Promise<void> | null = null
   #rescan = false
-  #expiredAt = 0
+  #expiring = false
   #stopped = false
 
   constructor(private readonly opts: RunnerOptions) {
     this.runnerId = opts.runnerId ?? randomUUID()
     this.#leases = new ChatLeases(opts.db, this.runnerId, opts.leaseTtlMs ?? 10_000)
+    const { secrets, approvals, saveImage, publishFlushed, instructions, debugLogs, budgets } = opts
     this.#driverOptions = {
+      secrets,
+      approvals,
+      saveImage,
+      publishFlushed,
+      instructions,
+      debugLogs,
+      budgets,
       runnerId: this.runnerId,
       config: opts.config,
       tools: opts.tools,
@@ -102,19 +94,15 @@ export class AgentRunner {
       retryBaseMs: opts.retryBaseMs ?? 1_000,
       retryMaxMs: opts.retryMaxMs ?? 60_000,
       log: opts.log ?? (() => {}),
-      secrets: opts.secrets,
-      approvals: opts.approvals,
-      saveImage: opts.saveImage,
-      publishFlushed: opts.publishFlushed,
-      instructions: opts.instructions,
-      debugLogs: opts.debugLogs,
-      budgets: opts.budgets,
     }
   }
 
   start(): void {
     const poll = this.opts.pollIntervalMs ?? 1_000
-    this.#timer = setInterval(() => this.wake(), poll)
+    this.#timer = setInterval(() => {
+      this.wake()
+      if (this.opts.approvals) void this.#expireApprovals()
+    }, poll)
     this.#heartbeat = setInterval(() => void this.#renewLeases(), (this.opts.leaseTtlMs ?? 10_000) / 3)
     void this.#watchInterrupts()
     this.wake()
@@ -169,8 +157,18 @@ export class AgentRunner {
 
   /** Approval requests nobody answered in time are denied (any process may do it; the decider denies each once). */
   async #expireApprovals(): Promise<void> {
-    if (Date.now() - this.#expiredAt < 1_000) return
-    this.#expiredAt = Date.now()
+    if (this.#expiring) return
+    this.#expiring = true
+    try {
+      await this.#expireDue()
+    } catch (err) {
+      this.opts.log?.(`expiring approvals failed: ${(err as Error).message}`)
+    } finally {
+      this.#expiring = false
+    }
+  }
+
+  async #expireDue(): Promise<void> {
     const rows = await this.opts.db.query<{ id: string }>('select id from chats where approval_expires_at <= now() and not archived limit 100')
     for (const { id } of rows) {
       const commandId = randomUUID()
@@ -182,7 +180,6 @@ export class AgentRunner {
   }
 
   async #scan(): Promise<void> {
-    if (this.opts.approvals) await this.#expireApprovals()
     // A driver parked in wait_agent holds its chat's lease but not a slot.
     const busy = [...this.#drivers.values()].filter((d) => !d.parked).length
     const capacity = (this.opts.maxConcurrentChats ?? 200) - busy

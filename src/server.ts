@@ -108,7 +108,9 @@ export function createContext(opts: {
   const appends = new AppendCounter()
   const store = appends.wrap(createSqlEventStore(db, { pollIntervalMs: opts.pollIntervalMs }))
   const engine = createProjectionEngine({ db, store, projections, log, pollIntervalMs: opts.pollIntervalMs })
-  const config = new ConfigService(store, new SecretStore(db, loadSecretKey(env.dataDir)))
+  // One store of encrypted secrets: provider keys and MCP server credentials.
+  const secretStore = new SecretStore(db, loadSecretKey(env.dataDir))
+  const config = new ConfigService(store, secretStore)
   const signals = new ChatSignals()
   const tools = new ToolRegistry().register(askUserQuestion, ...subAgentTools({ store, config, signals }))
   const ephemeral = ephemeralFor(db)
@@ -140,7 +142,7 @@ export function createContext(opts: {
   }
   const runner = new AgentRunner(runnerOptions)
   const workspaces = new WorkspaceService({ db, store, engine, dataDir: env.dataDir, log })
-  const mcp = registerMcpTools({ tools }, { config, secrets: new SecretStore(db, loadSecretKey(env.dataDir)), tunnels: workspaces.tunnels, log })
+  const mcp = registerMcpTools({ tools }, { config, secrets: secretStore, tunnels: workspaces.tunnels, log })
   registerWorkspaceTools({ tools }, { db, dataDir: env.dataDir, workspaces })
   const workspaceContext = workspaceInstructions(workspaces, { log })
   return {

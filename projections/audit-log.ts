@@ -212,6 +212,12 @@ export function summaryOf(event: CairnEvent): string {
       return `created user ${event.data.email} (${event.data.role})`
     case 'UserRoleChanged':
       return `changed the role to ${event.data.role}`
+    case 'OrganizationRoleGranted':
+      return `granted role ${event.data.role} in organization ${event.data.organizationId}`
+    case 'OrganizationRoleRevoked':
+      return `revoked role ${event.data.role} in organization ${event.data.organizationId}`
+    case 'OrganizationCreated':
+      return `created organization ${event.data.name}`
     case 'ApiTokenIssued':
       return `issued API token "${snippet(event.data.label, 60)}"`
     case 'ApiTokenRevoked':

@@ -91,7 +91,7 @@ function validateApprovalPolicy(p: ApprovalPolicy): ApprovalPolicy {
         throw invalidInput(`rule ${i + 1}: commandPattern is not a regular expression: ${(err as Error).message}`)
       }
     }
-    return pattern === null ? { tool } : { tool, commandPattern: pattern }
+    return { tool, ...(pattern === null ? {} : { commandPattern: pattern }), ...(r.destructiveOnly ? { destructiveOnly: true } : {}) }
   })
   return { ...p, rules }
 }

@@ -5,6 +5,7 @@ import type { ConfigService } from '../config/service.ts'
 import type { Sql } from '../db/database.ts'
 import type { ApprovalRule, ToolCall } from '../events/chat.ts'
 import type { ChatState } from '../events/chat-state.ts'
+import type { Tool } from './tools/registry.ts'
 
 const globCache = new Map<string, RegExp>()
 function glob(pattern: string): RegExp {
@@ -19,8 +20,13 @@ function commandOf(call: Pick<ToolCall, 'name' | 'arguments'>): string {
   return typeof command === 'string' ? command : JSON.stringify(call.arguments ?? null)
 }
 
-export function ruleMatches(rule: ApprovalRule, call: Pick<ToolCall, 'name' | 'arguments'>): boolean {
+/**
+ * Whether `rule` holds `call`. `tool` is the tool as offered: a rule for destructive tools only
+ * lets a call through when the tool's server declares it harmless; an unknown tool is asked about.
+ */
+export function ruleMatches(rule: ApprovalRule, call: Pick<ToolCall, 'name' | 'arguments'>, tool?: Pick<Tool, 'destructive'>): boolean {
   if (!glob(rule.tool).test(call.name)) return false
+  if (rule.destructiveOnly && tool && tool.destructive !== true) return false
   if (!rule.commandPattern) return true
   try {
     return new RegExp(rule.commandPattern).test(commandOf(call))
@@ -29,7 +35,8 @@ export function ruleMatches(rule: ApprovalRule, call: Pick<ToolCall, 'name' | 'a
   }
 }
 
-const sameRule = (a: ApprovalRule, b: ApprovalRule) => a.tool === b.tool && (a.commandPattern ?? null) === (b.commandPattern ?? null)
+const sameRule = (a: ApprovalRule, b: ApprovalRule) =>
+  a.tool === b.tool && (a.commandPattern ?? null) === (b.commandPattern ?? null) && !!a.destructiveOnly === !!b.destructiveOnly
 
 export class ApprovalPolicies {
   readonly #templates = new Map<string, string | null>()
@@ -48,7 +55,12 @@ export class ApprovalPolicies {
   }
 
   /** The rule that makes this call wait, and when its request expires; null when it may run. */
-  async check(chat: ChatState, call: Pick<ToolCall, 'name' | 'arguments'>, now = Date.now()): Promise<{ rule: ApprovalRule; expiresAt: string } | null> {
+  async check(
+    chat: ChatState,
+    call: Pick<ToolCall, 'name' | 'arguments'>,
+    tool?: Pick<Tool, 'destructive'>,
+    now = Date.now(),
+  ): Promise<{ rule: ApprovalRule; expiresAt: string } | null> {
     const { approvalPolicies } = await this.config.current()
     if (Object.keys(approvalPolicies).length === 0) return null
     const policies = [approvalPolicies[approvalPolicyKey(chat.organizationId, null)]]
@@ -58,7 +70,7 @@ export class ApprovalPolicies {
     }
     for (const policy of policies) {
       if (!policy) continue
-      const rule = policy.rules.find((r) => ruleMatches(r, call))
+      const rule = policy.rules.find((r) => ruleMatches(r, call, tool))
       if (!rule) continue
       // Approved "for this chat": a call its approved rule covers runs without asking again.
       if (chat.approvedRules.some((r) => sameRule(r, rule))) continue

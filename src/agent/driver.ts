@@ -272,7 +272,7 @@ export class ChatDriver {
         const orphaned = started.has(call.id) && !this.#startedHere.has(call.id) && !approved
         if (!orphaned && !approved && !this.#startedHere.has(call.id)) return // the decider did not start it (interrupted)
         // A call a policy holds has never run, wherever it was started: it waits for approval.
-        const wait = approved ? null : await this.opts.approvals?.check(this.session.state, call)
+        const wait = approved ? null : await this.opts.approvals?.check(this.session.state, call, offered.get(call.name))
         if (wait) return void approvals.push({ callId: call.id, name: call.name, arguments: call.arguments, ...wait })
         const began = Date.now()
         const result = orphaned ? await this.#recoverTool(call, turnId) : await this.#runTool(call, turnId, offered)

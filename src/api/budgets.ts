@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import { CommandError, invalidInput } from '../../commands/errors.ts'
 import { budgetKey, type Budget, type BudgetScope } from '../events/budgets.ts'
-import { canManageBudgets, canReadUsageOf, requirePrincipal, type Principal } from '../identity/permissions.ts'
+import { isOrganizationAdmin, canReadUsageOf, requirePrincipal, type Principal } from '../identity/permissions.ts'
 import { usageRows, usdOf, type UsageGroup } from '../budgets/usage.ts'
 import { configService, eventMetadata, type ApiContext } from './context.ts'
 
@@ -38,7 +38,7 @@ const budgetView = (b: Budget & { limitMicros: number }) => ({
 /** An admin of `orgId` (default: the caller's own organization). */
 function requireBudgetAdmin(principal: Principal, orgId: string | null | undefined): string {
   const organizationId = orgId ?? principal.organizationId
-  if (!canManageBudgets(principal, organizationId)) throw new CommandError('FORBIDDEN', "only admins manage budgets, and only their own organization's")
+  if (!isOrganizationAdmin(principal, organizationId)) throw new CommandError('FORBIDDEN', "only admins manage budgets, and only their own organization's")
   return organizationId
 }
 
@@ -82,7 +82,7 @@ export const budgetMutationResolvers: Record<string, Resolver<any>> = {
     if (!scope) throw invalidInput(`scope is USER, CHAT or ORGANIZATION; got ${JSON.stringify(input.scope)}`)
     const period = (input.period?.toLowerCase() ?? (scope === 'chat' ? 'lifetime' : '')) as Budget['period']
     const userId = input.userId ?? null
-    if (userId !== null && scope === 'user' && !(await ctx.api.db.query('select 1 from users where id::text = $1 and organization_id::text = $2', [userId, organizationId])).length)
+    if (userId !== null && scope === 'user' && !(await ctx.api.db.query('select 1 from user_org_roles where user_id::text = $1 and roles ? $2', [userId, organizationId])).length)
       throw invalidInput(`user ${userId} is not a member of organization ${organizationId}`)
     const budget: Budget = { scope, period, organizationId, userId, limitMicros: input.limitMicros ?? null }
     const state = await configService(ctx).execute({ type: 'SetBudget', budget }, eventMetadata(ctx, principal, randomUUID()))

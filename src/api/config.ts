@@ -5,7 +5,7 @@ import type { ApprovalPolicy } from '../events/config.ts'
 import { DEFAULT_ORGANIZATION_ID } from '../events/user.ts'
 import { CommandError, invalidInput } from '../../commands/errors.ts'
 import type { ModelOverrides, ModelSettings } from '../events/config.ts'
-import { canConfigure, requirePrincipal } from '../identity/permissions.ts'
+import { canConfigure, isOrganizationAdmin, requirePrincipal } from '../identity/permissions.ts'
 import type { ProviderKind } from '../providers/types.ts'
 import { requireAdmin, configService, eventMetadata, type ApiContext } from './context.ts'
 import { archiveOldChats, retentionCutoff } from '../audit/retention.ts'
@@ -27,21 +27,23 @@ type Resolver<A> = (root: unknown, args: A, ctx: ApiContext) => Promise<unknown>
 interface ApprovalPolicyInput {
   orgId?: string | null
   templateId?: string | null
-  rules: { tool: string; commandPattern?: string | null }[]
+  rules: { tool: string; commandPattern?: string | null; destructiveOnly?: boolean | null }[]
   expiresAfterSeconds?: number | null
 }
 
 const approvalPolicyView = (p: ApprovalPolicy) => ({
   orgId: p.organizationId,
   templateId: p.templateId,
-  rules: p.rules.map((r) => ({ tool: r.tool, commandPattern: r.commandPattern ?? null })),
+  rules: p.rules.map((r) => ({ tool: r.tool, commandPattern: r.commandPattern ?? null, destructiveOnly: r.destructiveOnly === true })),
   expiresAfterSeconds: p.expiresAfterSeconds,
 })
 
 export const configQueryResolvers: Record<string, Resolver<any>> = {
   async approvalPolicies(_root, _args, ctx) {
-    requireAdmin(ctx)
-    return Object.values((await configService(ctx).current()).approvalPolicies).map(approvalPolicyView)
+    const principal = requirePrincipal(ctx.principal)
+    if (!isOrganizationAdmin(principal, principal.organizationId)) throw new CommandError('FORBIDDEN', 'only admins of an organization read its approval policies')
+    const policies = Object.values((await configService(ctx).current()).approvalPolicies)
+    return policies.filter((p) => p.organizationId === principal.organizationId).map(approvalPolicyView)
   },
   async models(_root, _args, ctx) {
     const principal = requirePrincipal(ctx.principal)
@@ -169,12 +171,17 @@ export const configMutationResolvers: Record<string, Resolver<any>> = {
     return state.chatRetentionDays
   },
   async setApprovalPolicy(_root, { input }: { input: ApprovalPolicyInput }, ctx) {
-    const principal = requireAdmin(ctx)
+    const principal = requirePrincipal(ctx.principal)
     const organizationId = input.orgId ?? DEFAULT_ORGANIZATION_ID
+    if (!isOrganizationAdmin(principal, organizationId)) throw new CommandError('FORBIDDEN', "only admins of an organization set its approval policy")
     const templateId = input.templateId ?? null
-    if (templateId !== null && !(await ctx.api.db.query('select 1 from templates where id::text = $1', [templateId])).length)
+    if (templateId !== null && !(await ctx.api.db.query('select 1 from templates where id::text = $1 and organization_id::text = $2', [templateId, organizationId])).length)
       throw new CommandError('NOT_FOUND', `template ${templateId} not found`)
-    const rules = input.rules.map((r) => ({ tool: r.tool, ...(r.commandPattern != null ? { commandPattern: r.commandPattern } : {}) }))
+    const rules = input.rules.map((r) => ({
+      tool: r.tool,
+      ...(r.commandPattern != null ? { commandPattern: r.commandPattern } : {}),
+      ...(r.destructiveOnly ? { destructiveOnly: true } : {}),
+    }))
     const policy = { organizationId, templateId, rules, expiresAfterSeconds: input.expiresAfterSeconds ?? 3600 }
     const state = await configService(ctx).execute({ type: 'SetApprovalPolicy', policy }, eventMetadata(ctx, principal, randomUUID()))
     const set = state.approvalPolicies[approvalPolicyKey(organizationId, templateId)]

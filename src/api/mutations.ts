@@ -11,7 +11,7 @@ import {
   canReadAttachment,
   chatNotFound,
   requireChatAccess,
-  requireChatCreation,
+  requireAgentsAccess,
   requirePrincipal,
   type Principal,
 } from '../identity/permissions.ts'
@@ -101,7 +101,7 @@ interface CreateChatInput {
 
 const createChat: Args<{ input: CreateChatInput }> = async (_root, { input }, ctx) => {
   const principal = requirePrincipal(ctx.principal)
-  requireChatCreation(principal)
+  requireAgentsAccess(principal)
   if (input.workspaceId != null && !isUuid(input.workspaceId)) throw invalidInput('workspaceId is not a valid id')
   await requireUsableModel(ctx, input.modelId)
   const attachments = await attachmentsFor(ctx, principal, input.attachmentIds)
@@ -142,6 +142,7 @@ const sendMessage: Args<{ input: SendMessageInput }> = async (_root, { input }, 
   const principal = requirePrincipal(ctx.principal)
   const chatId = requireId(input.chatId)
   requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, chatId), 'change')
+  requireAgentsAccess(principal)
   const attachments = await attachmentsFor(ctx, principal, input.attachmentIds)
   const messageId = randomUUID()
   const { events } = await changeChat(
@@ -174,7 +175,7 @@ const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null
   const principal = requirePrincipal(ctx.principal)
   const sourceId = requireId(args.chatId)
   requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, sourceId), 'read')
-  requireChatCreation(principal)
+  requireAgentsAccess(principal)
   const source = chatStream(sourceId)
   const info = await ctx.api.store.streamInfo(source)
   if (!info) throw chatNotFound()
@@ -243,11 +244,17 @@ async function requireUsableModel(ctx: ApiContext, modelId: string | null | unde
   throw invalidInput(`model ${modelId} is not available; choose one of: ${usable.join(', ') || '(none configured yet)'}`)
 }
 
+/** A change of one chat; `usesAgents` for one that has the model work on (needs agents-access). */
 const onChat =
-  <T extends { chatId: string }>(command: (args: T, principal: Principal) => ChatCommand): Args<T> =>
+  <T extends { chatId: string }>(command: (args: T, principal: Principal) => ChatCommand, opts: { usesAgents?: boolean } = {}): Args<T> =>
   async (_root, args, ctx) => {
     const principal = requirePrincipal(ctx.principal)
-    return changeAndRead(ctx, requireId(args.chatId), command(args, principal))
+    const chatId = requireId(args.chatId)
+    if (opts.usesAgents) {
+      requireChatAccess(principal, await chatOwnership(ctx.api.db, ctx.api.store, chatId), 'change')
+      requireAgentsAccess(principal)
+    }
+    return changeAndRead(ctx, chatId, command(args, principal))
   }
 
 export const mutationResolvers = {
@@ -276,8 +283,8 @@ export const mutationResolvers = {
     if ((a.answers == null) === (a.answer == null)) throw invalidInput('give either answers (one per question) or answer (free text for all of them)')
     if (a.answers != null) return { type: 'AnswerQuestion', questionId: a.questionId, answers: a.answers, answeredBy: p.userId }
     return { type: 'AnswerQuestion', questionId: a.questionId, answers: [a.answer!], freeText: true, answeredBy: p.userId }
-  }),
-  compactChat: onChat((_a, p) => ({ type: 'RequestCompaction', requestedBy: p.userId })),
+  }, { usesAgents: true }),
+  compactChat: onChat((_a, p) => ({ type: 'RequestCompaction', requestedBy: p.userId }), { usesAgents: true }),
   approveToolCall: onChat<{ chatId: string; callId: string; forChat?: boolean | null }>((a, p) => ({
     type: 'ApproveToolCall',
     callId: a.callId,

@@ -20,9 +20,10 @@ import { configMutationResolvers, configQueryResolvers } from './config.ts'
 import { mcpApiResolvers, type McpApi } from './mcp.ts'
 import { debugLogMutationResolvers, debugLogQueryResolvers } from './debug-logs.ts'
 import { budgetMutationResolvers, budgetQueryResolvers } from './budgets.ts'
+import { organizationMutationResolvers, organizationQueryResolvers } from './organizations.ts'
 import type { Database } from '../db/database.ts'
 import type { EventStore } from '../eventstore/types.ts'
-import { authenticateToken, bearerToken, type Principal } from '../identity/index.ts'
+import { authenticateRequest, ORGANIZATION_HEADER } from '../identity/index.ts'
 import type { Projection, ProjectionEngine } from '../projections/types.ts'
 import { DEFAULT_SLOW_SUBSCRIBER_MS, DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooSlowError } from '../live/bounded.ts'
 import { createChatChangeFeed } from './chat-changes.ts'
@@ -87,11 +88,6 @@ function guardAll(resolvers: Record<string, Resolver>): Record<string, Resolver>
   return Object.fromEntries(Object.entries(resolvers).map(([name, fn]) => [name, guard(fn)]))
 }
 
-async function principalFrom(db: Database, authorization: unknown): Promise<Principal | null> {
-  const token = bearerToken(authorization)
-  return token ? authenticateToken(db, token) : null
-}
-
 /**
  * mercurius answers a refused `connection_init` with a non-standard `connection_error` message;
  * the graphql-transport-ws protocol says to close with 4403 (or 4401 before init). Do that instead.
@@ -147,8 +143,8 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
-      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...mcp.Query, ...debugLogQueryResolvers, ...budgetQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
-      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...mcp.Mutation, ...debugLogMutationResolvers, ...budgetMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
+      Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...mcp.Query, ...debugLogQueryResolvers, ...budgetQueryResolvers, ...organizationQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
+      Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...mcp.Mutation, ...debugLogMutationResolvers, ...budgetMutationResolvers, ...organizationMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
       Subscription: subscriptions,
       Chat: guardAll({ ...chatFieldResolvers, ...mcp.Chat } as Record<string, Resolver>),
       ...(ws ? { Workspace: guardAll(ws.Workspace as Record<string, Resolver>) } : {}),
@@ -162,7 +158,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     validationRules: ({ variables }) => [complexityRule((variables ?? {}) as Record<string, unknown>)],
     context: async (request): Promise<ApiContext> => ({
       api,
-      principal: await principalFrom(ctx.db, request.headers.authorization),
+      principal: await authenticateRequest(ctx.db, { authorization: request.headers.authorization, organization: request.headers[ORGANIZATION_HEADER] }),
       requestId: requestIdOf(request),
     }),
     subscription: {
@@ -171,8 +167,8 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
         closeLikeTheProtocolSays(socket)
         return { api, principal: null, requestId: requestIdOf(request), socket }
       },
-      onConnect: async (data: { payload?: { authorization?: unknown } | null }) => {
-        const principal = await principalFrom(ctx.db, data.payload?.authorization)
+      onConnect: async (data: { payload?: { authorization?: unknown; organization?: unknown } | null }) => {
+        const principal = await authenticateRequest(ctx.db, data.payload ?? {})
         return principal ? { principal } : false
       },
     } as never,

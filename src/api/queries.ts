@@ -5,6 +5,7 @@ import { invalidInput } from '../../commands/errors.ts'
 import { chatListOwnerScope, chatNotFound, requireAuditLog, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
 import { chatContextView, chatMessagesAsOf, chatViewAsOf } from './as-of.ts'
 import type { ApiContext } from './context.ts'
+import { membershipsOf } from './organizations.ts'
 import { chatOwnership, chatQueue, eventView, listChats, listMessages, loadChat, pageSize, type ChatView } from './read-models.ts'
 
 async function readableChat(ctx: ApiContext, chatId: string) {
@@ -16,7 +17,15 @@ async function readableChat(ctx: ApiContext, chatId: string) {
 export const queryResolvers = {
   async me(_root: unknown, _args: unknown, ctx: ApiContext) {
     const p = requirePrincipal(ctx.principal)
-    return { id: p.userId, email: p.email, name: p.name, role: p.role.toUpperCase(), organizationId: p.organizationId }
+    return {
+      id: p.userId,
+      email: p.email,
+      name: p.name,
+      role: p.role?.toUpperCase() ?? null,
+      organizationId: p.organizationId,
+      agentsAccess: p.agentsAccess,
+      organizations: () => membershipsOf(ctx, p),
+    }
   },
 
   async chat(_root: unknown, args: { id: string; asOfRevision?: number | null }, ctx: ApiContext) {

@@ -5,7 +5,7 @@
  * ephemeral pubsub.
  */
 import { invalidInput } from '../../commands/errors.ts'
-import { requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
+import { requireChatAccess, requireMembership, requirePrincipal } from '../identity/permissions.ts'
 import { boundedIterator, type BoundedSource } from '../live/bounded.ts'
 import { followChat } from './chat-tail.ts'
 import type { ChatChange } from './chat-changes.ts'
@@ -70,6 +70,7 @@ export const subscriptionResolvers = {
   myChats: {
     async subscribe(_root: unknown, args: { includeSubAgents?: boolean | null }, ctx: ApiContext) {
       const principal = requirePrincipal(ctx.principal)
+      requireMembership(principal)
       let target: BoundedSource<ChatChange> | null = null
       // Listening starts before the subscription answers, so no change after it is missed.
       // Root chats only unless asked, as `chats` lists them.

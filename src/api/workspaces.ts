@@ -5,7 +5,7 @@
  */
 import { CommandError, invalidInput } from '../../commands/errors.ts'
 import type { TemplateParameter, TemplateSettings } from '../events/template.ts'
-import { requirePrincipal, type Principal } from '../identity/permissions.ts'
+import { requireMembership, requirePrincipal, type Principal } from '../identity/permissions.ts'
 import type { BuildOutcome, TemplateRow, WorkspaceRow, WorkspaceService } from '../workspaces/service.ts'
 import type { ApiContext } from './context.ts'
 
@@ -19,7 +19,10 @@ interface TemplateInput {
   allowedRoles?: string[] | null
 }
 
-const actorOf = (p: Principal) => ({ userId: p.userId, role: p.role, organizationId: p.organizationId })
+const actorOf = (p: Principal) => {
+  requireMembership(p)
+  return { userId: p.userId, role: p.role, organizationId: p.organizationId }
+}
 const notFound = () => new CommandError('NOT_FOUND', 'workspace not found')
 
 function templateView(t: TemplateRow) {

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs'
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Sql } from '../db/database.ts'
-import { bearerToken, authenticateToken, canReadAttachment, type Principal } from '../identity/index.ts'
+import { AGENTS_ACCESS } from '../events/user.ts'
+import { authenticateRequest, canReadAttachment, canUseAgents, ORGANIZATION_HEADER } from '../identity/index.ts'
 import { AttachmentError, blobPath, chatsReferencing, loadAttachments, MAX_ATTACHMENT_BYTES, saveAttachment } from './blobs.ts'
 
 export interface AttachmentRoutesOptions {
@@ -38,15 +39,12 @@ export const attachmentRoutes: FastifyPluginAsync<AttachmentRoutesOptions> = asy
     return sendError(reply, status, status === 500 ? 'INTERNAL' : 'BAD_REQUEST', err.message)
   })
 
-  async function principalOf(authorization: unknown): Promise<Principal | null> {
-    const token = bearerToken(authorization)
-    return token ? authenticateToken(db, token) : null
-  }
+  const principalOf = (request: FastifyRequest) => authenticateRequest(db, { authorization: request.headers.authorization, organization: request.headers[ORGANIZATION_HEADER] })
 
   app.post<{ Querystring: { name?: string } }>('/api/v1/attachments', async (request, reply) => {
-    const principal = await principalOf(request.headers.authorization)
+    const principal = await principalOf(request)
     if (!principal) return sendError(reply, 401, 'UNAUTHENTICATED', 'send an API token: Authorization: Bearer cairn_…')
-    if (principal.role === 'auditor') return sendError(reply, 403, 'FORBIDDEN', 'auditors cannot upload attachments')
+    if (!canUseAgents(principal)) return sendError(reply, 403, 'FORBIDDEN', `uploading attachments for chats needs the ${AGENTS_ACCESS} role (auditors cannot upload)`)
     const body = request.body
     const bytes = Buffer.isBuffer(body) ? body : Buffer.alloc(0)
     try {
@@ -64,7 +62,7 @@ export const attachmentRoutes: FastifyPluginAsync<AttachmentRoutesOptions> = asy
   })
 
   app.get<{ Params: { id: string } }>('/api/v1/attachments/:id', async (request, reply) => {
-    const principal = await principalOf(request.headers.authorization)
+    const principal = await principalOf(request)
     if (!principal) return sendError(reply, 401, 'UNAUTHENTICATED', 'send an API token: Authorization: Bearer cairn_…')
     const [row] = await loadAttachments(db, [request.params.id])
     const visible = row && canReadAttachment(principal, row, await chatsReferencing(db, row.id))

@@ -27,6 +27,23 @@ interface Command {
 
 const BENCH_INDEX = fileURLToPath(new URL('../../bench/index.ts', import.meta.url))
 
+/** `cairn users|tokens|orgs …`: identity changes written to the log (no server needed). */
+function identityCommand(kind: 'users' | 'tokens' | 'orgs', usage: string, summary: string): Command {
+  return {
+    takesFlags: true,
+    usage,
+    summary,
+    async run(args, io) {
+      const ctx = await openContext({ env: loadEnv(io.env), projections, log: () => {} })
+      try {
+        return await runIdentityCommand(kind, args, ctx.store, io)
+      } finally {
+        await ctx.close()
+      }
+    },
+  }
+}
+
 const commands: Record<string, Command> = {
   serve: {
     usage: 'serve',
@@ -83,33 +100,9 @@ const commands: Record<string, Command> = {
     },
   },
 
-  users: {
-    takesFlags: true,
-    usage: 'users create --email E --role R',
-    summary: "create a user (admin, auditor or member) and print their API token once",
-    async run(args, io) {
-      const ctx = await openContext({ env: loadEnv(io.env), projections, log: () => {} })
-      try {
-        return await runIdentityCommand('users', args, ctx.store, io)
-      } finally {
-        await ctx.close()
-      }
-    },
-  },
-
-  tokens: {
-    takesFlags: true,
-    usage: 'tokens create --email E',
-    summary: "issue another API token for a user and print it once",
-    async run(args, io) {
-      const ctx = await openContext({ env: loadEnv(io.env), projections, log: () => {} })
-      try {
-        return await runIdentityCommand('tokens', args, ctx.store, io)
-      } finally {
-        await ctx.close()
-      }
-    },
-  },
+  users: identityCommand('users', 'users create|grant-role|revoke-role --email E …', 'create a user and print their API token once; grant or revoke a role in an organization'),
+  tokens: identityCommand('tokens', 'tokens create --email E', 'issue another API token for a user and print it once'),
+  orgs: identityCommand('orgs', 'orgs create --name N', 'create an organization'),
 
   chat: { ...chatCommand, takesFlags: true },
 

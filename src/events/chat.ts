@@ -33,6 +33,8 @@ export interface ToolCall {
 export interface ApprovalRule {
   tool: string
   commandPattern?: string | null
+  /** Only tools their server declares destructive (MCP annotations: not read-only, destructiveHint not false). */
+  destructiveOnly?: boolean
 }
 
 /** One of the questions of `ask_user_question`. */

@@ -9,6 +9,7 @@ import type { ConfigEvent } from './config.ts'
 import type { TemplateEvent } from './template.ts'
 import type { WorkspaceEvent } from './workspace.ts'
 import type { AnchorEvent } from './anchor.ts'
+import type { OrganizationEvent } from './organization.ts'
 
 export * from './chat.ts'
 export * from './user.ts'
@@ -16,8 +17,9 @@ export * from './config.ts'
 export * from './template.ts'
 export * from './workspace.ts'
 export * from './anchor.ts'
+export * from './organization.ts'
 
-export type CairnEvent = ChatEvent | UserEvent | ConfigEvent | TemplateEvent | WorkspaceEvent | AnchorEvent
+export type CairnEvent = ChatEvent | UserEvent | ConfigEvent | TemplateEvent | WorkspaceEvent | AnchorEvent | OrganizationEvent
 export type CairnEventType = CairnEvent['type']
 
 /** A stored event narrowed to one of our unions. */

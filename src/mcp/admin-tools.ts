@@ -16,6 +16,14 @@ export function inputSchemaOf(tool: McpTool): Record<string, unknown> {
   return { ...schema, type: 'object', properties: schema.properties ?? {} }
 }
 
+/**
+ * Whether an MCP tool may destroy things, as its server declares it. The MCP spec's defaults:
+ * a tool is not read-only and is destructive unless its annotations say otherwise.
+ */
+export function mcpToolDestructive(tool: McpTool): boolean {
+  return tool.annotations?.readOnlyHint !== true && tool.annotations?.destructiveHint !== false
+}
+
 export function describeMcpTool(tool: McpTool, where: string): string {
   const text = tool.description?.trim() || tool.annotations?.title || tool.title || tool.name
   return `${text}\n\n(${where}, tool ${tool.name})`
@@ -72,6 +80,7 @@ export class AdminMcpTools implements ToolSource {
           name,
           description: describeMcpTool(t, `MCP server ${server.serverId}`),
           inputSchema: inputSchemaOf(t),
+          destructive: mcpToolDestructive(t),
           // The settings may change between listing and the call: call with the current ones.
           run: async (args, ctx) => {
             const current = (await this.config.current()).mcpServers[server.serverId]

@@ -6,7 +6,7 @@ import type { ChatState } from '../events/chat-state.ts'
 import { MAIN_AGENT } from '../events/workspace.ts'
 import type { WorkspaceTunnels } from '../workspaces/tunnel.ts'
 import type { WorkspaceMcpList } from '../workspace-agent/mcp.ts'
-import { describeMcpTool, inputSchemaOf } from './admin-tools.ts'
+import { describeMcpTool, inputSchemaOf, mcpToolDestructive } from './admin-tools.ts'
 import type { McpTool } from './connections.ts'
 import { workspaceMcpToolName } from './names.ts'
 import { toolResultFromMcp } from './results.ts'
@@ -59,6 +59,7 @@ export class WorkspaceMcpTools implements ToolSource {
           name,
           description: describeMcpTool(t as McpTool, `MCP server ${server.name} of the workspace's .mcp.json`),
           inputSchema: inputSchemaOf(t as McpTool),
+          destructive: mcpToolDestructive(t as McpTool),
           availability: (c) => c.workspaceId === workspaceId && !c.planMode && c.parentChatId === null,
           run: async (args, ctx) => {
             try {

@@ -31,12 +31,12 @@ export function workspaceInstructions(ws: WorkspaceService, opts: { timeoutMs?: 
 /** Null when the workspace is not the owner's to see or no agent of it is connected. */
 export async function readWorkspaceContext(
   ws: WorkspaceService,
-  chat: { workspaceId: string | null; ownerId: string },
+  chat: { workspaceId: string | null; ownerId: string; organizationId: string },
   signal: AbortSignal,
 ): Promise<WorkspaceContext | null> {
   const workspaceId = chat.workspaceId
   if (!workspaceId) return null
-  const actor = await ws.actorFor(chat.ownerId)
+  const actor = await ws.actorFor(chat.ownerId, chat.organizationId)
   if (!actor || !(await ws.getWorkspace(actor, workspaceId))) return null
   // The agent the workspace tools default to: main, else a root agent that is connected.
   const roots = (await ws.agentsOf(workspaceId)).filter((a) => a.parent === null).map((a) => a.name)

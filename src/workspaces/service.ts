@@ -7,6 +7,8 @@ import { workspaceDecider, type BuildTransition, type WorkspaceCommand } from '.
 import { handleCommand } from '../../commands/handler.ts'
 import { CommandError } from '../../commands/errors.ts'
 import type { Database } from '../db/database.ts'
+import type { OrgRoles } from '../events/user.ts'
+import { baseRole } from '../identity/users.ts'
 import type { EventMetadata, EventStore } from '../eventstore/types.ts'
 import { AgentCredentials, type AgentSelection } from './agent-credentials.ts'
 import { parseAgentManifest } from './agent-manifest.ts'
@@ -35,7 +37,8 @@ type Log = (line: string) => void
 /** Who acts: a user (through the API or an agent acting for them). */
 export interface Actor {
   userId: string
-  role: Role
+  /** Their role in `organizationId`; null when they are not a member of it (every rule refuses). */
+  role: Role | null
   organizationId: string
 }
 
@@ -52,16 +55,16 @@ const templateNotFound = (id?: string) => new CommandError('NOT_FOUND', id ? `te
 
 /** A member sees only their own workspaces; auditors read all of the organization; admins do everything. */
 export function canReadWorkspace(a: Actor, w: { ownerId: string; organizationId: string }): boolean {
-  if (a.organizationId !== w.organizationId) return false
+  if (a.organizationId !== w.organizationId || !a.role) return false
   return a.role === 'admin' || a.role === 'auditor' || w.ownerId === a.userId
 }
 export function canChangeWorkspace(a: Actor, w: { ownerId: string; organizationId: string }): boolean {
-  if (a.organizationId !== w.organizationId) return false
+  if (a.organizationId !== w.organizationId || !a.role) return false
   return a.role === 'admin' || w.ownerId === a.userId
 }
 export function canUseTemplate(a: Actor, t: { allowedRoles: string[] | 'everyone'; organizationId: string; archived: boolean }): boolean {
   if (t.archived || a.organizationId !== t.organizationId) return false
-  if (a.role === 'auditor') return false
+  if (!a.role || a.role === 'auditor') return false
   return a.role === 'admin' || t.allowedRoles === 'everyone' || t.allowedRoles.includes(a.role)
 }
 
@@ -115,10 +118,13 @@ export class WorkspaceService {
 
   // ---- actors
 
-  async actorFor(userId: string): Promise<Actor | null> {
-    const rows = await this.deps.db.query<{ role: Role; organization_id: string }>(`select role, organization_id from users where id = $1`, [userId])
+  /** The user as an actor in `organizationId` (default: their home organization). */
+  async actorFor(userId: string, organizationId?: string): Promise<Actor | null> {
+    const rows = await this.deps.db.query<{ home_organization_id: string; roles: OrgRoles }>(`select home_organization_id, roles from user_org_roles where user_id = $1`, [userId])
     const row = rows[0]
-    return row ? { userId, role: row.role, organizationId: row.organization_id } : null
+    if (!row) return null
+    const org = organizationId ?? row.home_organization_id
+    return { userId, role: baseRole(row.roles[org]), organizationId: org }
   }
 
   // ---- templates
@@ -230,7 +236,7 @@ export class WorkspaceService {
 
   async #transition(actor: Actor, workspaceId: string, transition: BuildTransition) {
     const w = await this.getWorkspace(actor, workspaceId)
-    if (!w || !canChangeWorkspace(actor, w)) throw workspaceNotFound(workspaceId)
+    if (!w || !canChangeWorkspace(actor, w)) throw workspaceNotFound()
     const running = this.#builds.get(workspaceId)
     if (running) await running
     const build = this.#build(actor, workspaceId, transition)

@@ -47,7 +47,7 @@ export function workspaceTools(s: WorkspaceToolServices): Tool[] {
   const ws = s.workspaces
 
   async function actorOf(ctx: ToolContext): Promise<Actor> {
-    const actor = await ws.actorFor(ctx.userId)
+    const actor = await ws.actorFor(ctx.userId, ctx.organizationId)
     if (!actor) throw new ToolFailure(`the user this chat belongs to (${ctx.userId}) no longer exists`)
     return actor
   }

@@ -33,9 +33,10 @@ export interface ApiServer {
   dataDir: string
   adminToken: string
   /** Creates a user (events through userDecider) and returns their token once the read models have it. */
-  user(email: string, role: Role): Promise<{ token: string; userId: string }>
-  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResult<T>>
-  ws(token?: string | null): Client
+  user(email: string, role: Role, options?: { organizationId?: string; agentsAccess?: boolean }): Promise<{ token: string; userId: string }>
+  /** `organization`: the X-Cairn-Organization header (the organization the request acts in); `requestId`: X-Request-Id (the events' correlation id). */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null, headers?: { organization?: string; requestId?: string }): Promise<GqlResult<T>>
+  ws(token?: string | null, organization?: string): Client
   close(): Promise<void>
 }
 
@@ -92,25 +93,30 @@ export async function startApiServer(
     app,
     dataDir,
     adminToken,
-    async user(email, role) {
-      const issued = await createUser(store, { email, role })
+    async user(email, role, options = {}) {
+      const issued = await createUser(store, { email, role, ...options })
       await engine.waitForAll(issued.checkpoint)
       return { token: issued.token, userId: issued.userId }
     },
-    async gql(query, variables = {}, token = adminToken) {
+    async gql(query, variables = {}, token = adminToken, { organization, requestId } = {}) {
       const res = await fetch(url + '/graphql', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(organization ? { 'x-cairn-organization': organization } : {}),
+          ...(requestId ? { 'x-request-id': requestId } : {}),
+        },
         body: JSON.stringify({ query, variables }),
       })
       const text = await res.text()
       return { status: res.status, text, body: JSON.parse(text) }
     },
-    ws(token = adminToken) {
+    ws(token = adminToken, organization) {
       const client = createClient({
         url: url.replace(/^http/, 'ws') + '/graphql',
         webSocketImpl: WebSocket,
-        connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+        connectionParams: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(organization ? { organization } : {}) },
         retryAttempts: 0,
         lazy: true,
       })

@@ -93,4 +93,33 @@ describe.skipIf(!postgresAvailable)('two server processes on one PostgreSQL data
     ])
     await client.dispose()
   })
+
+  it('creates organizations and grants roles from the CLI, adding to the roles a user has', async () => {
+    const a = servers[0]!
+    const env = envFor()
+    const org = await runCairn(['orgs', 'create', '--name', 'acme'], env)
+    expect(org.code, org.stderr).toBe(0)
+    const ops = await runCairn(['users', 'create', '--email', 'ops@example.com', '--role', 'member', '--no-agents-access'], env)
+    expect(ops.code, ops.stderr).toBe(0)
+    const token = ops.stdout.trim()
+    const me = async () => (await gql(a.url, token, '{ me { agentsAccess organizations { organization { name } roles } } }')).data?.me
+    await expect.poll(me, { timeout: 15_000 }).toEqual({ agentsAccess: false, organizations: [{ organization: { name: 'default' }, roles: ['MEMBER'] }] })
+    const refused = await gql(a.url, token, 'mutation { createChat(input: { title: "x" }) { id } }')
+    expect(refused.errors?.[0]?.message).toContain('agents-access')
+
+    for (const [orgName, role] of [['default', 'agents-access'], ['acme', 'member']]) {
+      const granted = await runCairn(['users', 'grant-role', '--email', 'ops@example.com', '--org', orgName!, '--role', role!], env)
+      expect(granted.code, granted.stderr).toBe(0)
+    }
+    await expect.poll(me, { timeout: 15_000 }).toEqual({
+      agentsAccess: true,
+      organizations: [
+        { organization: { name: 'acme' }, roles: ['MEMBER'] },
+        { organization: { name: 'default' }, roles: ['AGENTS_ACCESS', 'MEMBER'] },
+      ],
+    })
+    const unknown = await runCairn(['users', 'grant-role', '--email', 'ops@example.com', '--org', 'nope', '--role', 'member'], env)
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toMatch(/no organization nope/)
+  })
 })

@@ -165,6 +165,31 @@ for (const backend of backends) {
       expect(ownServer.authorizations.every((a) => a === `Bearer ${TOKEN}`)).toBe(true)
     })
 
+    it('holds a call of a tool its server marks destructive for approval, and lets a read-only one run', async () => {
+      const policy = (rules: unknown[]) =>
+        gql('mutation($r: [ApprovalRuleInput!]!) { setApprovalPolicy(input: { rules: $r }) { rules { tool destructiveOnly } } }', { r: rules }, admin)
+      expect((await policy([{ tool: 'mcp__*', destructiveOnly: true }])).data.setApprovalPolicy.rules).toEqual([{ tool: 'mcp__*', destructiveOnly: true }])
+      try {
+        const prompt = 'tidy the database'
+        h.script(prompt, [
+          { toolCalls: [{ id: 'r1', name: 'mcp__own__read_rows', arguments: {} }, { id: 'd1', name: 'mcp__own__drop_table', arguments: {} }] },
+          { text: 'left it alone' },
+        ])
+        const chatId = await newChat()
+        await send(chatId, prompt)
+        const asked = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'ToolCallApprovalRequested'))
+        const request = asked.find((e) => e.type === 'ToolCallApprovalRequested')
+        expect(request?.type === 'ToolCallApprovalRequested' && request.data).toMatchObject({ callId: 'd1', rule: { tool: 'mcp__*', destructiveOnly: true } })
+        expect(toolResults(asked).r1).toMatchObject({ result: 'rows', isError: false })
+        const denied = await gql('mutation($c: ID!) { denyToolCall(chatId: $c, callId: "d1", reason: "not in production") { id } }', { c: chatId }, member)
+        expect(denied.errors).toBeUndefined()
+        const events = await turnOver(chatId)
+        expect(toolResults(events).d1).toMatchObject({ isError: true, result: expect.stringContaining('not in production') })
+      } finally {
+        await policy([])
+      }
+    })
+
     it('turns servers on and off per chat; FORCE_ON and unknown servers are refused before anything is appended', async () => {
       const chatId = await newChat()
       const set = (serverId: string, enabled: boolean) =>

@@ -42,6 +42,8 @@ function ownServer(authorization: string | undefined): McpServer {
     ],
   }))
   server.registerTool('fail', { description: 'Always fails' }, async () => ({ content: [{ type: 'text', text: 'it broke' }], isError: true }))
+  server.registerTool('drop_table', { description: 'Drops a table', annotations: { destructiveHint: true } }, async () => ({ content: [{ type: 'text', text: 'dropped' }] }))
+  server.registerTool('read_rows', { description: 'Reads rows', annotations: { readOnlyHint: true } }, async () => ({ content: [{ type: 'text', text: 'rows' }] }))
   server.registerTool('secret', { description: 'Denied by the admin' }, async () => ({ content: [{ type: 'text', text: 'should never run' }] }))
   server.registerTool('weird.name', { description: 'A name providers refuse' }, async () => ({ content: [{ type: 'text', text: 'weird ran' }] }))
   server.registerTool(LONG_TOOL, { description: 'A name too long for providers' }, async () => ({ content: [{ type: 'text', text: 'long ran' }] }))

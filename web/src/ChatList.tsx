@@ -123,8 +123,8 @@ export function ChatList({ me }: { me: Me }) {
   }, [chats])
   return (
     <main className="chat-list">
-      {me.role !== 'AUDITOR' && <NewChat />}
-      <h1>{me.role === 'MEMBER' ? 'Your chats' : 'Chats'}</h1>
+      {me.agentsAccess && me.role !== 'AUDITOR' && <NewChat />}
+      <h1>{me.role === 'ADMIN' || me.role === 'AUDITOR' ? 'Chats' : 'Your chats'}</h1>
       {error && <p className="error">{error.message}</p>}
       {chats.length === 0 && data && <p className="muted">No chats yet.</p>}
       <ul>

@@ -226,7 +226,7 @@ export function ChatScreen({ chatId, tab, me }: { chatId: string; tab: 'conversa
        <ApprovalContext.Provider value={approvals}>
         <SubAgentsPanel childIds={view.subAgents.map((c) => c.childChatId)} />
         {tab === 'timeline' ? (
-          <Timeline view={view} chatId={chatId} canFork={me.role !== 'AUDITOR'} canVerify={me.role !== 'MEMBER'} loadEarlier={loadEarlier} />
+          <Timeline view={view} chatId={chatId} canFork={me.agentsAccess && me.role !== 'AUDITOR'} canVerify={me.role === 'ADMIN' || me.role === 'AUDITOR'} loadEarlier={loadEarlier} />
         ) : (
           <>
             <section className="conversation" aria-label="conversation">

@@ -56,7 +56,7 @@ function Shell({ signOut }: { signOut: (problem?: string) => void }) {
           <a href="/" onClick={linkHandler('/')} aria-current={route.name === 'chats' ? 'page' : undefined}>
             Chats
           </a>
-          {me.role !== 'MEMBER' && (
+          {(me.role === 'ADMIN' || me.role === 'AUDITOR') && (
             <a href="/audit" onClick={linkHandler('/audit')} aria-current={route.name === 'audit' ? 'page' : undefined}>
               Audit
             </a>
@@ -68,7 +68,7 @@ function Shell({ signOut }: { signOut: (problem?: string) => void }) {
           )}
         </nav>
         <span className="who" title={me.email}>
-          {me.email} · {me.role.toLowerCase()}
+          {me.email} · {me.role?.toLowerCase() ?? 'not a member'}
         </span>
         <button type="button" className="sign-out" onClick={() => signOut()}>
           Sign out
@@ -78,7 +78,7 @@ function Shell({ signOut }: { signOut: (problem?: string) => void }) {
         <ChatScreen key={route.chatId} chatId={route.chatId} tab={route.tab} me={me} />
       ) : route.name === 'admin' && me.role === 'ADMIN' ? (
         <AdminScreen />
-      ) : route.name === 'audit' && me.role !== 'MEMBER' ? (
+      ) : route.name === 'audit' && (me.role === 'ADMIN' || me.role === 'AUDITOR') ? (
         <AuditScreen />
       ) : (
         <ChatList me={me} />

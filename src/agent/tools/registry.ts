@@ -53,6 +53,8 @@ export interface Tool {
   description: string
   /** JSON Schema of the arguments object. */
   inputSchema: Record<string, unknown>
+  /** What its server declares: may a call change or destroy things (MCP tool annotations). Unset for our own tools. */
+  destructive?: boolean
   /** Whether the tool is offered in this chat (e.g. platform tools only in root chats). */
   availability?(chat: ChatState): boolean
   run(args: unknown, ctx: ToolContext): Promise<ToolResult>

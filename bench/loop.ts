@@ -323,11 +323,17 @@ export async function benchLoop(print: Report): Promise<void> {
   const database = await openBenchDatabase()
   print(`database: ${database.label}; fake Anthropic provider in this process`)
   const cairn = await startCairn(database.db, fake, Math.max(...LOAD_SIZES))
+  // BENCH_LOOP_ONLY=overhead|load runs one part (e.g. under --cpu-prof).
+  const only = process.env.BENCH_LOOP_ONLY
   try {
-    print(`(a) overhead: one ${OVERHEAD_STEPS}-step tool-calling turn`)
-    await benchOverhead(print, cairn, fake)
-    print(`(b) load: N concurrent chats`)
-    await benchLoad(print, cairn, fake)
+    if (only !== 'load') {
+      print(`(a) overhead: one ${OVERHEAD_STEPS}-step tool-calling turn`)
+      await benchOverhead(print, cairn, fake)
+    }
+    if (only !== 'overhead') {
+      print(`(b) load: N concurrent chats`)
+      await benchLoad(print, cairn, fake)
+    }
   } finally {
     await cairn.close()
     await database.close()

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { changeOrganizationRole, createOrganization } from '../../src/identity/index.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
 import { handleCommand } from '../../commands/handler.ts'
 import { chatStream, DEFAULT_ORGANIZATION_ID } from '../../src/events/index.ts'
@@ -234,6 +235,34 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     const bobPage = await open(bob.token, `/chats/${chatId}`)
     await bobPage.getByRole('heading', { name: 'Chat not found' }).waitFor()
     expect(await bobPage.getByText('Only Alice and auditors see this.').count()).toBe(0)
+  })
+
+  it('switches between the organizations a user belongs to, and offers no new chat without agents-access', async () => {
+    const acme = await createOrganization(ui.h.server.store, 'acme-ui')
+    const carol = await ui.h.user('carol@example.com', 'member')
+    for (const role of ['member', 'agents-access'] as const)
+      await ui.h.server.engine.waitForAll((await changeOrganizationRole(ui.h.server.store, { userId: carol.userId, organizationId: acme.organizationId, role, grant: true }))!)
+    ui.h.script('default work', [{ text: 'done here' }])
+    ui.h.script('acme work', [{ text: 'done there' }])
+    const page = await open(carol.token)
+    const inDefault = await startChat(page, 'default work')
+    await page.getByRole('link', { name: 'Chats' }).click()
+    const switcher = page.getByRole('combobox', { name: 'organization' })
+    await switcher.selectOption({ label: 'acme-ui' })
+    await page.getByRole('heading', { name: 'Your chats' }).waitFor()
+    const inAcme = await startChat(page, 'acme work')
+    await page.getByRole('link', { name: 'Chats' }).click()
+    const listed = async () => (await page.locator('.chat-link').evaluateAll((links) => links.map((a) => a.getAttribute('href')!.split('/')[2]))).sort()
+    await expect.poll(listed).toEqual([inAcme])
+    await switcher.selectOption({ label: 'default' })
+    await expect.poll(listed).toEqual([inDefault])
+
+    await changeOrganizationRole(ui.h.server.store, { userId: carol.userId, organizationId: DEFAULT_ORGANIZATION_ID, role: 'agents-access', grant: false })
+    await expect.poll(async () => {
+      await page.reload()
+      await page.getByRole('heading', { name: 'Your chats' }).waitFor()
+      return page.getByRole('button', { name: 'Start chat' }).count()
+    }).toBe(0)
   })
 
   it('lists chats live: a chat started elsewhere appears with its status', async () => {

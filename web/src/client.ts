@@ -9,11 +9,12 @@ export interface Connection {
   close(): void
 }
 
-export function connect(token: string, onUnauthorized: () => void): Connection {
+/** `organization`: the one requests act in (X-Cairn-Organization); null for the user's home organization. */
+export function connect(token: string, organization: string | null, onUnauthorized: () => void): Connection {
   const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`
   const ws = createWsClient({
     url: wsUrl,
-    connectionParams: { authorization: `Bearer ${token}` },
+    connectionParams: { authorization: `Bearer ${token}`, ...(organization ? { organization } : {}) },
     lazy: true,
     retryAttempts: Infinity,
     shouldRetry: (event) => !(event && typeof event === 'object' && 'code' in event && (event.code === 4401 || event.code === 4403)),
@@ -28,7 +29,7 @@ export function connect(token: string, onUnauthorized: () => void): Connection {
     // No document cache: every screen reads the read models as they are now.
     requestPolicy: 'network-only',
     preferGetMethod: false,
-    fetchOptions: () => ({ headers: { authorization: `Bearer ${token}` } }),
+    fetchOptions: () => ({ headers: { authorization: `Bearer ${token}`, ...(organization ? { 'x-cairn-organization': organization } : {}) } }),
     exchanges: [
       fetchExchange,
       subscriptionExchange({

@@ -4,7 +4,7 @@ import { createRoot } from 'react-dom/client'
 import { Provider, useQuery } from 'urql'
 import { AdminScreen } from './Admin.tsx'
 import { AuditScreen } from './Audit.tsx'
-import { forgetToken, storedToken, storeToken } from './auth.ts'
+import { forgetToken, storedOrganization, storedToken, storeOrganization, storeToken } from './auth.ts'
 import { ChatList } from './ChatList.tsx'
 import { ChatScreen } from './ChatView.tsx'
 import { WsContext } from './chat-stream.ts'
@@ -36,7 +36,7 @@ function SignIn({ onToken, problem }: { onToken: (token: string) => void; proble
   )
 }
 
-function Shell({ signOut }: { signOut: (problem?: string) => void }) {
+function Shell({ signOut, onOrganization }: { signOut: (problem?: string) => void; onOrganization: (id: string) => void }) {
   const [{ data, error }] = useQuery<{ me: Me }>({ query: ME })
   const route = useRoute()
   useEffect(() => {
@@ -67,6 +67,15 @@ function Shell({ signOut }: { signOut: (problem?: string) => void }) {
             </a>
           )}
         </nav>
+        {me.organizations.length > 1 && (
+          <select aria-label="organization" className="organization" value={me.organizationId} onChange={(e) => onOrganization(e.target.value)}>
+            {me.organizations.map(({ organization }) => (
+              <option key={organization.id} value={organization.id}>
+                {organization.name}
+              </option>
+            ))}
+          </select>
+        )}
         <span className="who" title={me.email}>
           {me.email} · {me.role?.toLowerCase() ?? 'not a member'}
         </span>
@@ -89,16 +98,21 @@ function Shell({ signOut }: { signOut: (problem?: string) => void }) {
 
 function App() {
   const [token, setToken] = useState(storedToken)
+  const [organization, setOrganization] = useState(storedOrganization)
   const [problem, setProblem] = useState<string | null>(null)
   const signOut = useMemo(
     () => (reason?: string) => {
       forgetToken()
       setProblem(reason ?? null)
       setToken(null)
+      setOrganization(null)
     },
     [],
   )
-  const connection = useMemo(() => (token ? connect(token, () => signOut('That token is not valid (or was revoked).')) : null), [token, signOut])
+  const connection = useMemo(
+    () => (token ? connect(token, organization, () => signOut('That token is not valid (or was revoked).')) : null),
+    [token, organization, signOut],
+  )
   useEffect(() => () => connection?.close(), [connection])
   if (!connection)
     return (
@@ -114,7 +128,13 @@ function App() {
   return (
     <Provider value={connection.client}>
       <WsContext.Provider value={connection.ws}>
-        <Shell signOut={signOut} />
+        <Shell
+          signOut={signOut}
+          onOrganization={(id) => {
+            storeOrganization(id)
+            setOrganization(id)
+          }}
+        />
       </WsContext.Provider>
     </Provider>
   )

@@ -265,6 +265,26 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     }).toBe(0)
   })
 
+  it("lets an admin take a member's agents-access away and give it back from the members table", async () => {
+    const dana = await ui.h.user('dana@example.com', 'member')
+    const rolesOf = async () => (await ui.h.server.db.query<{ roles: Record<string, string[]> }>('select roles from user_org_roles where user_id = $1', [dana.userId]))[0]!.roles[DEFAULT_ORGANIZATION_ID]
+    const page = await open(ui.adminToken, '/admin')
+    const box = page.getByRole('checkbox', { name: 'dana@example.com agents-access' })
+    await box.waitFor()
+    expect(await box.isChecked()).toBe(true)
+    // A controlled box: it shows the server's answer, so click (uncheck() wants the state at once).
+    await box.click()
+    await expect.poll(rolesOf).toEqual(['member'])
+    await expect.poll(() => box.isChecked()).toBe(false)
+    await page.getByRole('textbox', { name: 'email' }).fill('dana@example.com')
+    await page.getByRole('combobox', { name: 'role' }).selectOption({ label: 'agents-access' })
+    await page.getByRole('button', { name: 'Grant' }).click()
+    await expect.poll(rolesOf).toEqual(['agents-access', 'member'])
+    // An admin cannot take their own admin role: the server's reason shows.
+    await page.getByRole('checkbox', { name: 'admin@cairn.local admin' }).click()
+    await page.getByRole('alert').filter({ hasText: 'cannot revoke your own admin role' }).waitFor()
+  })
+
   it('lists chats live: a chat started elsewhere appears with its status', async () => {
     ui.h.script('from another tab', [{ text: 'ok' }])
     const listPage = await open(alice.token)

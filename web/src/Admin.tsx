@@ -1,4 +1,4 @@
-// Admins: providers (keys are write-only: "set" or "not set"), models with their prices, the system prompt,
+// Admins: the organization's members and roles (AdminMembers.tsx), providers (keys are write-only: "set" or "not set"), models with their prices, the system prompt,
 // templates (AdminTemplates.tsx) and the governance settings (AdminGovernance.tsx).
 import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
@@ -6,6 +6,7 @@ import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS, SET_SYSTEM_PROM
 import { errorMessage } from './client.ts'
 import { Templates } from './AdminTemplates.tsx'
 import { Governance } from './AdminGovernance.tsx'
+import { Members } from './AdminMembers.tsx'
 
 const KINDS = ['anthropic', 'bedrock', 'openai_chat', 'openai_responses', 'azure_openai', 'google', 'openai_compatible']
 
@@ -161,6 +162,8 @@ export function AdminScreen() {
   const [models, refetchModels] = useQuery<{ models: Model[] }>({ query: MODELS })
   return (
     <main className="admin">
+      <h1>Members</h1>
+      <Members />
       <h1>Providers</h1>
       <table>
         <thead>

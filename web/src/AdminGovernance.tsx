@@ -18,7 +18,9 @@ import {
 interface Rule {
   tool: string
   commandPattern: string | null
+  destructiveOnly: boolean
 }
+type RuleDraft = { tool: string; pattern: string; destructiveOnly: boolean }
 interface Policy {
   orgId: string
   templateId: string | null
@@ -35,12 +37,14 @@ const ErrorLine = ({ error }: { error: Parameters<typeof errorMessage>[0] | unde
 
 function PolicyForm({ templates, editing, onSaved }: { templates: { id: string; name: string }[]; editing: Policy | null; onSaved: () => void }) {
   const [scope, setScope] = useState(editing?.templateId ?? '')
-  const [rules, setRules] = useState<{ tool: string; pattern: string }[]>(() =>
-    editing ? editing.rules.map((r) => ({ tool: r.tool, pattern: r.commandPattern ?? '' })) : [{ tool: 'execute', pattern: '' }],
+  const [rules, setRules] = useState<RuleDraft[]>(() =>
+    editing
+      ? editing.rules.map((r) => ({ tool: r.tool, pattern: r.commandPattern ?? '', destructiveOnly: r.destructiveOnly }))
+      : [{ tool: 'execute', pattern: '', destructiveOnly: false }],
   )
   const [expires, setExpires] = useState(String(editing?.expiresAfterSeconds ?? 3600))
   const [result, save] = useMutation(SET_APPROVAL_POLICY)
-  const setRule = (i: number, change: Partial<{ tool: string; pattern: string }>) => setRules((rs) => rs.map((r, j) => (j === i ? { ...r, ...change } : r)))
+  const setRule = (i: number, change: Partial<RuleDraft>) => setRules((rs) => rs.map((r, j) => (j === i ? { ...r, ...change } : r)))
   return (
     <form
       className="admin-form policy-form"
@@ -50,7 +54,7 @@ function PolicyForm({ templates, editing, onSaved }: { templates: { id: string; 
         const res = await save({
           input: {
             templateId: scope || null,
-            rules: rules.filter((r) => r.tool.trim()).map((r) => ({ tool: r.tool.trim(), commandPattern: r.pattern || null })),
+            rules: rules.filter((r) => r.tool.trim()).map((r) => ({ tool: r.tool.trim(), commandPattern: r.pattern || null, destructiveOnly: r.destructiveOnly })),
             expiresAfterSeconds: Number(expires),
           },
         })
@@ -76,12 +80,15 @@ function PolicyForm({ templates, editing, onSaved }: { templates: { id: string; 
               value={r.pattern}
               onChange={(e) => setRule(i, { pattern: e.target.value })}
             />
+            <label className="inline" title="only tools their MCP server declares destructive">
+              <input type="checkbox" aria-label={`rule ${i + 1} destructive tools only`} checked={r.destructiveOnly} onChange={(e) => setRule(i, { destructiveOnly: e.target.checked })} /> destructive only
+            </label>
             <button type="button" className="secondary" aria-label={`remove rule ${i + 1}`} onClick={() => setRules((rs) => rs.filter((_, j) => j !== i))}>
               ×
             </button>
           </div>
         ))}
-        <button type="button" className="secondary" onClick={() => setRules((rs) => [...rs, { tool: '', pattern: '' }])}>
+        <button type="button" className="secondary" onClick={() => setRules((rs) => [...rs, { tool: '', pattern: '', destructiveOnly: false }])}>
           Add rule
         </button>
       </div>
@@ -127,6 +134,7 @@ function ApprovalPolicies() {
                         matching <code>{r.commandPattern}</code>
                       </>
                     )}
+                    {r.destructiveOnly && ' (tools marked destructive)'}
                   </div>
                 ))}
               </td>

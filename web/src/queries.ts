@@ -55,7 +55,7 @@ export const CREATE_TEMPLATE = `mutation CreateTemplate($input: TemplateInput!) 
 export const ARCHIVE_TEMPLATE = 'mutation ArchiveTemplate($id: ID!) { archiveTemplate(id: $id) }'
 export const UPDATE_TEMPLATE = `mutation UpdateTemplate($id: ID!, $input: TemplateInput!) { updateTemplate(id: $id, input: $input) { ${TEMPLATE} } }`
 /** Governance: approval policies, admin MCP servers (secrets write-only), model overrides, the sub-agent limit. */
-export const APPROVAL_POLICIES = 'query ApprovalPolicies { approvalPolicies { orgId templateId rules { tool commandPattern } expiresAfterSeconds } }'
+export const APPROVAL_POLICIES = 'query ApprovalPolicies { approvalPolicies { orgId templateId rules { tool commandPattern destructiveOnly } expiresAfterSeconds } }'
 export const SET_APPROVAL_POLICY = 'mutation SetApprovalPolicy($input: ApprovalPolicyInput!) { setApprovalPolicy(input: $input) { orgId templateId } }'
 export const MCP_SERVERS = 'query McpServers { mcpServers { id url transport auth { kind tokenFingerprint headers { name fingerprint } } availability allowTools denyTools allowInPlanMode allowInSubAgents lastError } }'
 export const CONFIGURE_MCP_SERVER = 'mutation ConfigureMcpServer($input: McpServerInput!) { configureMcpServer(input: $input) { id } }'
@@ -111,3 +111,7 @@ export const AUDIT_LOG = `query AuditLog($filter: AuditLogFilter, $after: String
   }
 }`
 export const VERIFY_CHAT = 'query VerifyChat($chatId: ID!) { verifyChat(chatId: $chatId) { ok streams events broken { stream kind revision message } } }'
+
+export const MEMBERS = 'query Members { members { id email name roles } }'
+export const GRANT_ROLE = 'mutation GrantRole($input: RoleChangeInput!) { grantRole(input: $input) { id roles } }'
+export const REVOKE_ROLE = 'mutation RevokeRole($input: RoleChangeInput!) { revokeRole(input: $input) { id roles } }'

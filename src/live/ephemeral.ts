@@ -65,7 +65,11 @@ export type EphemeralListener = (item: EphemeralItem) => void
 export interface EphemeralPubSub {
   /** Delivers `item` to every current subscriber of the chat, on every process sharing the database, in publish order. */
   publishEphemeral(chatId: string, item: EphemeralItem, source?: string): Promise<void>
-  /** Resolves once every item published so far has gone out to the other processes (its NOTIFY sent). */
+  /**
+   * Resolves once every item published before the call has gone out to the other processes (its
+   * NOTIFY sent, or failed: deltas are lossy). Items published later are not waited for, so a
+   * busy process (many chats streaming) does not keep one chat's step waiting.
+   */
   flushed(): Promise<void>
   /** Items published from now on, as a bounded async iterable (ends with an error when the reader lags too far). */
   subscribeEphemeral(chatId: string, options?: { capacity?: number }): Subscription<EphemeralItem>
@@ -184,6 +188,17 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
   let listening: Promise<() => Promise<void>> | null = null
   let pending: Envelope[] = []
   let flushing: Promise<void> | null = null
+  /** Items published so far, and how many of them have gone out (in order: one flush at a time). */
+  let published = 0
+  let sent = 0
+  let waiters: { through: number; resolve: () => void }[] = []
+  const markSent = (through: number) => {
+    sent = Math.max(sent, through)
+    const done = waiters.filter((w) => w.through <= sent)
+    if (!done.length) return
+    waiters = waiters.filter((w) => w.through > sent)
+    for (const w of done) w.resolve()
+  }
   // Payloads name this pubsub, which delivered them to its own listeners when they were published.
   const origin = randomUUID()
   const ownPayload = `{"o":"${origin}"`
@@ -204,13 +219,27 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
 
   /** One NOTIFY at a time: what was published meanwhile goes out, batched, in the next ones. */
   async function flush(): Promise<void> {
-    await ensureListening()
+    try {
+      await ensureListening()
+    } catch (err) {
+      // No LISTEN connection (the database is away): what is pending is lost, as deltas may be;
+      // the next flush tries to listen again.
+      listening = null
+      pending = []
+      markSent(published)
+      throw err
+    }
     while (pending.length) {
       const envelopes = pending
+      const through = published
       pending = []
-      // Deltas are lost by design when nobody listens: their NOTIFY need not wait for an fsync.
-      for (const payload of packPayloads(envelopes, origin))
-        await db.query(`select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, [EPHEMERAL_CHANNEL, payload])
+      try {
+        // Deltas are lost by design when nobody listens: their NOTIFY need not wait for an fsync.
+        for (const payload of packPayloads(envelopes, origin))
+          await db.query(`select set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`, [EPHEMERAL_CHANNEL, payload])
+      } finally {
+        markSent(through)
+      }
     }
   }
 
@@ -226,13 +255,16 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
       // This process's subscribers get it now; other processes through NOTIFY.
       local.deliver(chatId, source, item)
       if (!crossProcess) return Promise.resolve()
+      published++
       const last = pending[pending.length - 1]
       if (last && last.c === chatId && last.s === source) last.i.push(item)
       else pending.push({ c: chatId, s: source, i: [item] })
       return (flushing ??= startFlush())
     },
     async flushed() {
-      while (flushing) await flushing.catch(() => {})
+      const through = published
+      if (sent >= through) return
+      await new Promise<void>((resolve) => waiters.push({ through, resolve }))
     },
     listenEphemeral(chatId, listener) {
       if (crossProcess) void ensureListening().catch(() => {})

@@ -155,6 +155,7 @@ describe('the EventStoreDB adapter', () => {
     let after: string | undefined
     for (;;) {
       const page = await store.readAll({ after, maxCount: 2 })
+      expect(page.atHead).toBe(page.events.length < 2)
       if (page.events.length === 0) break
       seen.push(...page.events)
       checkpoints.push(...page.events.map((e) => e.checkpoint))
@@ -192,6 +193,16 @@ describe('the EventStoreDB adapter', () => {
     await store.appendToStream('child', events(1), { expectedRevision: 2n })
     expect((await received).map((e) => [e.stream, e.revision])).toEqual([['parent', 1n], ['child', 2n], ['child', 3n]])
     await subscription.close()
+  })
+
+  it('connects with KurrentDB’s kurrentdb:// scheme as with esdb://', async () => {
+    const kurrent = connectEventStoreDb(node.url.replace(/^esdb:/, 'kurrentdb:'))
+    try {
+      await kurrent.appendToStream('k', events(1))
+      expect(await store.streamInfo('k')).toEqual({ stream: 'k', revision: 0n })
+    } finally {
+      await kurrent.close()
+    }
   })
 
   it('refuses an append past the node’s maximum size with the node’s own error', async () => {

@@ -16,7 +16,8 @@ import type { CairnEnv } from './config/env.ts'
 import { openDatabase, type Database } from './db/database.ts'
 import { migrate } from './db/migrate.ts'
 import { bootstrapAdmin } from './identity/index.ts'
-import { createSqlEventStore } from './eventstore/postgres/index.ts'
+import { createSqlEventStore, type SqlEventStoreOptions } from './eventstore/postgres/index.ts'
+import { connectEventStoreDb, describeEventStoreDbUrl } from './eventstore/eventstoredb/index.ts'
 import type { EventStore } from './eventstore/types.ts'
 import { AppendCounter, cairnMetrics, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
 import { createProjectionEngine } from './projections/engine.ts'
@@ -74,6 +75,16 @@ export function openDatabaseFor(env: CairnEnv): Promise<Database> {
   return env.databaseUrl ? openDatabase({ url: env.databaseUrl }) : openDatabase({ dataDir: join(env.dataDir, 'pgdata') })
 }
 
+/** The log: in EventStoreDB/KurrentDB when EVENTSTORE_URL names one, else the database's `events` table. */
+export function eventStoreFor(env: CairnEnv, db: Database, options: SqlEventStoreOptions = {}): EventStore {
+  return env.eventStoreUrl ? connectEventStoreDb(env.eventStoreUrl) : createSqlEventStore(db, options)
+}
+
+/** Where the log lives, for logs and `/healthz`. */
+export function eventStoreKind(env: CairnEnv): string {
+  return env.eventStoreUrl ? `eventstoredb ${describeEventStoreDbUrl(env.eventStoreUrl)}` : 'sql'
+}
+
 /** Opens and migrates the database and creates the context on it; nothing is started. */
 export async function openContext(opts: { env: CairnEnv; projections: Projection[]; log: Log }): Promise<ServerContext & { close(): Promise<void> }> {
   const db = await openDatabaseFor(opts.env)
@@ -106,7 +117,7 @@ export function createContext(opts: {
 }): ServerContext & { close(): Promise<void> } {
   const { env, db, projections, log } = opts
   const appends = new AppendCounter()
-  const store = appends.wrap(createSqlEventStore(db, { pollIntervalMs: opts.pollIntervalMs }))
+  const store = appends.wrap(eventStoreFor(env, db, { pollIntervalMs: opts.pollIntervalMs }))
   const engine = createProjectionEngine({ db, store, projections, log, pollIntervalMs: opts.pollIntervalMs })
   // One store of encrypted secrets: provider keys and MCP server credentials.
   const secretStore = new SecretStore(db, loadSecretKey(env.dataDir))
@@ -177,11 +188,14 @@ const HEALTH_QUERY_TIMEOUT_MS = 2000
 /** `GET /healthz` and `GET /metrics`. */
 export const operationsRoutes: FastifyPluginAsync<{ ctx: ServerContext }> = async (app, { ctx }) => {
   app.get('/healthz', async (_request, reply) => {
+    const kinds = { database: ctx.db.kind, ...(ctx.env.eventStoreUrl ? { eventStore: 'eventstoredb' } : {}) }
     try {
       await withTimeout(ctx.db.query('select 1'), HEALTH_QUERY_TIMEOUT_MS, 'the database did not answer in time')
-      return { ok: true, database: ctx.db.kind }
+      // A log outside the database is a second thing that must answer.
+      if (ctx.env.eventStoreUrl) await withTimeout(ctx.store.headCheckpoint(), HEALTH_QUERY_TIMEOUT_MS, 'the event store did not answer in time')
+      return { ok: true, ...kinds }
     } catch (err) {
-      return reply.code(503).send({ ok: false, database: ctx.db.kind, error: err instanceof Error ? err.message : String(err) })
+      return reply.code(503).send({ ok: false, ...kinds, error: err instanceof Error ? err.message : String(err) })
     }
   })
 
@@ -229,7 +243,7 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     const debugLogRetention = new ChatDebugLogRetention({ db: ctx.db, config: ctx.config, log: ctx.log })
     debugLogRetention.start()
     // Last: scripts and tests take this line to mean the server is fully up.
-    ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind})`)
+    ctx.log(`cairn listening on ${address} (database: ${ctx.db.kind}, event store: ${eventStoreKind(ctx.env)})`)
     const listening = app
     let closing: Promise<void> | null = null
     return {

@@ -8,6 +8,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { CommandError } from '../../commands/errors.ts'
 import { auditEntries, auditPage, csvHeader, csvLine, jsonLine, type AuditFilter } from '../audit/audit-log.ts'
 import { streamsOfChain, verifyChains } from '../audit/verify.ts'
+import { streamsOfChainIn, verifyChainIn } from '../audit/verify-store.ts'
 import type { Database } from '../db/database.ts'
 import { chatStream } from '../events/chat.ts'
 import type { EventStore } from '../eventstore/types.ts'
@@ -32,13 +33,14 @@ export const auditQueryResolvers = {
     const p = requirePrincipal(ctx.principal)
     requireAuditLog(p)
     requireChatAccess(p, await chatOwnership(ctx.api.db, ctx.api.store, args.chatId), 'read')
-    const streams = await streamsOfChain(ctx.api.db, chatStream(args.chatId))
+    const stream = chatStream(args.chatId)
+    const streams = ctx.api.logInDatabase ? await streamsOfChain(ctx.api.db, stream) : await streamsOfChainIn(ctx.api.store, stream)
     if (!streams.length) {
       // The read model still knows the chat, the log does not: its stream was deleted.
       const message = `the chat's stream ${chatStream(args.chatId)} is not in the log: its events and head were deleted`
       return { ok: false, streams: 0, events: 0, broken: [{ stream: chatStream(args.chatId), kind: 'MISSING_EVENT', revision: 0, expectedHash: null, storedHash: null, message }] }
     }
-    const result = await verifyChains(ctx.api.db, { streams })
+    const result = ctx.api.logInDatabase ? await verifyChains(ctx.api.db, { streams }) : await verifyChainIn(ctx.api.store, stream)
     return {
       ok: result.ok,
       streams: result.streams,

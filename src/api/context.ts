@@ -14,6 +14,8 @@ import type { EphemeralPubSub } from '../live/ephemeral.ts'
 export interface ApiServices {
   db: Database
   store: EventStore
+  /** Whether `store` is the database's own `events` table (audit reads that query it directly need it). */
+  logInDatabase: boolean
   engine: ProjectionEngine
   ephemeral: EphemeralPubSub
   chatChanges: ChatChangeFeed

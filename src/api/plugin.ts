@@ -46,7 +46,7 @@ export interface ApiPluginOptions {
     store: EventStore
     engine: ProjectionEngine
     projections: Projection[]
-    env: { dataDir: string }
+    env: { dataDir: string; eventStoreUrl?: string }
     config?: ConfigService
     /** The runner's tools, for `chatContext`. */
     tools?: ToolRegistry
@@ -118,6 +118,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
   const api: ApiServices = {
     db: ctx.db,
     store: ctx.store,
+    logInDatabase: !ctx.env.eventStoreUrl,
     engine: ctx.engine,
     ephemeral: ephemeralFor(ctx.db),
     config: ctx.config,

@@ -2,6 +2,11 @@
  * `cairn events verify|anchor|export|import|replay`: the auditor's tools on the log itself. They
  * open the database directly (DATABASE_URL, else PGlite in CAIRN_DATA_DIR); PGlite is one process
  * only, so stop `cairn serve` before running them against an embedded database.
+ *
+ * With EVENTSTORE_URL the log is in EventStoreDB/KurrentDB: export, replay and `verify --chat` read
+ * it through the EventStore interface; `verify` of the whole log, `anchor` and `import` work on the
+ * SQL log's tables (heads, global order by transaction id, inserts that keep stored hashes) and
+ * say so instead of running.
  */
 import { createReadStream, createWriteStream } from 'node:fs'
 import { once } from 'node:events'
@@ -14,14 +19,16 @@ import { chatHistory, ExportError, exportChatJsonl } from '../audit/export.ts'
 import { ImportError, importChat } from '../audit/import.ts'
 import { replayChat } from '../audit/replay.ts'
 import { writeMarkdownTranscript } from '../audit/transcript.ts'
-import { streamsOfChain, verifyChains } from '../audit/verify.ts'
-import { loadEnv } from '../config/env.ts'
+import { streamsOfChain, verifyChains, type ChainVerification } from '../audit/verify.ts'
+import { verifyChainIn } from '../audit/verify-store.ts'
+import { loadEnv, type CairnEnv } from '../config/env.ts'
 import type { Database } from '../db/database.ts'
 import { migrate } from '../db/migrate.ts'
 import { chatStream } from '../events/chat.ts'
 import { createSqlEventStore } from '../eventstore/postgres/index.ts'
-import type { StoredEvent } from '../eventstore/types.ts'
-import { openDatabaseFor } from '../server.ts'
+import type { EventStore, StoredEvent } from '../eventstore/types.ts'
+import { eventStoreFor, openDatabaseFor } from '../server.ts'
+import { connectEventStoreDb } from '../eventstore/eventstoredb/index.ts'
 import type { CliIo } from './commands.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -36,15 +43,34 @@ export const EVENTS_USAGE = [
 
 type Options = Record<string, string | boolean | undefined>
 
-async function withDatabase<T>(io: CliIo, fn: (db: Database, dataDir: string) => Promise<T>): Promise<T> {
+async function withDatabase<T>(io: CliIo, fn: (db: Database, dataDir: string, env: CairnEnv) => Promise<T>): Promise<T> {
   const env = loadEnv(io.env)
   const db = await openDatabaseFor(env)
   try {
     await migrate(db, () => {})
-    return await fn(db, env.dataDir)
+    return await fn(db, env.dataDir, env)
   } finally {
     await db.close()
   }
+}
+
+/** The log as `cairn serve` sees it (EVENTSTORE_URL or the database), open for `fn`. */
+function withStore<T>(io: CliIo, fn: (store: EventStore, db: Database, dataDir: string) => Promise<T>): Promise<T> {
+  return withDatabase(io, async (db, dataDir, env) => {
+    const store = eventStoreFor(env, db)
+    try {
+      return await fn(store, db, dataDir)
+    } finally {
+      await store.close()
+    }
+  })
+}
+
+/** For the tools that read or write the SQL log's tables: exit 2 with why, when the log is elsewhere. */
+function needsSqlLog(io: CliIo, what: string): boolean {
+  if (!loadEnv(io.env).eventStoreUrl) return false
+  io.err(`${what} works on the SQL event log, and EVENTSTORE_URL keeps this installation's log in EventStoreDB/KurrentDB; unset EVENTSTORE_URL to use it on a SQL log`)
+  return true
 }
 
 /** Writes to stdout or a file, waiting when the stream's buffer is full (bounded memory). */
@@ -88,6 +114,9 @@ async function verify(values: Options, io: CliIo): Promise<number> {
   }
   const chatId = values.chat === undefined ? null : chatIdOption(values, io)
   if (values.chat !== undefined && !chatId) return 2
+  const { eventStoreUrl } = loadEnv(io.env)
+  if (chatId && eventStoreUrl && fromPosition === undefined) return verifyChatIn(chatId, eventStoreUrl, io)
+  if (needsSqlLog(io, `cairn events verify${chatId ? ' --from-position' : ' of the whole log (with its anchors)'}`)) return 2
   return withDatabase(io, async (db, dataDir) => {
     let streams: string[] | undefined
     if (chatId) {
@@ -98,16 +127,7 @@ async function verify(values: Options, io: CliIo): Promise<number> {
       }
     }
     const result = await verifyChains(db, { streams, fromPosition })
-    for (const b of result.broken) {
-      io.out(`BROKEN ${b.stream} revision ${b.revision} (${b.kind}): ${b.message}`)
-      io.out(`  expected hash: ${b.expected || '(none)'}`)
-      io.out(`  stored hash:   ${b.stored || '(missing)'}`)
-    }
-    const rate = result.seconds > 0 ? Math.round(result.events / result.seconds) : result.events
-    io.out(
-      `${result.ok ? 'ok' : 'FAILED'}: ${result.streams} streams, ${result.events} events hashed in ${result.seconds.toFixed(2)} s (${rate} events/s)` +
-        `${fromPosition !== undefined ? `, from position ${fromPosition}` : ''}; ${result.broken.length} broken`,
-    )
+    printVerification(result, io, fromPosition)
     let anchorsOk = true
     if (!chatId) {
       const key = loadVerifyingKey(dataDir, io.env)
@@ -120,7 +140,38 @@ async function verify(values: Options, io: CliIo): Promise<number> {
   })
 }
 
+function printVerification(result: ChainVerification, io: CliIo, fromPosition?: bigint): void {
+  for (const b of result.broken) {
+    io.out(`BROKEN ${b.stream} revision ${b.revision} (${b.kind}): ${b.message}`)
+    io.out(`  expected hash: ${b.expected || '(none)'}`)
+    io.out(`  stored hash:   ${b.stored || '(missing)'}`)
+  }
+  const rate = result.seconds > 0 ? Math.round(result.events / result.seconds) : result.events
+  io.out(
+    `${result.ok ? 'ok' : 'FAILED'}: ${result.streams} streams, ${result.events} events hashed in ${result.seconds.toFixed(2)} s (${rate} events/s)` +
+      `${fromPosition !== undefined ? `, from position ${fromPosition}` : ''}; ${result.broken.length} broken`,
+  )
+}
+
+/** `verify --chat` on a log in EventStoreDB: the chat's chain as the store reads it (no database needed). */
+async function verifyChatIn(chatId: string, eventStoreUrl: string, io: CliIo): Promise<number> {
+  const store = connectEventStoreDb(eventStoreUrl)
+  try {
+    const stream = chatStream(chatId)
+    if (!(await store.streamInfo(stream))) {
+      io.err(`chat ${chatId} has no stream in this event store`)
+      return 1
+    }
+    const result = await verifyChainIn(store, stream)
+    printVerification(result, io)
+    return result.ok ? 0 : 1
+  } finally {
+    await store.close()
+  }
+}
+
 async function anchor(io: CliIo): Promise<number> {
+  if (needsSqlLog(io, 'cairn events anchor')) return 2
   return withDatabase(io, async (db, dataDir) => {
     const path = anchorKeyPath(dataDir, io.env)
     const key = loadOrCreateSigningKey(path)
@@ -143,8 +194,7 @@ async function exportChat(values: Options, io: CliIo): Promise<number> {
     io.err(`--format must be jsonl or markdown; got ${String(format)}`)
     return 2
   }
-  return withDatabase(io, async (db, dataDir) => {
-    const store = createSqlEventStore(db)
+  return withStore(io, async (store, db, dataDir) => {
     const out = sink(values.out as string | undefined)
     try {
       if (format === 'markdown') {
@@ -166,13 +216,12 @@ async function exportChat(values: Options, io: CliIo): Promise<number> {
         return 1
       }
       throw err
-    } finally {
-      await store.close()
     }
   })
 }
 
 async function importFile(values: Options, file: string | undefined, io: CliIo): Promise<number> {
+  if (needsSqlLog(io, 'cairn events import')) return 2
   return withDatabase(io, async (db, dataDir) => {
     const input = file ? createReadStream(file) : process.stdin
     try {
@@ -196,8 +245,7 @@ async function importFile(values: Options, file: string | undefined, io: CliIo):
 async function replay(values: Options, io: CliIo): Promise<number> {
   const chatId = chatIdOption(values, io)
   if (!chatId) return 2
-  return withDatabase(io, async (db, dataDir) => {
-    const store = createSqlEventStore(db)
+  return withStore(io, async (store, db, dataDir) => {
     try {
       const events: StoredEvent[] = []
       for await (const e of chatHistory(store, chatId)) events.push(e)
@@ -209,8 +257,6 @@ async function replay(values: Options, io: CliIo): Promise<number> {
         return 1
       }
       throw err
-    } finally {
-      await store.close()
     }
   })
 }

@@ -1,10 +1,16 @@
 import { resolve } from 'node:path'
+import { isEventStoreDbUrl } from '../eventstore/eventstoredb/index.ts'
 import type { InstanceIdentityConfig } from '../workspaces/identity/trust.ts'
 
 /** Everything the server reads from its environment, parsed once. */
 export interface CairnEnv {
   /** postgres://… for a PostgreSQL server; absent means embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined
+  /**
+   * esdb://… or kurrentdb://… to keep the event log in EventStoreDB/KurrentDB; the read models stay
+   * in the database above. Absent: the log is the database's `events` table.
+   */
+  eventStoreUrl?: string
   /** Absolute path; PGlite keeps its data in `<dataDir>/pgdata`. */
   dataDir: string
   port: number
@@ -28,6 +34,10 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new InvalidEnvError(`DATABASE_URL must start with postgres:// or postgresql://; got ${databaseUrl.split('://')[0]}://…`)
   }
+  const eventStoreUrl = source.EVENTSTORE_URL?.trim() || undefined
+  if (eventStoreUrl && !isEventStoreDbUrl(eventStoreUrl)) {
+    throw new InvalidEnvError(`EVENTSTORE_URL must start with esdb://, esdb+discover://, kurrentdb:// or kurrentdb+discover://; got ${eventStoreUrl.split('://')[0]}://…`)
+  }
   const portText = source.PORT?.trim() || '8080'
   const port = Number(portText)
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -35,6 +45,7 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   }
   return {
     databaseUrl,
+    eventStoreUrl,
     dataDir: resolve(source.CAIRN_DATA_DIR?.trim() || './.cairn'),
     port,
     host: source.HOST?.trim() || '0.0.0.0',

@@ -101,6 +101,17 @@ export interface StreamInfo {
   forkOf?: { stream: string; revision: bigint }
 }
 
+/** A watch for appends to the log (`EventStore.watchAppends`). */
+export interface AppendWatch {
+  /**
+   * Whether a read of the whole log right after a wake-up may not show the append yet, so a reader
+   * that found nothing should look again soon: PostgreSQL's, where an older open transaction holds
+   * the visibility horizon back. EventStoreDB's wakes only for events it serves already.
+   */
+  readonly visibleLate: boolean
+  stop(): Promise<void>
+}
+
 export interface EventStore {
   appendToStream(stream: string, events: NewEvent[], options?: AppendOptions): Promise<AppendResult>
   /** Throws StreamNotFoundError when the stream does not exist. */
@@ -112,6 +123,12 @@ export interface EventStore {
   subscribeToStream(stream: string, options?: { fromRevision?: bigint }): Subscription<StoredEvent>
   subscribeToAll(options?: { after?: Checkpoint; filter?: ReadAllOptions['filter'] }): Subscription<StoredEvent & { checkpoint: Checkpoint }>
   verifyStream(stream: string): Promise<VerifyResult>
+  /**
+   * Calls `onAppend` soon after events are appended to the log by any process sharing it, with the
+   * streams when known ('' when not). A wake-up for readers that poll the log (the projection
+   * engine), not a transport: read the log after it. Best effort: a reader still polls.
+   */
+  watchAppends(onAppend: (streams: readonly string[]) => void): Promise<AppendWatch>
   close(): Promise<void>
 }
 

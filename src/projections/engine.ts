@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.ts'
 import { compareCheckpoints } from '../eventstore/index.ts'
 import { EAGER_POLL_MS, EAGER_POLLS } from '../eventstore/postgres/subscription.ts'
-import type { Checkpoint, EventStore } from '../eventstore/types.ts'
+import type { AppendWatch, Checkpoint, EventStore } from '../eventstore/types.ts'
 import {
   createProjectionBatch,
   ProjectionHandlerError,
@@ -18,7 +18,6 @@ const DEFAULT_BATCH_SIZE = 500
 /** Read-model lag a steady stream of appends may see, traded for one transaction per batch. */
 const DEFAULT_BATCH_DELAY_MS = 50
 const DEFAULT_WAIT_MS = 10_000
-const DEFAULT_CHANNEL = 'cairn_events'
 const RETRY_MIN_MS = 200
 const RETRY_MAX_MS = 10_000
 /** `status()` counts at most this many unapplied events per projection. */
@@ -43,6 +42,7 @@ export function createProjectionEngine(opts: ProjectionEngineOptions): Projectio
     batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE,
     batchDelayMs: opts.batchDelayMs ?? DEFAULT_BATCH_DELAY_MS,
     pollMs: opts.pollIntervalMs ?? (db.kind === 'pglite' ? 250 : 1000),
+    visibleLate: true,
     log,
     emit(projection, events) {
       for (const listener of listeners) {
@@ -56,7 +56,7 @@ export function createProjectionEngine(opts: ProjectionEngineOptions): Projectio
   }
   const runners = new Map(opts.projections.map((p) => [p.name, new ProjectionRunner(p, deps)]))
   let loops: Promise<void>[] | null = null
-  let unlisten: (() => Promise<void>) | null = null
+  let watch: AppendWatch | null = null
   let rowsReady: Promise<void> | null = null
 
   function runner(name: string): ProjectionRunner {
@@ -92,11 +92,13 @@ export function createProjectionEngine(opts: ProjectionEngineOptions): Projectio
       const saved = await loadCheckpoints()
       for (const r of runners.values()) r.reset(saved.get(r.projection.name)?.checkpoint ?? '')
       try {
-        unlisten = await db.listen(opts.notifyChannel ?? DEFAULT_CHANNEL, () => {
+        // Appends by any process sharing the log: NOTIFY on PostgreSQL, a `$all` subscription on EventStoreDB.
+        watch = await store.watchAppends(() => {
           for (const r of runners.values()) r.wake()
         })
+        deps.visibleLate = watch.visibleLate
       } catch (err) {
-        log(`projections: LISTEN failed, polling only: ${messageOf(err)}`)
+        log(`projections: watching the log for appends failed, polling only: ${messageOf(err)}`)
       }
       loops = [...runners.values()].map((r) => r.run())
       log(`projections: started ${names.join(', ') || '(none)'}`)
@@ -107,8 +109,8 @@ export function createProjectionEngine(opts: ProjectionEngineOptions): Projectio
       for (const r of runners.values()) r.stop()
       await Promise.all(loops)
       loops = null
-      await unlisten?.().catch(() => {})
-      unlisten = null
+      await watch?.stop().catch(() => {})
+      watch = null
     },
 
     async waitForPosition(projection, checkpoint, timeoutMs = DEFAULT_WAIT_MS) {
@@ -158,6 +160,8 @@ interface RunnerDeps {
   /** How long a caught-up projection lets appends gather before its next read (0: none). */
   batchDelayMs: number
   pollMs: number
+  /** The store's `AppendWatch.visibleLate`; true until a watch says otherwise. */
+  visibleLate: boolean
   log: (line: string) => void
   emit: AppliedListener
 }
@@ -222,10 +226,13 @@ class ProjectionRunner {
     this.#interrupt?.()
   }
 
-  /** A notification or a waiter: look for events now instead of at the next poll. */
+  /**
+   * An append or a waiter: look for events now instead of at the next poll, and, when the store's
+   * appends may not be visible at once (`visibleLate`), again soon after a read that found nothing.
+   */
   wake() {
     this.#woken = true
-    this.#eagerPolls = EAGER_POLLS
+    if (this.deps.visibleLate) this.#eagerPolls = EAGER_POLLS
     this.#interrupt?.()
   }
 

@@ -87,9 +87,7 @@ export interface ProjectionEngineOptions {
   /** How long a caught-up projection lets appends gather before reading again; default 50 ms. */
   batchDelayMs?: number
   log?: (line: string) => void
-  /** NOTIFY channel the store signals appends on; default `cairn_events`. */
-  notifyChannel?: string
-  /** Polling fallback when no notification arrives; default 250 ms on PGlite, 1 s on PostgreSQL. */
+  /** Polling fallback when no wake-up arrives (`EventStore.watchAppends`); default 250 ms on PGlite, 1 s on PostgreSQL. */
   pollIntervalMs?: number
 }
 

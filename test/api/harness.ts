@@ -1,5 +1,6 @@
 // A real Cairn API server on a real port, for the API acceptance tests: HTTP through fetch,
 // subscriptions through the graphql-ws client over a real WebSocket.
+import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,15 +63,22 @@ async function configureTestModels(config: ConfigService) {
 
 export async function startApiServer(
   db: Database,
-  options: { subscriptionBuffer?: number; slowSubscriberMs?: number; runner?: boolean } = {},
+  options: { subscriptionBuffer?: number; slowSubscriberMs?: number; runner?: boolean; eventStoreUrl?: string } = {},
 ): Promise<ApiServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-api-'))
-  const ctx = createContext({ env: { databaseUrl: undefined, dataDir, port: 0, host: '127.0.0.1', runner: false }, db, projections, log: () => {}, pollIntervalMs: 200 })
+  const env = { databaseUrl: undefined, eventStoreUrl: options.eventStoreUrl, dataDir, port: 0, host: '127.0.0.1', runner: false }
+  const ctx = createContext({ env, db, projections, log: () => {}, pollIntervalMs: 200 })
   const { store, engine } = ctx
   await engine.start()
   let adminToken = ''
   const bootstrapLog: string[] = []
   adminToken = (await bootstrapAdmin({ ...ctx, log: (l) => bootstrapLog.push(l) })) ?? ''
+  if (!adminToken && options.eventStoreUrl) {
+    // A real node keeps the users of earlier runs, so no first admin is made: make one.
+    const issued = await createUser(store, { email: `admin-${randomUUID()}@cairn.test`, role: 'admin' })
+    await engine.waitForAll(issued.checkpoint)
+    adminToken = issued.token
+  }
   await configureTestModels(ctx.config)
   if (options.runner) {
     engine.onApplied((projection, events) => projection === 'chats' && ctx.runner.noticeApplied(events))

@@ -5,7 +5,10 @@ import { fileURLToPath } from 'node:url'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 export function cairnEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra }
+  // EVENTSTORE_URL in the test run's environment names a real node for the suites written for it;
+  // a `cairn serve` keeps its log there only when a test passes it.
+  const env: NodeJS.ProcessEnv = { ...process.env, EVENTSTORE_URL: undefined, ...extra }
+  if (env.EVENTSTORE_URL === undefined) delete env.EVENTSTORE_URL
   for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k]
   return env
 }

@@ -42,6 +42,8 @@ describe('loadEnv', () => {
     })
     expect(() => loadEnv({ PORT: 'eighty' })).toThrow(/PORT must be an integer from 0 to 65535; got "eighty"/)
     expect(() => loadEnv({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL must start with postgres:\/\//)
+    expect(loadEnv({ EVENTSTORE_URL: ' kurrentdb+discover://admin:changeit@db:2113 ' }).eventStoreUrl).toBe('kurrentdb+discover://admin:changeit@db:2113')
+    expect(() => loadEnv({ EVENTSTORE_URL: 'tcp://admin:changeit@db:1113' })).toThrow(/EVENTSTORE_URL must start with esdb:\/\/, esdb\+discover:\/\/, kurrentdb:\/\/ or kurrentdb\+discover:\/\/; got tcp:\/\/…/)
   })
 })
 

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Database } from '../../src/db/database.ts'
 import { createSqlEventStore } from '../../src/eventstore/postgres/index.ts'
+import { connectEventStoreDb } from '../../src/eventstore/eventstoredb/index.ts'
 import type { EventStore, StoredEvent } from '../../src/eventstore/types.ts'
 import { createProjectionEngine } from '../../src/projections/engine.ts'
 import { ProjectionTimeoutError } from '../../src/projections/types.ts'
 import { backends } from '../support/databases.ts'
+import { startFakeEventStoreDb } from '../fakes/eventstoredb/server.ts'
 import {
   appendTicks,
   checkpointRow,
@@ -17,24 +19,39 @@ import {
   waitUntilVisible,
 } from './recorder.ts'
 
-for (const backend of backends) {
-  describe.skipIf(!backend.available)(`projection engine on ${backend.name}`, () => {
+const setups = [
+  ...backends.map((backend) => ({ name: backend.name, backend, logInEventStoreDb: false })),
+  { name: 'pglite, the log in EventStoreDB (the fake node over gRPC)', backend: backends.find((b) => b.name === 'pglite')!, logInEventStoreDb: true },
+]
+
+for (const { name, backend, logInEventStoreDb } of setups) {
+  describe.skipIf(!backend.available)(`projection engine on ${name}`, () => {
     const cleanups: (() => Promise<void>)[] = []
     afterEach(async () => {
       for (const cleanup of cleanups.reverse()) await cleanup()
       cleanups.length = 0
     })
 
-    async function setup(): Promise<{ db: Database; store: EventStore }> {
+    /** `writer` is the same log opened a second time, as another process would. */
+    async function setup(): Promise<{ db: Database; store: EventStore; writer: EventStore }> {
       const opened = await backend.open()
-      const store = createSqlEventStore(opened.db)
+      const node = logInEventStoreDb ? await startFakeEventStoreDb() : undefined
+      const open = () => (node ? connectEventStoreDb(node.url) : createSqlEventStore(opened.db))
+      const store = open()
+      const writer = open()
       cleanups.push(async () => {
+        await writer.close()
         await store.close()
+        await node?.close()
         await opened.close()
       })
       await createRecorderTable(opened.db, 'ticks')
-      return { db: opened.db, store }
+      return { db: opened.db, store, writer }
     }
+
+    // These check the engine's own bookkeeping (timeouts, a rebuild with no loop running, a failing
+    // handler) and read the log no differently from the cases above: the EventStoreDB run leaves them out.
+    const itOnSqlLog = logInEventStoreDb ? it.skip : it
 
     function engineFor(db: Database, store: EventStore, opts: Partial<Parameters<typeof createProjectionEngine>[0]> = {}) {
       const engine = createProjectionEngine({ db, store, projections: [recorderProjection('ticks')], ...opts })
@@ -79,7 +96,7 @@ for (const backend of backends) {
       await engine.waitForAll(ignored.checkpoint, 5000)
     })
 
-    it('rejects a wait that cannot finish with a timeout naming the projection and its failure', async () => {
+    itOnSqlLog('rejects a wait that cannot finish with a timeout naming the projection and its failure', async () => {
       const { db, store } = await setup()
       const failing = recorderProjection('ticks', {
         before: () => {
@@ -116,7 +133,7 @@ for (const backend of backends) {
       expect(await recordedRows(db, 'ticks')).toHaveLength(25)
     })
 
-    it('rebuild works without a running engine (the CLI path)', async () => {
+    itOnSqlLog('rebuild works without a running engine (the CLI path)', async () => {
       const { db, store } = await setup()
       await waitUntilVisible(store, (await appendTicks(store, 7)).checkpoint)
       const engine = engineFor(db, store, { batchSize: 2 })
@@ -125,7 +142,7 @@ for (const backend of backends) {
       expect(await engine.status()).toEqual([{ name: 'recorder_ticks', checkpoint: expect.any(String), lag: 0 }])
     })
 
-    it('a handler that throws mid-batch leaves read model and checkpoint as before the batch', async () => {
+    itOnSqlLog('a handler that throws mid-batch leaves read model and checkpoint as before the batch', async () => {
       const { db, store } = await setup()
       const last = await appendTicks(store, 12)
       // All twelve visible before the engine starts, so its batches are 5, 5, 2.
@@ -163,13 +180,13 @@ for (const backend of backends) {
       expect((await second.status())[0]).toEqual({ name: 'recorder_ticks', checkpoint: expect.any(String), lag: 0 })
     })
 
-    it('keeps going when appends arrive while it runs (woken by NOTIFY)', async () => {
-      const { db, store } = await setup()
-      // A long poll interval: only the notification can wake it in time.
+    it('keeps going when another process appends while it runs (woken by the store: NOTIFY, or the $all subscription)', async () => {
+      const { db, store, writer } = await setup()
+      // A long poll interval: only the wake-up can bring the events in time.
       const engine = engineFor(db, store, { pollIntervalMs: 60_000 })
       await engine.start()
       await new Promise((r) => setTimeout(r, 100))
-      const appended = await appendTicks(store, 3)
+      const appended = await appendTicks(writer, 3)
       const started = Date.now()
       await waitUntil(async () => (await recordedRows(db, 'ticks')).length === 3, 5000)
       expect(Date.now() - started).toBeLessThan(5000)

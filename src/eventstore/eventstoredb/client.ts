@@ -19,7 +19,7 @@ import type {
 /**
  * Exactly the calls the adapter makes on `EventStoreDBClient`, with the client's own types.
  * The real client satisfies it (`connectEventStoreDb` assigns one to it, so the compiler checks);
- * the unit tests run the adapter against a fake of this interface.
+ * the tests run that real client over gRPC against a fake node (test/fakes/eventstoredb/).
  */
 export interface EsdbClientLike {
   appendToStream(streamName: string, events: JSONEventData[], options?: AppendToStreamOptions): Promise<AppendResult>

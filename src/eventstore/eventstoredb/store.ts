@@ -23,6 +23,7 @@ import {
   WrongExpectedRevisionError,
   type AppendOptions,
   type AppendResult,
+  type AppendWatch,
   type Checkpoint,
   type EventStore,
   type ExpectedRevision,
@@ -41,6 +42,8 @@ import { matches, serverFilter, type LogFilter } from './log-filter.ts'
 import { forkMetadata, forkOriginIn, forkSegments, sameOrigin, type ForkOrigin, type Segment } from './forks.ts'
 import { BEGINNING, checkpointOf, comparePositions, positionOf } from './positions.ts'
 import { clientSubscription } from './subscription.ts'
+import { watchAppends } from './watch.ts'
+import { sharedReadAll } from '../shared-read.ts'
 
 /** `any`/`exists` appends that lose a race re-read the head and re-chain; this bounds it. */
 const MAX_APPEND_ATTEMPTS = 10
@@ -64,6 +67,9 @@ interface StreamHead {
 export class EventStoreDbStore implements EventStore {
   /** Fork origins are immutable once written; `null` = a stream seen with events and no fork. */
   private readonly origins = new Map<string, ForkOrigin | null>()
+  /** Every projection wakes on the same append: one `$all` read serves those asking from one checkpoint. */
+  private readonly readAllShared = sharedReadAll((options) => this.readAllNow(options))
+  private readonly watches = new Set<AppendWatch>()
 
   constructor(private readonly client: EsdbClientLike) {}
 
@@ -126,13 +132,18 @@ export class EventStoreDbStore implements EventStore {
    * server-side filter, so system events and the caller's filter are applied here, reading in
    * chunks; the returned checkpoint moves past everything examined, filtered out or not.
    */
-  async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
+  readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
+    return this.readAllShared(options)
+  }
+
+  private async readAllNow(options: ReadAllOptions): Promise<ReadAllResult> {
     const limit = options.maxCount ?? Number.POSITIVE_INFINITY
     const events: ReadAllResult['events'] = []
     let checkpoint = options.after ?? BEGINNING
     let after = positionOf(checkpoint)
     const chunk = Number.isFinite(limit) ? clamp(BigInt(limit), 16n, MAX_LOG_CHUNK) : MAX_LOG_CHUNK
 
+    let atHead = false
     while (events.length < limit) {
       // ESDB reads $all from a position inclusively: the event at `after` comes back and is skipped.
       const page = await collect(this.client.readAll({ fromPosition: after ?? START, maxCount: chunk }))
@@ -146,9 +157,13 @@ export class EventStoreDbStore implements EventStore {
         events.push({ ...(await this.storedFromLog(record)), checkpoint })
         if (events.length >= limit) break
       }
-      if (!progressed || BigInt(page.length) < chunk) break
+      if (events.length >= limit) break
+      if (!progressed || BigInt(page.length) < chunk) {
+        atHead = true
+        break
+      }
     }
-    return { events, checkpoint }
+    return { events, checkpoint, atHead }
   }
 
   async headCheckpoint(): Promise<Checkpoint> {
@@ -214,7 +229,22 @@ export class EventStoreDbStore implements EventStore {
     return { ok: true, checked: events.length }
   }
 
+  async watchAppends(onAppend: (streams: readonly string[]) => void): Promise<AppendWatch> {
+    const watch = watchAppends(this.client, onAppend)
+    this.watches.add(watch)
+    return {
+      visibleLate: watch.visibleLate,
+      stop: async () => {
+        this.watches.delete(watch)
+        await watch.stop()
+      },
+    }
+  }
+
   async close(): Promise<void> {
+    // A watch left running would subscribe again after the client's streams are cancelled.
+    await Promise.all([...this.watches].map((watch) => watch.stop()))
+    this.watches.clear()
     await this.client.dispose()
   }
 

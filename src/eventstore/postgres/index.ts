@@ -13,7 +13,7 @@ import {
 import { appendEvents, prepareEvents } from './append.ts'
 import { CommitNotifier, EVENTS_CHANNEL, parseNotification } from './notify.ts'
 import { headCheckpoint, readAll, readStream, streamInfo } from './read.ts'
-import { sharedReadAll } from './shared-read.ts'
+import { sharedReadAll } from '../shared-read.ts'
 import { PagedSubscription, Wakeups } from './subscription.ts'
 
 export interface SqlEventStoreOptions {
@@ -128,6 +128,12 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
         if (events.length < VERIFY_PAGE) return { ok: true, checked }
         from = events[events.length - 1]!.revision + 1n
       }
+    },
+
+    async watchAppends(onAppend) {
+      // Every process's appends, this one's too: the store notifies after each commit.
+      const unlisten = await db.listen(EVENTS_CHANNEL, (payload) => onAppend(parseNotification(payload).streams))
+      return { visibleLate: true, stop: unlisten }
     },
 
     async close() {

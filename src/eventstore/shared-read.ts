@@ -1,4 +1,4 @@
-import type { ReadAllOptions, ReadAllResult } from '../types.ts'
+import type { ReadAllOptions, ReadAllResult } from './types.ts'
 
 type ReadAll = (options: ReadAllOptions) => Promise<ReadAllResult>
 

@@ -5,7 +5,7 @@
  * its source's stored hash at the cut; the source's chain is verified as a stream of its own.
  */
 import type { Database, Sql } from '../db/database.ts'
-import { eventHash } from '../eventstore/hash.ts'
+import { eventHashOfText } from '../eventstore/hash-text.ts'
 import { chainSql } from '../eventstore/postgres/read.ts'
 
 export type BreakKind = 'hash_mismatch' | 'missing_event' | 'head_mismatch' | 'fork_source_missing'
@@ -177,11 +177,8 @@ async function verifyPage(tx: Sql, streams: StreamRow[], fromPosition: bigint | 
         state.broken = missing(row.stream, state.next, `revision ${state.next} is missing; the next stored event is revision ${revision}`)
         continue
       }
-      const expected = eventHash(
-        state.previous,
-        { id: row.id, type: row.type, data: JSON.parse(row.data), metadata: JSON.parse(row.metadata), revision, stream: row.stream },
-        { parsed: true },
-      )
+      // Hashed from the rows' JSON text: the same as parsing it and writing it canonically (hash-text.ts).
+      const expected = eventHashOfText(state.previous, { id: row.id, type: row.type, data: row.data, metadata: row.metadata, revision, stream: row.stream })
       result.events++
       if (expected !== row.hash) {
         state.broken = {

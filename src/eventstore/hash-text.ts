@@ -31,6 +31,7 @@ export function canonicalJsonOfText(text: string): string {
   src = text
   at = 0
   top = 0
+  nextSlash = slashFrom(0)
   try {
     const out = value()
     if (at !== src.length) throw ROUND_TRIP
@@ -93,19 +94,27 @@ function number(): string {
 
 /** Set by `closingQuote`: the literal holds a backslash. */
 let escaped = false
+/** The first backslash at or after the last one passed (`src.length` when none): each is found once per text. */
+let nextSlash = 0
 
 /** The index of the quote that closes the string literal opening at `start`. */
 function closingQuote(start: number): number {
   let end = src.indexOf('"', start + 1)
-  let slash = src.indexOf('\\', start + 1)
   escaped = false
-  while (slash !== -1 && slash < end) {
-    escaped = true
-    if (slash + 1 === end) end = src.indexOf('"', end + 1) // an escaped quote does not close
-    slash = src.indexOf('\\', slash + 2)
-  }
   if (end === -1) throw ROUND_TRIP
+  if (nextSlash < start) nextSlash = slashFrom(start)
+  while (nextSlash < end) {
+    escaped = true
+    if (nextSlash + 1 === end) end = src.indexOf('"', end + 1) // an escaped quote does not close
+    if (end === -1) throw ROUND_TRIP
+    nextSlash = slashFrom(nextSlash + 2)
+  }
   return end
+}
+
+function slashFrom(from: number): number {
+  const i = src.indexOf('\\', from)
+  return i === -1 ? src.length : i
 }
 
 function string(): string {

@@ -20,17 +20,17 @@ export interface ChatFoldMemoOptions {
   every?: number
   /** Most checkpoints kept for one chat; past it every other older one is dropped (default 32). */
   perChat?: number
-  /** Most revisions kept across chats, counted to each chat's latest checkpoint; least recently asked chats go first (default 100,000). */
+  /** Most revisions kept across chats, counted to each chat's furthest kept fold; least recently asked chats go first (default 100,000). */
   revisions?: number
 }
 
 /**
  * Folds of chats at every N revisions, and at the revision each was last asked about, kept in
  * memory so asking a long chat about a revision reads and folds only the events after the
- * nearest one. A cache of the log, never a
- * source: anything in it can be dropped and folded again, and a checkpoint is used only when
- * the event it was taken at still has the hash it had (`chatAsOf` reads that event again), so a
- * stream that was replaced, or another database under the same store, starts over.
+ * nearest one. A cache of the log, never a source: anything in it can be dropped and folded
+ * again, and a kept fold is used only while the event it was taken at still has the hash it had
+ * (`chatAsOf` reads that event again), so a stream that was replaced, or another database under
+ * the same store, starts over.
  *
  * A checkpoint holds its own arrays; the message, queue and row objects in them are shared with
  * later checkpoints and answers, and frozen (the fold and `applyHistoryChanges` replace a row they

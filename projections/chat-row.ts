@@ -348,16 +348,25 @@ export interface ChatHistory {
 
 export const emptyHistory = (): ChatHistory => ({ messages: [], queue: [], attachmentIds: [] })
 
-/** Applies history changes in memory, as chat-history.ts applies them in SQL. Mutates `history`. */
+/**
+ * Applies history changes in memory, as chat-history.ts applies them in SQL. Changes `history`'s
+ * arrays, never a message or queue item in them (a changed one is replaced): the as-of memo
+ * shares those between the folds it keeps.
+ */
 export function applyHistoryChanges(history: ChatHistory, changes: readonly HistoryChange[]): ChatHistory {
   for (const c of changes) {
     switch (c.kind) {
       case 'message':
         history.messages.push(c.message)
         break
-      case 'compact':
-        for (const m of history.messages) if (m.revision <= c.throughRevision) m.compacted = true
+      case 'compact': {
+        const { messages } = history
+        for (let i = 0; i < messages.length; i++) {
+          const m = messages[i]!
+          if (m.revision <= c.throughRevision && !m.compacted) messages[i] = { ...m, compacted: true }
+        }
         break
+      }
       case 'enqueue':
         if (history.queue.some((q) => q.queueId === c.item.queueId)) break
         if (c.atHead) history.queue.unshift(c.item)

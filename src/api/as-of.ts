@@ -8,12 +8,12 @@ import { chatViewOf, decodeCursor, messagePage, queueView, type ChatView, type M
 const iso = (d: Date) => d.toISOString()
 
 export async function chatViewAsOf(ctx: ApiContext, chatId: string, revision: number): Promise<ChatView> {
-  const { row, history, inherited } = await chatAsOf(ctx.api.store, chatId, revision)
+  const { row, history, inherited } = await chatAsOf(ctx.api.store, chatId, revision, ctx.api.chatFolds)
   return { ...chatViewOf(row, history.queue.length, inherited), queueAsOf: history.queue.map((q, i) => queueView(q, i)) }
 }
 
 export async function chatMessagesAsOf(ctx: ApiContext, chatId: string, revision: number, first: number, after: string | null | undefined) {
-  const { history } = await chatAsOf(ctx.api.store, chatId, revision)
+  const { history } = await chatAsOf(ctx.api.store, chatId, revision, ctx.api.chatFolds)
   const cursor = decodeCursor(after, 1)
   const from = cursor ? Number(cursor[0]) : -1
   const views = history.messages

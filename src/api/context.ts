@@ -8,6 +8,7 @@ import { canConfigure, requirePrincipal, type Principal } from '../identity/perm
 import { CommandError } from '../../commands/errors.ts'
 import type { ProjectionEngine } from '../projections/types.ts'
 import type { ChatChangeFeed } from './chat-changes.ts'
+import type { ChatFoldMemo } from '../asof/fold-memo.ts'
 import type { EphemeralPubSub } from '../live/ephemeral.ts'
 
 /** What the resolvers use; one per server process. */
@@ -19,6 +20,8 @@ export interface ApiServices {
   engine: ProjectionEngine
   ephemeral: EphemeralPubSub
   chatChanges: ChatChangeFeed
+  /** Checkpoints of as-of folds, so stepping through a long chat's revisions does not fold it from the start each time. */
+  chatFolds: ChatFoldMemo
   /** Absent only in servers built without the agent (some tests). */
   config?: ConfigService
   /** The runner's tools and attachment loader, for `chatContext`; absent without the agent. */

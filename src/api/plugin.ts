@@ -29,6 +29,7 @@ import { DEFAULT_SLOW_SUBSCRIBER_MS, DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooS
 import { createChatChangeFeed } from './chat-changes.ts'
 import { checkComplexity, complexityRule, MAX_QUERY_DEPTH } from './complexity.ts'
 import type { ApiContext, ApiServices } from './context.ts'
+import { ChatFoldMemo } from '../asof/fold-memo.ts'
 import { ephemeralFor } from '../live/ephemeral.ts'
 import { mutationResolvers } from './mutations.ts'
 import { chatFieldResolvers, queryResolvers } from './queries.ts'
@@ -125,6 +126,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     tools: ctx.tools,
     loadAttachment: attachmentLoader(ctx.db, ctx.env.dataDir),
     chatChanges: createChatChangeFeed({ db: ctx.db, store: ctx.store, engine: ctx.engine, chatsProjection }),
+    chatFolds: new ChatFoldMemo(),
     subscriptionBuffer: opts.subscriptionBuffer ?? DEFAULT_SUBSCRIPTION_BUFFER,
     slowSubscriberMs: opts.slowSubscriberMs ?? DEFAULT_SLOW_SUBSCRIBER_MS,
     readYourWriteTimeoutMs: opts.readYourWriteTimeoutMs ?? 10_000,

@@ -13,6 +13,7 @@ import { chatStream, type ChatEvent, type TokenUsage } from '../events/chat.ts'
 import { upcast, type Stored } from '../events/index.ts'
 import { StreamNotFoundError, type EventStore, type StoredEvent } from '../eventstore/types.ts'
 import { chatNotFound } from '../identity/permissions.ts'
+import type { ChatFold, ChatFoldMemo } from './fold-memo.ts'
 
 /** The chat read model as it stood right after one revision. */
 export interface ChatAsOf {
@@ -49,9 +50,9 @@ export function requireRevisionInRange(chatId: string, range: ChatRevisionRange,
 }
 
 /** The chat's events 0..revision, a fork's inherited ones included (the store walks the fork chain). */
-export async function chatEventsThrough(store: EventStore, chatId: string, revision: number): Promise<StoredEvent[]> {
+export async function chatEventsThrough(store: EventStore, chatId: string, revision: number, from = 0): Promise<StoredEvent[]> {
   try {
-    return await store.readStream(chatStream(chatId), { maxCount: revision + 1 })
+    return await store.readStream(chatStream(chatId), { fromRevision: BigInt(from), maxCount: revision - from + 1 })
   } catch (err) {
     if (err instanceof StreamNotFoundError) throw chatNotFound()
     throw err
@@ -65,28 +66,66 @@ export async function chatEventsThrough(store: EventStore, chatId: string, revis
  * totals so far the inherited totals — what the read side resolves through the fork pointer.
  */
 export function foldChatAsOf(events: readonly StoredEvent[]): ChatAsOf {
-  let row: ChatRow | null = null
-  let history = emptyHistory()
-  let inherited = null as ChatAsOf['inherited']
-  for (const raw of events) {
-    const event = upcast(raw) as Stored<ChatEvent>
-    if (event.type === 'ChatForked' && row) {
-      const before: ChatAsOf['inherited'] = inherited
-      inherited = { usage: addUsage(before?.usage ?? ZERO_USAGE, row.usage), costUsd: addCost(before?.costUsd ?? 0, row.costUsd) }
-      for (const m of history.messages) m.inherited = true
-      history = { messages: history.messages, queue: [], attachmentIds: history.attachmentIds }
-    }
-    const next = evolveChatRow(row, event, row)
-    row = next.row
-    applyHistoryChanges(history, next.changes)
-  }
-  if (!row) throw chatNotFound()
-  for (const m of history.messages) m.chatId = row.id
-  return { row, history, inherited }
+  const fold = emptyFold()
+  for (const event of events) foldEvent(fold, event)
+  return resultOf(fold)
 }
 
-/** The chat as it stood right after `revision`; out-of-range revisions are REVISION_OUT_OF_RANGE. */
-export async function chatAsOf(store: EventStore, chatId: string, revision: number): Promise<ChatAsOf> {
+const emptyFold = (): ChatFold => ({ row: null, history: emptyHistory(), inherited: null })
+
+function foldEvent(fold: ChatFold, raw: StoredEvent): void {
+  const event = upcast(raw) as Stored<ChatEvent>
+  const { row } = fold
+  if (event.type === 'ChatForked' && row) {
+    const before = fold.inherited
+    fold.inherited = { usage: addUsage(before?.usage ?? ZERO_USAGE, row.usage), costUsd: addCost(before?.costUsd ?? 0, row.costUsd) }
+    // New message rows rather than edited ones: a memoized fold may hold these.
+    const messages = fold.history.messages.map((m) => (m.inherited ? m : { ...m, inherited: true }))
+    fold.history = { messages, queue: [], attachmentIds: fold.history.attachmentIds }
+  }
+  const next = evolveChatRow(row, event, row)
+  fold.row = next.row
+  applyHistoryChanges(fold.history, next.changes)
+}
+
+/**
+ * The answer, in arrays of its own (a memo keeps copies). Its rows may be the memo's, which are
+ * frozen: read them, or copy them to change them.
+ */
+function resultOf({ row, history, inherited }: ChatFold): ChatAsOf {
+  if (!row) throw chatNotFound()
+  // A fork's inherited rows are the source's: the read side lists them under the fork.
+  const messages = history.messages.map((m) => (m.chatId === row.id ? m : { ...m, chatId: row.id }))
+  return { row, history: { ...history, messages }, inherited }
+}
+
+/**
+ * The chat as it stood right after `revision`; out-of-range revisions are REVISION_OUT_OF_RANGE.
+ * With a memo, the fold starts at the latest fold it kept at or before the revision, when the
+ * event there still has the hash it was taken with, and leaves checkpoints on its way and at the end.
+ */
+export async function chatAsOf(store: EventStore, chatId: string, revision: number, memo?: ChatFoldMemo): Promise<ChatAsOf> {
   requireRevisionInRange(chatId, await chatRevisionRange(store, chatId), revision, 'asOfRevision')
-  return foldChatAsOf(await chatEventsThrough(store, chatId, revision))
+  if (!memo) return foldChatAsOf(await chatEventsThrough(store, chatId, revision))
+  const stream = chatStream(chatId)
+  const checkpoint = memo.latest(stream, revision)
+  let fold = emptyFold()
+  let events: StoredEvent[] | null = null
+  if (checkpoint) {
+    const read = await chatEventsThrough(store, chatId, revision, checkpoint.revision)
+    if (read[0]?.hash === checkpoint.hash) {
+      const { row, history, inherited } = checkpoint.fold
+      fold = { row, inherited, history: { messages: history.messages.slice(), queue: history.queue.slice(), attachmentIds: history.attachmentIds.slice() } }
+      events = read.slice(1)
+    } else memo.forget(stream)
+  }
+  let last: StoredEvent | undefined
+  for (const event of events ?? (await chatEventsThrough(store, chatId, revision))) {
+    foldEvent(fold, event)
+    const at = Number(event.revision)
+    if (memo.wants(stream, at)) memo.keep(stream, at, event.hash, fold)
+    last = event
+  }
+  if (last && revision % memo.every !== 0) memo.keepAnswer(stream, revision, last.hash, fold)
+  return resultOf(fold)
 }

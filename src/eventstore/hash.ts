@@ -23,7 +23,8 @@ export function canonicalJson(value: unknown): string {
  * round trip. The value is copied with each object's keys inserted in sorted order and written
  * by the native `JSON.stringify`, which keeps insertion order — except for integer-like keys,
  * which every object lists first, and `__proto__`: a value with either takes the spelled-out
- * writer. Several times faster than writing it by hand (`cairn events verify` spends its time here).
+ * writer. Several times faster than writing it by hand. (`cairn events verify` reads JSON text and
+ * skips the parse too: `canonicalJsonOfText` in hash-text.ts.)
  */
 export function canonicalJsonOfParsed(value: unknown): string {
   const sorted = sortedCopy(value)
@@ -84,10 +85,9 @@ function serialize(value: unknown): string {
 }
 
 /** SHA-256 (hex) of the previous event's hash in the stream ('' for the first) and this event's content. */
-export function eventHash(previousHash: string, event: HashedContent, options: { parsed?: boolean } = {}): string {
-  // `parsed`: data and metadata came from JSON.parse (a verifier reading rows), so no round trip is needed.
+export function eventHash(previousHash: string, event: HashedContent): string {
   // Keys already in canonical order: the top level is never copied to sort it.
-  const content = (options.parsed ? canonicalJsonOfParsed : canonicalJson)({
+  const content = canonicalJson({
     data: event.data,
     id: event.id,
     metadata: event.metadata,

@@ -68,6 +68,20 @@ for (const backend of backends) {
       }
     })
 
+    it('re-hashes from the JSON text the database writes: keys reordered, escapes, numbers, unicode; an edit deep inside is caught', async () => {
+      const data = JSON.parse(
+        JSON.stringify({ b: 1, a: [{ z: 1, y: { '10': 'ten', '9': 'nine', é: 'ü😀\u2028' } }, {}, []], text: 'line\n"quoted" \\ \u0001\t', n: 1e21, small: 1e-7, f: 0.1 + 0.2, big: 123456789012345680000, t: true, nil: null }).replace('{"b"', '{"__proto__":{"k":"own"},"b"'),
+      )
+      await visible(store, (await store.appendToStream('chat-tricky', [{ ...event(0), data }, event(1)])).checkpoint)
+      expect(await verifyChains(db, { streams: ['chat-tricky'] })).toMatchObject({ ok: true, events: 2 })
+      for (const [path, value] of [['{a,0,y,é}', '"ü😀\u2029"'], ['{text}', '"line\\n\\"quoted\\" \\\\ \\u0002\\t"'], ['{small}', '1e-8'], ['{__proto__,k}', '"own!"']]) {
+        await db.query(`update events set data = jsonb_set(data, $1::text[], $2::jsonb) where stream = 'chat-tricky' and revision = 0`, [path, value])
+        expect((await verifyChains(db, { streams: ['chat-tricky'] })).broken, path).toEqual([expect.objectContaining({ stream: 'chat-tricky', kind: 'hash_mismatch', revision: 0n })])
+        await db.query(`update events set data = $1::jsonb where stream = 'chat-tricky' and revision = 0`, [JSON.stringify(data)])
+        expect((await verifyChains(db, { streams: ['chat-tricky'] })).ok).toBe(true)
+      }
+    })
+
     it('verifies streams longer than ten events in revision order, not text order, and finds a gap in them', async () => {
       await appendMany(store, 'chat-long', 25)
       const { privateKey, publicKey } = generateKeyPairSync('ed25519')

@@ -126,8 +126,10 @@ export function mcpApiResolvers(mcp: McpApi | undefined) {
   const Chat: Record<string, Resolver<any>> = {
     async mcpServers(chat, _args, ctx) {
       if (!ctx.api.config || !mcp) return []
-      const [config, state] = await Promise.all([ctx.api.config.current(), chatState(ctx, (chat as ChatView).id)])
-      return chatServers(config.mcpServers, state)
+      const config = await ctx.api.config.current()
+      // No servers (the usual case): nothing to fold the chat's stream for, per listed chat.
+      if (Object.keys(config.mcpServers).length === 0) return []
+      return chatServers(config.mcpServers, await chatState(ctx, (chat as ChatView).id))
     },
   }
   return { Query, Mutation, Chat }

@@ -58,8 +58,10 @@ export function createChatChangeFeed(deps: { db: Sql; store: EventStore; engine:
         await waitForRow(event.checkpoint).catch(() => {})
         const chat = await loadChat(deps.db, chatIdOfStream(event.stream))
         if (!chat) continue
+        // One change object for all its listeners: its result is executed once per selection (shared-execution.ts).
+        const change = { kind, chat }
         for (const l of listeners) {
-          if (l.principal.userId === chat.ownerId && l.principal.organizationId === chat.organizationId) l.listener({ kind, chat })
+          if (l.principal.userId === chat.ownerId && l.principal.organizationId === chat.organizationId) l.listener(change)
         }
       }
     } catch {

@@ -148,7 +148,8 @@ export function followChat<T>(store: EventStore, chatId: string, fromRevision: b
   let live = false
   let left = false
 
-  const follower: Follower = {
+  // Methods, not named closures: one follower per subscriber.
+  const follower: Follower & { catchUp(): Promise<void> } = {
     offer(event) {
       if (!live || event.revision < next) return
       const pushed = source.pushIfRoom(pick(event))
@@ -156,42 +157,45 @@ export function followChat<T>(store: EventStore, chatId: string, fromRevision: b
       else if (pushed === 'full') {
         // Lagging: leave the fan-out and read the store at this subscriber's own pace.
         live = false
-        void catchUp()
+        void follower.catchUp()
       }
     },
-    end: () => source.end(),
-    fail: (err) => source.fail(err),
-  }
-
-  async function catchUp() {
-    try {
-      await tail.ready
-      for (;;) {
-        if (left) return
-        // Synchronous with the tail's fan-out: every event after `head` reaches us through offer().
-        if (next > tail.head) {
-          live = true
-          return
+    end() {
+      source.end()
+    },
+    fail(err) {
+      source.fail(err)
+    },
+    async catchUp() {
+      try {
+        await tail.ready
+        for (;;) {
+          if (left) return
+          // Synchronous with the tail's fan-out: every event after `head` reaches us through offer().
+          if (next > tail.head) {
+            live = true
+            return
+          }
+          const page = await store.readStream(tail.stream, { fromRevision: next, maxCount: CATCH_UP_PAGE })
+          for (const event of page) {
+            if (event.revision < next) continue
+            if (!(await source.pushWhenRoom(pick(tailed(event))))) return
+            next = event.revision + 1n
+          }
+          if (page.length === 0) {
+            // Nothing stored at `next` although the tail saw `head`: cannot happen; join rather than spin.
+            live = true
+            return
+          }
         }
-        const page = await store.readStream(tail.stream, { fromRevision: next, maxCount: CATCH_UP_PAGE })
-        for (const event of page) {
-          if (event.revision < next) continue
-          if (!(await source.pushWhenRoom(pick(tailed(event))))) return
-          next = event.revision + 1n
-        }
-        if (page.length === 0) {
-          // Nothing stored at `next` although the tail saw `head`: cannot happen; join rather than spin.
-          live = true
-          return
-        }
+      } catch (err) {
+        if (!left) source.fail(err)
       }
-    } catch (err) {
-      if (!left) source.fail(err)
-    }
+    },
   }
 
   tail.followers.add(follower)
-  void catchUp()
+  void follower.catchUp()
   return () => {
     if (left) return
     left = true

@@ -4,7 +4,7 @@
  * (its default when not given). A query over MAX_COMPLEXITY is rejected before it runs.
  */
 import { createRequire } from 'node:module'
-import type { ASTVisitor, DocumentNode, FieldNode, GraphQLSchema, SelectionSetNode, ValidationContext, ValueNode } from 'graphql'
+import type { ASTVisitor, FieldNode, SelectionSetNode, ValidationContext, ValueNode } from 'graphql'
 
 // mercurius loads graphql's CommonJS build; values we hand it must come from the same copy.
 const graphql = createRequire(import.meta.url)('graphql') as typeof import('graphql')
@@ -67,8 +67,35 @@ export function complexityRule(variables: Record<string, unknown> = {}) {
   }
 }
 
-/** The complexity check on a parsed document (for subscriptions, which mercurius does not validate). */
-export function checkComplexity(schema: GraphQLSchema, document: DocumentNode): void {
-  const errors = graphql.validate(schema, document, [complexityRule()])
-  if (errors.length) throw errors[0]
+/**
+ * mercurius's depth limit (`queryDepth`, which it applies to queries and mutations) as a validation
+ * rule, for subscriptions (src/api/graphql-ws.ts). Counted as mercurius counts: a field or an
+ * inline fragment is one level below its parent, a fragment spread none; a cycle is too deep.
+ */
+export function depthRule(max: number) {
+  return (context: ValidationContext): ASTVisitor => {
+    const depth = (set: SelectionSetNode, level: number, seen: Set<string>): number => {
+      let deepest = level
+      for (const selection of set.selections) {
+        if (selection.kind !== Kind.FRAGMENT_SPREAD) {
+          deepest = Math.max(deepest, selection.selectionSet ? depth(selection.selectionSet, level + 1, seen) : level + 1)
+          continue
+        }
+        const name = selection.name.value
+        if (seen.has(name)) return Infinity
+        const fragment = context.getFragment(name)
+        if (fragment) deepest = Math.max(deepest, depth(fragment.selectionSet, level, new Set([...seen, name])))
+      }
+      return deepest
+    }
+    return {
+      OperationDefinition(node) {
+        const deepest = depth(node.selectionSet, 0, new Set())
+        if (deepest > max)
+          context.reportError(
+            new GraphQLError(`the query is ${deepest} levels deep; the limit is ${max}`, { nodes: [node], extensions: { code: 'QUERY_TOO_DEEP', depth: deepest, limit: max } }),
+          )
+      },
+    }
+  }
 }

@@ -43,6 +43,8 @@ export interface ApiContext {
   requestId: string
   /** Only for subscriptions: the connection, closed when its subscriber falls too far behind. */
   socket?: WebSocket
+  /** Only for subscriptions: the client's id of the subscription. */
+  id?: string
 }
 
 export function eventMetadata(ctx: ApiContext, principal: Principal, commandId: string): EventMetadata {

@@ -1,7 +1,7 @@
 /**
  * The API as one fastify plugin: GraphQL at /graphql (mercurius, held to the GraphQL-over-HTTP
  * spec by graphql-over-http.ts; GraphiQL at /graphiql;
- * subscriptions over WebSocket with the graphql-transport-ws protocol) and the attachment
+ * subscriptions over WebSocket with the graphql-transport-ws protocol, graphql-ws.ts) and the attachment
  * upload/download routes. Register it with the server context:
  * `await app.register(apiPlugin, { ctx })`.
  */
@@ -9,7 +9,6 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import mercurius from 'mercurius'
-import type { WebSocket } from 'ws'
 import { CommandError } from '../../commands/errors.ts'
 import { attachmentRoutes } from '../attachments/routes.ts'
 import { auditExportRoutes, auditQueryResolvers } from './audit.ts'
@@ -27,13 +26,14 @@ import { authenticateRequest, ORGANIZATION_HEADER } from '../identity/index.ts'
 import type { Projection, ProjectionEngine } from '../projections/types.ts'
 import { DEFAULT_SLOW_SUBSCRIBER_MS, DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooSlowError } from '../live/bounded.ts'
 import { createChatChangeFeed } from './chat-changes.ts'
-import { checkComplexity, complexityRule, MAX_QUERY_DEPTH } from './complexity.ts'
+import { complexityRule, MAX_QUERY_DEPTH } from './complexity.ts'
 import type { ApiContext, ApiServices } from './context.ts'
 import { ChatFoldMemo } from '../asof/fold-memo.ts'
 import { ephemeralFor } from '../live/ephemeral.ts'
 import { mutationResolvers } from './mutations.ts'
 import { chatFieldResolvers, queryResolvers } from './queries.ts'
 import { subscriptionResolvers } from './subscriptions.ts'
+import { serveSubscriptions } from './graphql-ws.ts'
 import { chatTreeLoaders } from './chat-tree.ts'
 import { workspaceApiResolvers } from './workspaces.ts'
 import { followGraphqlOverHttp, graphqlOverHttpErrorFormatter } from './graphql-over-http.ts'
@@ -89,25 +89,6 @@ function guardAll(resolvers: Record<string, Resolver>): Record<string, Resolver>
   return Object.fromEntries(Object.entries(resolvers).map(([name, fn]) => [name, guard(fn)]))
 }
 
-/**
- * mercurius answers a refused `connection_init` with a non-standard `connection_error` message;
- * the graphql-transport-ws protocol says to close with 4403 (or 4401 before init). Do that instead.
- */
-function closeLikeTheProtocolSays(socket: WebSocket) {
-  const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void
-  ;(socket as { send: unknown }).send = (data: unknown, cb?: (err?: Error) => void) => {
-    if (typeof data === 'string' && data.includes('"connection_error"')) {
-      const message = JSON.parse(data) as { type?: string; payload?: { message?: string } }
-      if (message.type === 'connection_error') {
-        socket.close(message.payload?.message === 'Forbidden' ? 4403 : 4401, message.payload?.message === 'Forbidden' ? 'Forbidden' : 'Unauthorized')
-        cb?.()
-        return
-      }
-    }
-    send(data, cb)
-  }
-}
-
 const requestIdOf = (request: FastifyRequest) => {
   const header = request.headers['x-request-id']
   return typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : randomUUID()
@@ -135,20 +116,21 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     await api.chatChanges.close()
   })
 
-  const subscriptions: Record<string, { subscribe: Resolver; resolve: (p: unknown) => unknown }> = {}
-  for (const [name, s] of Object.entries(subscriptionResolvers)) subscriptions[name] = { subscribe: guard(s.subscribe as Resolver), resolve: s.resolve }
+  const subscriptions: Record<string, Resolver> = {}
+  for (const [name, s] of Object.entries(subscriptionResolvers)) subscriptions[name] = guard(s.subscribe as Resolver)
   const ws = ctx.workspaces ? workspaceApiResolvers(ctx.workspaces) : null
-  if (ws) for (const [name, s] of Object.entries(ws.Subscription)) subscriptions[name] = { subscribe: guard(s.subscribe as Resolver), resolve: s.resolve }
+  if (ws) for (const [name, s] of Object.entries(ws.Subscription)) subscriptions[name] = guard(s.subscribe as Resolver)
 
   const mcp = mcpApiResolvers(ctx.mcp)
 
   followGraphqlOverHttp(app, '/graphql')
+  // Subscriptions: graphql-ws's server on mercurius's GET /graphql (graphql-ws.ts).
+  await serveSubscriptions(app, { path: '/graphql', api, authenticate: (params) => authenticateRequest(ctx.db, params), requestId: requestIdOf, subscribe: subscriptions })
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {
       Query: guardAll({ ...queryResolvers, ...auditQueryResolvers, ...configQueryResolvers, ...mcp.Query, ...debugLogQueryResolvers, ...budgetQueryResolvers, ...organizationQueryResolvers, ...ws?.Query } as Record<string, Resolver>),
       Mutation: guardAll({ ...mutationResolvers, ...configMutationResolvers, ...mcp.Mutation, ...debugLogMutationResolvers, ...budgetMutationResolvers, ...organizationMutationResolvers, ...ws?.Mutation } as Record<string, Resolver>),
-      Subscription: subscriptions,
       Chat: guardAll({ ...chatFieldResolvers, ...mcp.Chat } as Record<string, Resolver>),
       ...(ws ? { Workspace: guardAll(ws.Workspace as Record<string, Resolver>) } : {}),
     } as never,
@@ -164,21 +146,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
       principal: await authenticateRequest(ctx.db, { authorization: request.headers.authorization, organization: request.headers[ORGANIZATION_HEADER] }),
       requestId: requestIdOf(request),
     }),
-    subscription: {
-      keepAlive: 15_000,
-      context: (socket: WebSocket, request: FastifyRequest): ApiContext => {
-        closeLikeTheProtocolSays(socket)
-        return { api, principal: null, requestId: requestIdOf(request), socket }
-      },
-      onConnect: async (data: { payload?: { authorization?: unknown; organization?: unknown } | null }) => {
-        const principal = await authenticateRequest(ctx.db, data.payload ?? {})
-        return principal ? { principal } : false
-      },
-    } as never,
   })
-
-  // Complexity for subscriptions too (mercurius validates only queries and mutations).
-  app.graphql.addHook('preSubscriptionExecution', async (schema, document) => checkComplexity(schema, document))
 
   await app.register(attachmentRoutes, { db: ctx.db, dataDir: ctx.env.dataDir })
   await app.register(auditExportRoutes, { db: ctx.db, store: ctx.store })

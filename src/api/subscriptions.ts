@@ -33,15 +33,27 @@ async function readableChatFrom(ctx: ApiContext, args: { chatId: string; fromRev
 }
 
 function bounded<T>(ctx: ApiContext, start: (source: BoundedSource<T>) => () => void) {
-  return boundedIterator<T>({ capacity: ctx.api.subscriptionBuffer, slowAfterMs: ctx.api.slowSubscriberMs, start, onOverflow: () => closeSlowClient(ctx) })
+  return boundedIterator<T>({
+    capacity: ctx.api.subscriptionBuffer,
+    slowAfterMs: ctx.api.slowSubscriberMs,
+    start,
+    onOverflow() {
+      closeSlowClient(ctx)
+    },
+  })
 }
 
-function ephemeralView(item: EphemeralItem) {
-  if (item.kind === 'StatusChanged') return { __typename: item.kind, ...item, status: item.status.toUpperCase() }
-  return { __typename: item.kind, ...item }
-}
+/** One view per item, shared by every subscriber it reaches, so its result is executed once (shared-execution.ts). */
+const ephemeralViews = new WeakMap<EphemeralItem, object>()
 
-const identity = <T>(payload: T) => payload
+function ephemeralView(item: EphemeralItem): object {
+  let view = ephemeralViews.get(item)
+  if (!view) {
+    view = item.kind === 'StatusChanged' ? { __typename: item.kind, ...item, status: item.status.toUpperCase() } : { __typename: item.kind, ...item }
+    ephemeralViews.set(item, view)
+  }
+  return view
+}
 
 export const subscriptionResolvers = {
   chatEvents: {
@@ -49,7 +61,6 @@ export const subscriptionResolvers = {
       const fromRevision = await readableChatFrom(ctx, args)
       return bounded(ctx, (source) => followChat(ctx.api.store, args.chatId, fromRevision, source, (e) => e.view))
     },
-    resolve: identity,
   },
 
   chatStream: {
@@ -64,7 +75,6 @@ export const subscriptionResolvers = {
         }
       })
     },
-    resolve: identity,
   },
 
   myChats: {
@@ -82,6 +92,5 @@ export const subscriptionResolvers = {
         return stop
       })
     },
-    resolve: identity,
   },
 }

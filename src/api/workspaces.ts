@@ -148,7 +148,6 @@ export function workspaceApiResolvers(service: WorkspaceService) {
         if (!w) throw notFound()
         return buildLogLines(service, w)
       },
-      resolve: <T>(payload: T) => payload,
     },
   }
 

@@ -56,129 +56,210 @@ export interface BoundedOptions<T> {
   onOverflow?: () => void
 }
 
-export function boundedIterator<T>(opts: BoundedOptions<T>): AsyncIterableIterator<T> {
-  const buffer: T[] = []
-  let waiting: { resolve(r: IteratorResult<T>): void; reject(e: unknown): void } | null = null
-  let closed = false
-  let error: unknown = null
-  let stop: (() => void) | null = null
-  let roomWaiters: (() => void)[] = []
-  const halfFull = Math.max(1, Math.ceil(opts.capacity / 2))
-  subscriptionBufferStats.open++
+/** Takes one item; calls `done` once it is through (with an error, to end the subscription with it). */
+export type Deliver<T> = (item: T, done: (err?: unknown) => void) => void
 
-  function overflow() {
-    subscriptionBufferStats.overflows++
-    buffer.length = 0 // the client will never get these; free them now
-    finish(new SubscriberTooSlowError(opts.capacity))
-    opts.onOverflow?.()
+export interface BoundedIterator<T> extends AsyncIterableIterator<T> {
+  /**
+   * The other way to consume (use it instead of `next()`, not with it): every item goes to `deliver`
+   * in order, one at a time, the next when `done` is called — and an item pushed while nothing is
+   * in flight goes at once, inside `push`, so a fan-out to writers that send synchronously costs no
+   * promise per subscriber (src/api/shared-execution.ts). Resolves when the source has ended and
+   * every item is delivered; rejects when it fails (too slow included).
+   */
+  drain(deliver: Deliver<T>): Promise<void>
+}
+
+export function boundedIterator<T>(opts: BoundedOptions<T>): BoundedIterator<T> {
+  return new BoundedBuffer(opts)
+}
+
+/** A class rather than closures: a subscriber holds one of these, so its size is per-subscriber memory. */
+class BoundedBuffer<T> implements BoundedSource<T>, BoundedIterator<T> {
+  readonly #buffer: T[] = []
+  readonly #capacity: number
+  readonly #halfFull: number
+  readonly #slowAfterMs: number
+  readonly #onOverflow: (() => void) | undefined
+  #waiting: { resolve(r: IteratorResult<T>): void; reject(e: unknown): void } | null = null
+  #closed = false
+  #error: unknown = null
+  #stop: (() => void) | null = null
+  #roomWaiters: (() => void)[] = []
+  #deliver: Deliver<T> | null = null
+  #delivering = false
+  #drained: { resolve(): void; reject(e: unknown): void } | null = null
+
+  constructor(opts: BoundedOptions<T>) {
+    this.#capacity = opts.capacity
+    this.#halfFull = Math.max(1, Math.ceil(opts.capacity / 2))
+    this.#slowAfterMs = opts.slowAfterMs ?? DEFAULT_SLOW_SUBSCRIBER_MS
+    this.#onOverflow = opts.onOverflow
+    subscriptionBufferStats.open++
+    const stopper = opts.start(this)
+    if (this.#closed) stopper()
+    else this.#stop = stopper
   }
 
-  function wakeRoomWaiters() {
-    const waiters = roomWaiters
-    roomWaiters = []
+  #overflow() {
+    subscriptionBufferStats.overflows++
+    this.#buffer.length = 0 // the client will never get these; free them now
+    this.#finish(new SubscriberTooSlowError(this.#capacity))
+    this.#onOverflow?.()
+  }
+
+  #wakeRoomWaiters() {
+    const waiters = this.#roomWaiters
+    if (!waiters.length) return
+    this.#roomWaiters = []
     for (const w of waiters) w()
   }
 
-  function finish(err: unknown) {
-    if (closed) return
-    closed = true
+  #finish(err: unknown) {
+    if (this.#closed) return
+    this.#closed = true
     subscriptionBufferStats.open--
-    wakeRoomWaiters()
-    if (err) error = err
-    const s = stop
-    stop = null
+    this.#wakeRoomWaiters()
+    if (err) this.#error = err
+    const s = this.#stop
+    this.#stop = null
     try {
       s?.()
     } catch {
       // stopping a producer must not mask why we stopped
     }
-    if (waiting) {
-      const w = waiting
-      waiting = null
-      if (error && buffer.length === 0) {
-        const e = error
-        error = null
-        w.reject(e)
-      } else if (buffer.length === 0) w.resolve({ value: undefined, done: true })
+    if (this.#waiting && this.#buffer.length === 0) {
+      const w = this.#waiting
+      this.#waiting = null
+      const e = this.#error
+      this.#error = null
+      if (e) w.reject(e)
+      else w.resolve({ value: undefined, done: true })
+    }
+    this.#pump()
+  }
+
+  /** In `drain` mode: hands buffered items over one at a time, and settles once closed and empty. */
+  #pump() {
+    while (this.#deliver && !this.#delivering) {
+      if (!this.#buffer.length) {
+        if (this.#closed) this.#settle()
+        return
+      }
+      const item = this.#buffer.shift()!
+      if (this.#buffer.length < this.#halfFull) this.#wakeRoomWaiters()
+      this.#delivering = true
+      let returned = false
+      this.#deliver(item, (err) => {
+        if (err) {
+          this.#buffer.length = 0
+          this.#finish(err)
+        }
+        this.#delivering = false
+        if (returned) this.#pump() // else the loop goes on
+      })
+      returned = true
     }
   }
 
-  const source: BoundedSource<T> = {
-    push(item) {
-      if (closed) return false
-      if (waiting) {
-        const w = waiting
-        waiting = null
-        w.resolve({ value: item, done: false })
-        return true
-      }
-      if (buffer.length >= opts.capacity) {
-        overflow()
+  #settle() {
+    const drained = this.#drained
+    if (!drained) return
+    this.#drained = null
+    this.#deliver = null
+    const e = this.#error
+    this.#error = null
+    if (e) drained.reject(e)
+    else drained.resolve()
+  }
+
+  push(item: T): boolean {
+    if (this.#closed) return false
+    if (this.#waiting) {
+      const w = this.#waiting
+      this.#waiting = null
+      w.resolve({ value: item, done: false })
+      return true
+    }
+    if (this.#buffer.length >= this.#capacity) {
+      this.#overflow()
+      return false
+    }
+    this.#buffer.push(item)
+    if (this.#buffer.length > subscriptionBufferStats.highWater) subscriptionBufferStats.highWater = this.#buffer.length
+    this.#pump()
+    return true
+  }
+
+  async pushWhenRoom(item: T): Promise<boolean> {
+    if (!this.#closed && this.#buffer.length >= this.#halfFull) {
+      let timer: NodeJS.Timeout | undefined
+      const roomed = await new Promise<boolean>((resolve) => {
+        this.#roomWaiters.push(() => resolve(true))
+        timer = setTimeout(() => resolve(false), this.#slowAfterMs)
+      })
+      clearTimeout(timer)
+      if (!roomed && !this.#closed && this.#buffer.length >= this.#halfFull) {
+        this.#overflow()
         return false
       }
-      buffer.push(item)
-      if (buffer.length > subscriptionBufferStats.highWater) subscriptionBufferStats.highWater = buffer.length
-      return true
-    },
-    async pushWhenRoom(item) {
-      if (!closed && buffer.length >= halfFull) {
-        let timer: NodeJS.Timeout | undefined
-        const roomed = await new Promise<boolean>((resolve) => {
-          roomWaiters.push(() => resolve(true))
-          timer = setTimeout(() => resolve(false), opts.slowAfterMs ?? DEFAULT_SLOW_SUBSCRIBER_MS)
-        })
-        clearTimeout(timer)
-        if (!roomed && !closed && buffer.length >= halfFull) {
-          overflow()
-          return false
-        }
-      }
-      return source.push(item)
-    },
-    pushIfRoom(item) {
-      if (closed) return 'closed'
-      if (buffer.length >= halfFull) return 'full'
-      return source.push(item) ? 'pushed' : 'closed'
-    },
-    fail: (err) => finish(err ?? new Error('subscription failed')),
-    end: () => finish(null),
+    }
+    return this.push(item)
   }
 
-  const iterator: AsyncIterableIterator<T> = {
-    next() {
-      if (buffer.length) {
-        const value = buffer.shift()!
-        if (buffer.length < halfFull) wakeRoomWaiters()
-        return Promise.resolve({ value, done: false })
-      }
-      if (error) {
-        const e = error
-        error = null
-        return Promise.reject(e)
-      }
-      if (closed) return Promise.resolve({ value: undefined, done: true })
-      return new Promise((resolve, reject) => {
-        waiting = { resolve, reject }
-      })
-    },
-    return() {
-      buffer.length = 0
-      error = null
-      finish(null)
-      return Promise.resolve({ value: undefined, done: true })
-    },
-    throw(err?: unknown) {
-      buffer.length = 0
-      finish(null)
-      return Promise.reject(err)
-    },
-    [Symbol.asyncIterator]() {
-      return this
-    },
+  pushIfRoom(item: T): 'pushed' | 'full' | 'closed' {
+    if (this.#closed) return 'closed'
+    if (this.#buffer.length >= this.#halfFull) return 'full'
+    return this.push(item) ? 'pushed' : 'closed'
   }
 
-  const stopper = opts.start(source)
-  if (closed) stopper()
-  else stop = stopper
-  return iterator
+  fail(err: unknown) {
+    this.#finish(err ?? new Error('subscription failed'))
+  }
+
+  end() {
+    this.#finish(null)
+  }
+
+  drain(deliver: Deliver<T>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#deliver = deliver
+      this.#drained = { resolve, reject }
+      this.#pump()
+    })
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.#buffer.length) {
+      const value = this.#buffer.shift()!
+      if (this.#buffer.length < this.#halfFull) this.#wakeRoomWaiters()
+      return Promise.resolve({ value, done: false })
+    }
+    if (this.#error) {
+      const e = this.#error
+      this.#error = null
+      return Promise.reject(e)
+    }
+    if (this.#closed) return Promise.resolve({ value: undefined, done: true })
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject }
+    })
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.#buffer.length = 0
+    this.#error = null
+    this.#finish(null)
+    return Promise.resolve({ value: undefined, done: true })
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<T>> {
+    this.#buffer.length = 0
+    this.#finish(null)
+    return Promise.reject(err)
+  }
+
+  [Symbol.asyncIterator]() {
+    return this
+  }
 }

@@ -1,14 +1,21 @@
 // Chat subscriptions share one live tail per chat: many subscribers, seams at any revision,
 // a slow subscriber that does not hold up the others, and a tail that stops with its last subscriber.
+// And one execution per distinct selection (src/api/shared-execution.ts): every subscriber of a
+// shared execution gets every event, and the subscribe-time permission check still decides who joins.
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { subscriptionBufferStats } from '../../src/api/index.ts'
 import { activeChatTails } from '../../src/api/chat-tail.ts'
+import { sharedExecutionStats } from '../../src/api/shared-execution.ts'
+import { handleCommand } from '../../commands/handler.ts'
+import { userDecider } from '../../commands/user/decide.ts'
+import { userStream } from '../../src/events/user.ts'
+import { issueToken } from '../../src/identity/index.ts'
 import { chatStream } from '../../src/events/chat.ts'
 import type { EventStore } from '../../src/eventstore/types.ts'
 import { backends } from '../support/databases.ts'
-import { collect, sleep, startApiServer, type ApiServer } from './harness.ts'
+import { collect, firstOutcome, sleep, startApiServer, type ApiServer } from './harness.ts'
 
 type Item = { chatEvents: { revision: number } }
 const EVENTS_QUERY = 'subscription($id: ID!, $from: Int) { chatEvents(chatId: $id, fromRevision: $from) { revision type } }'
@@ -107,6 +114,92 @@ describe.each(backends)('shared chat tails on $name', (backend) => {
     expect(next).toBe(fork.revision + 1)
     expect((await live.done).map((i) => i.chatEvents.revision)).toEqual([next])
     expect((await replay.done).map((i) => i.chatEvents.revision)).toEqual(range(0, next))
+  })
+
+  it.skipIf(!backend.available)('executes each event once per distinct selection, for every principal, and delivers it to every subscriber in order', async () => {
+    const owner = await server.user('shared-owner@example.com', 'member')
+    const auditor = await server.user('shared-auditor@example.com', 'auditor')
+    const other = await server.user('shared-other@example.com', 'member')
+    const chatId = (await server.gql('mutation { createChat(input: { title: "shared" }) { id } }', {}, owner.token)).body.data.createChat.id as string
+    await append(server.store, chatId)
+    const caughtUp = await append(server.store, chatId) // the first subscribers read up to here from the store
+    const warmUp = caughtUp + 1
+    const final = warmUp + 4
+    const leaveAt = warmUp + 2
+
+    type Events = { chatEvents: { revision: number; type: string } }
+    const revision = (items: Events[]) => items.at(-1)?.chatEvents.revision
+    const toFinal = (items: Events[]) => revision(items) === final
+    // One selection for four principals' subscribers (one from a later revision, one leaving
+    // early), the same field under an alias, and chatStream: three distinct selections.
+    const admin = collect<Events>(server.ws(), EVENTS_QUERY, { id: chatId, from: 0 }, toFinal)
+    const ownerSub = collect<Events>(server.ws(owner.token), EVENTS_QUERY, { id: chatId, from: 0 }, toFinal)
+    const auditorSub = collect<Events>(server.ws(auditor.token), EVENTS_QUERY, { id: chatId, from: caughtUp }, toFinal)
+    const leaver = collect<Events>(server.ws(auditor.token), EVENTS_QUERY, { id: chatId, from: 0 }, (items) => revision(items) === leaveAt)
+    const aliased = collect<{ e: { revision: number } }>(server.ws(), 'subscription($id: ID!) { e: chatEvents(chatId: $id) { revision } }', { id: chatId }, (items) => items.at(-1)?.e.revision === final)
+    const stream = collect<{ chatStream: { event?: { revision: number } } }>(
+      server.ws(owner.token),
+      'subscription($id: ID!) { chatStream(chatId: $id) { __typename ... on ChatEventItem { event { revision } } } }',
+      { id: chatId },
+      (items) => items.at(-1)?.chatStream.event?.revision === final,
+    )
+    const latest = [admin, ownerSub, auditorSub, leaver].map((s) => () => revision(s.items))
+    latest.push(() => aliased.items.at(-1)?.e.revision, () => stream.items.at(-1)?.chatStream.event?.revision)
+    await expect.poll(() => latest.map((at) => at()), { timeout: 20_000 }).toEqual(latest.map(() => caughtUp))
+    // Once each has the next event, each has joined the chat's live tail.
+    expect(await append(server.store, chatId)).toBe(warmUp)
+    await expect.poll(() => latest.map((at) => at()), { timeout: 20_000 }).toEqual(latest.map(() => warmUp))
+
+    const before = sharedExecutionStats.executions
+    while ((await append(server.store, chatId)) < final);
+    const revisions = (items: Events[]) => items.map((i) => i.chatEvents.revision)
+    expect(revisions(await admin.done)).toEqual(range(0, final))
+    expect(revisions(await ownerSub.done)).toEqual(range(0, final))
+    expect(revisions(await auditorSub.done)).toEqual(range(caughtUp, final))
+    // (the leaver may take an event or two more while its `complete` travels)
+    const left = await leaver.done
+    expect(revisions(left)).toEqual(range(0, Math.max(leaveAt, revision(left)!)))
+    expect((await aliased.done).map((i) => i.e.revision)).toEqual(range(0, final))
+    expect((await stream.done).map((i) => i.chatStream.event?.revision)).toEqual(range(0, final))
+    expect(admin.items.at(-1)).toEqual({ chatEvents: { revision: final, type: 'PlanProposed' } })
+    expect(sharedExecutionStats.executions - before).toBe(3 * (final - warmUp))
+
+    // Joining a running shared execution is still decided by the subscribe-time check.
+    const watched = collect<Events>(server.ws(owner.token), EVENTS_QUERY, { id: chatId, from: final + 1 }, (items) => items.length >= 2)
+    const refused = await firstOutcome(server.ws(other.token), EVENTS_QUERY, { id: chatId, from: 0 })
+    expect(refused.kind).toBe('error')
+    expect((refused as { error: { extensions?: { code?: string } }[] }).error[0]!.extensions?.code).toBe('CHAT_NOT_FOUND')
+
+    const second = await issueToken(server.store, { userId: owner.userId, label: 'revoked soon' })
+    const revoked = await handleCommand(server.store, userStream(owner.userId), userDecider, { type: 'RevokeToken', tokenId: second.tokenId }, {
+      commandId: randomUUID(),
+      metadata: { actor: { kind: 'system', id: 'test' }, correlationId: randomUUID() },
+    })
+    await server.engine.waitForAll(revoked.result!.checkpoint)
+    const closed = await firstOutcome(server.ws(second.token), EVENTS_QUERY, { id: chatId, from: 0 })
+    expect((closed as { error: { code?: number } }).error.code).toBe(4403)
+
+    // An archived chat stays readable by whoever could read it, and only by them.
+    await server.gql('mutation($id: ID!) { archiveChat(chatId: $id) { id } }', { id: chatId }, owner.token)
+    const afterArchive = await append(server.store, chatId)
+    expect(revisions(await watched.done)).toEqual([final + 1, afterArchive])
+    expect((await firstOutcome(server.ws(other.token), EVENTS_QUERY, { id: chatId, from: 0 })).kind).toBe('error')
+  })
+
+  it.skipIf(!backend.available)('runs the sub-agent tree loaders in a shared myChats selection, within the depth limit', async () => {
+    const owner = await server.user('tree-owner@example.com', 'member')
+    const mine = collect<{ myChats: { chat: { title: string; children: unknown[]; parent: unknown } } }>(
+      server.ws(owner.token),
+      'subscription { myChats { kind chat { title children { id } parent { id } } } }',
+      {},
+      (items) => items.length >= 1,
+    )
+    await sleep(300) // myChats answers nothing until a change: let it listen
+    await server.gql('mutation { createChat(input: { title: "tree" }) { id } }', {}, owner.token)
+    expect((await mine.done)[0]!.myChats.chat).toEqual({ title: 'tree', children: [], parent: null })
+    // The tree nests without end: the depth limit holds for subscriptions too.
+    const deep = await firstOutcome(server.ws(owner.token), 'subscription { myChats { chat { children { children { children { children { children { children { id } } } } } } } } }', {})
+    expect((deep as { error: { extensions?: { code?: string } }[] }).error[0]!.extensions?.code).toBe('QUERY_TOO_DEEP')
   })
 })
 

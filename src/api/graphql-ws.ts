@@ -18,6 +18,8 @@ import { createRequire } from 'node:module'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { DocumentNode, ExecutionResult, GraphQLError } from 'graphql'
+import type { WebSocket } from 'ws'
+import type { StoredEvent, Subscription } from '../eventstore/types.ts'
 import type { Principal } from '../identity/index.ts'
 import { complexityRule, depthRule, MAX_QUERY_DEPTH } from './complexity.ts'
 import type { ApiContext, ApiServices } from './context.ts'
@@ -33,6 +35,12 @@ const { kLoaders, kSubscriptionFactory } = require('mercurius/lib/symbols.js') a
 
 /** For the WebSocket server's handshake: picks `graphql-transport-ws` among the client's subprotocols. */
 const { handleProtocols } = require('graphql-ws') as typeof import('graphql-ws')
+
+/** User events after which a user's live connections must not go on as they were. */
+const ACCESS_EVENTS = ['ApiTokenRevoked', 'OrganizationRoleRevoked', 'UserRoleChanged']
+/** Close codes: a revoked token is refused for good (4403); after a role change the client reconnects and is asked again (1012). */
+const CLOSE_REVOKED = 4403
+const CLOSE_ROLES_CHANGED = 1012
 
 /** ws-level pings: a client that answers none within this long is dropped. */
 const KEEP_ALIVE_MS = 15_000
@@ -57,7 +65,28 @@ export interface GraphqlWsOptions {
  * places them only for its own subscription server).
  */
 export async function serveSubscriptions(app: FastifyInstance, opts: GraphqlWsOptions): Promise<void> {
-  const handler = graphqlWsHandler(app, opts)
+  const connections = new ConnectionsByUser()
+  const handler = graphqlWsHandler(app, opts, connections)
+  // A subscription's permission is checked when it starts; a token revoked or a role taken away
+  // later ends the user's live connections (one watch of the log per server).
+  let watch: Subscription<StoredEvent> | null = null
+  app.addHook('onReady', async () => {
+    watch = opts.api.store.subscribeToAll({ after: await opts.api.store.headCheckpoint(), filter: { streamPrefix: 'user-', eventTypes: ACCESS_EVENTS } })
+    void (async () => {
+      try {
+        for await (const event of watch!) {
+          const userId = event.stream.slice('user-'.length)
+          if (event.type === 'ApiTokenRevoked') connections.close(userId, CLOSE_REVOKED, 'token revoked', (p) => p.tokenId === (event.data as { tokenId: string }).tokenId)
+          else connections.close(userId, CLOSE_ROLES_CHANGED, 'roles changed: reconnect')
+        }
+      } catch {
+        // closing
+      }
+    })()
+  })
+  app.addHook('onClose', async () => {
+    await watch?.close().catch(() => {})
+  })
   app.addHook('onRoute', (route) => {
     if (route.url === opts.path && route.method === 'GET') route.wsHandler = handler
   })
@@ -83,7 +112,27 @@ function parseShared(query: string): DocumentNode {
   return document
 }
 
-function graphqlWsHandler(app: FastifyInstance, opts: GraphqlWsOptions) {
+/** Open connections by the user they authenticated as. */
+class ConnectionsByUser {
+  readonly #byUser = new Map<string, Set<{ socket: WebSocket; principal: Principal }>>()
+
+  add(socket: WebSocket, principal: Principal): void {
+    let set = this.#byUser.get(principal.userId)
+    if (!set) this.#byUser.set(principal.userId, (set = new Set()))
+    const entry = { socket, principal }
+    set.add(entry)
+    socket.once('close', () => {
+      set.delete(entry)
+      if (!set.size && this.#byUser.get(principal.userId) === set) this.#byUser.delete(principal.userId)
+    })
+  }
+
+  close(userId: string, code: number, reason: string, which: (p: Principal) => boolean = () => true): void {
+    for (const { socket, principal } of this.#byUser.get(userId) ?? []) if (which(principal)) socket.close(code, reason)
+  }
+}
+
+function graphqlWsHandler(app: FastifyInstance, opts: GraphqlWsOptions, connections: ConnectionsByUser) {
   const { api } = opts
   const subscriptions = new WeakMap<object, AsyncIterableIterator<never>>()
   const formatErrors = (result: ExecutionResult) => graphqlOverHttpErrorFormatter(result as never, { app } as never).response
@@ -94,6 +143,7 @@ function graphqlWsHandler(app: FastifyInstance, opts: GraphqlWsOptions) {
         const principal = await opts.authenticate(ctx.connectionParams ?? {})
         if (!principal) return false
         ctx.extra.principal = principal
+        connections.add(ctx.extra.socket, principal)
         return true
       },
 

@@ -31,6 +31,8 @@ export interface Principal {
   agentsAccess: boolean
   /** Every organization the caller belongs to, with their roles there. */
   orgRoles: OrgRoles
+  /** The API token the caller authenticated with (its id; a live connection ends when it is revoked). */
+  tokenId?: string
 }
 
 /** What the rules need to know about a chat. */

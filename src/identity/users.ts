@@ -148,8 +148,8 @@ export async function findOrganization(db: Sql, idOrName: string): Promise<strin
  * a member of that organization gets a principal with no role there: every rule refuses it.
  */
 export async function authenticateToken(db: Sql, token: string, organization?: string | null): Promise<Principal | null> {
-  const rows = await db.query<{ id: string; email: string; name: string; organization_id: string; roles: OrgRoles | null }>(
-    `select u.id, u.email, u.name, u.organization_id, r.roles
+  const rows = await db.query<{ id: string; email: string; name: string; organization_id: string; roles: OrgRoles | null; token_id: string }>(
+    `select u.id, u.email, u.name, u.organization_id, r.roles, t.token_id::text as token_id
        from api_tokens t join users u on u.id = t.user_id left join user_org_roles r on r.user_id = u.id
       where t.token_hash = $1 and not t.revoked`,
     [hashToken(token)],
@@ -172,6 +172,7 @@ export async function authenticateToken(db: Sql, token: string, organization?: s
     role: baseRole(roles),
     agentsAccess: roles?.includes(AGENTS_ACCESS) ?? false,
     orgRoles,
+    tokenId: row.token_id,
   }
 }
 

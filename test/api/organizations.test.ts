@@ -86,6 +86,26 @@ describe(`organizations and roles on ${backend.name}`, () => {
     expect(code(await server.gql('{ chats { nodes { id } } }', {}, bob.token, { organization: 'no-such-org' }))).toBe('FORBIDDEN')
   })
 
+  it('ends live subscriptions when their token is revoked (4403) or the user loses a role (1012: reconnect)', async () => {
+    const eve = await server.user('eve@example.com', 'member')
+    const spare = await server.gql('mutation { issueApiToken(label: "tab") { token apiToken { id } } }', {}, eve.token)
+    const { token, apiToken } = spare.body.data.issueApiToken
+    const closed = (t: string) =>
+      new Promise<number>((resolve, reject) => {
+        const client = server.ws(t)
+        client.on('closed', (event) => resolve((event as { code: number }).code))
+        client.subscribe({ query: 'subscription { myChats { kind } }' }, { next: () => {}, error: () => {}, complete: () => {} })
+        setTimeout(() => reject(new Error('the subscription was never closed')), 20_000)
+      })
+    const byRevoke = closed(token)
+    const byRole = closed(eve.token)
+    await new Promise((r) => setTimeout(r, 500)) // both connected and subscribed
+    await server.gql('mutation($t: ID!) { revokeApiToken(tokenId: $t) { id } }', { t: apiToken.id }, eve.token)
+    expect(await byRevoke).toBe(4403)
+    await server.gql(role('revokeRole(input: { email: "eve@example.com", role: AGENTS_ACCESS })'))
+    expect(await byRole).toBe(1012)
+  })
+
   it('refuses an admin revoking their own admin role', async () => {
     const res = await server.gql(role('revokeRole(input: { email: "admin@cairn.local", role: ADMIN })'))
     expect(code(res)).toBe('INVALID_INPUT')

@@ -19,7 +19,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { DocumentNode, ExecutionResult, GraphQLError } from 'graphql'
 import type { WebSocket } from 'ws'
-import type { StoredEvent, Subscription } from '../eventstore/types.ts'
+import type { EventStore, StoredEvent, Subscription } from '../eventstore/types.ts'
 import type { Principal } from '../identity/index.ts'
 import { complexityRule, depthRule, MAX_QUERY_DEPTH } from './complexity.ts'
 import type { ApiContext, ApiServices } from './context.ts'
@@ -54,6 +54,8 @@ export interface GraphqlWsOptions {
   /** The connection_init payload: `authorization` (Bearer token) and `organization` (the one it acts in). */
   authenticate(params: { authorization?: unknown; organization?: unknown }): Promise<Principal | null>
   requestId(request: FastifyRequest): string
+  /** The log whose user events end live connections (revoked tokens, roles taken away); none: no such watch. */
+  accessLog?: EventStore
   /** The Subscription fields' subscribe resolvers; each field resolves to its payload as is. */
   subscribe: Record<string, SubscribeResolver>
 }
@@ -71,7 +73,9 @@ export async function serveSubscriptions(app: FastifyInstance, opts: GraphqlWsOp
   // later ends the user's live connections (one watch of the log per server).
   let watch: Subscription<StoredEvent> | null = null
   app.addHook('onReady', async () => {
-    watch = opts.api.store.subscribeToAll({ after: await opts.api.store.headCheckpoint(), filter: { streamPrefix: 'user-', eventTypes: ACCESS_EVENTS } })
+    const log = opts.accessLog
+    if (!log) return
+    watch = log.subscribeToAll({ after: await log.headCheckpoint(), filter: { streamPrefix: 'user-', eventTypes: ACCESS_EVENTS } })
     void (async () => {
       try {
         for await (const event of watch!) {

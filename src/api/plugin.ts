@@ -125,7 +125,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
 
   followGraphqlOverHttp(app, '/graphql')
   // Subscriptions: graphql-ws's server on mercurius's GET /graphql (graphql-ws.ts).
-  await serveSubscriptions(app, { path: '/graphql', api, authenticate: (params) => authenticateRequest(ctx.db, params), requestId: requestIdOf, subscribe: subscriptions })
+  await serveSubscriptions(app, { path: '/graphql', api, authenticate: (params) => authenticateRequest(ctx.db, params), accessLog: ctx.store, requestId: requestIdOf, subscribe: subscriptions })
   await app.register(mercurius, {
     schema: readFileSync(SCHEMA_PATH, 'utf8'),
     resolvers: {

@@ -67,30 +67,42 @@ export interface GraphqlWsOptions {
  * places them only for its own subscription server).
  */
 export async function serveSubscriptions(app: FastifyInstance, opts: GraphqlWsOptions): Promise<void> {
-  const connections = new ConnectionsByUser()
-  const handler = graphqlWsHandler(app, opts, connections)
   // A subscription's permission is checked when it starts; a token revoked or a role taken away
-  // later ends the user's live connections (one watch of the log per server).
-  let watch: Subscription<StoredEvent> | null = null
-  app.addHook('onReady', async () => {
-    const log = opts.accessLog
-    if (!log) return
-    watch = log.subscribeToAll({ after: await log.headCheckpoint(), filter: { streamPrefix: 'user-', eventTypes: ACCESS_EVENTS } })
-    void (async () => {
-      try {
-        for await (const event of watch!) {
-          const userId = event.stream.slice('user-'.length)
-          if (event.type === 'ApiTokenRevoked') connections.close(userId, CLOSE_REVOKED, 'token revoked', (p) => p.tokenId === (event.data as { tokenId: string }).tokenId)
-          else connections.close(userId, CLOSE_ROLES_CHANGED, 'roles changed: reconnect')
+  // later ends the user's live connections: one watch of the log's user events per server, kept
+  // while any connection is open.
+  let watch: { sub: Subscription<StoredEvent> | null; stopped: boolean } | null = null
+  const stopWatch = () => {
+    if (!watch) return
+    watch.stopped = true
+    void watch.sub?.close().catch(() => {})
+    watch = null
+  }
+  const connections = new ConnectionsByUser({
+    first: () => {
+      const log = opts.accessLog
+      if (!log || watch) return
+      const current: { sub: Subscription<StoredEvent> | null; stopped: boolean } = { sub: null, stopped: false }
+      watch = current
+      void (async () => {
+        try {
+          const after = await log.headCheckpoint()
+          if (current.stopped) return
+          const sub = (current.sub = log.subscribeToAll({ after, filter: { streamPrefix: 'user-', eventTypes: ACCESS_EVENTS } }))
+          for await (const event of sub) {
+            const userId = event.stream.slice('user-'.length)
+            if (event.type === 'ApiTokenRevoked') connections.close(userId, CLOSE_REVOKED, 'token revoked', (p) => p.tokenId === (event.data as { tokenId: string }).tokenId)
+            else connections.close(userId, CLOSE_ROLES_CHANGED, 'roles changed: reconnect')
+          }
+        } catch {
+          // closed, or the database went away: the next first connection watches again
+          if (watch === current) watch = null
         }
-      } catch {
-        // closing
-      }
-    })()
+      })()
+    },
+    empty: stopWatch,
   })
-  app.addHook('onClose', async () => {
-    await watch?.close().catch(() => {})
-  })
+  const handler = graphqlWsHandler(app, opts, connections)
+  app.addHook('onClose', async () => stopWatch())
   app.addHook('onRoute', (route) => {
     if (route.url === opts.path && route.method === 'GET') route.wsHandler = handler
   })
@@ -119,15 +131,21 @@ function parseShared(query: string): DocumentNode {
 /** Open connections by the user they authenticated as. */
 class ConnectionsByUser {
   readonly #byUser = new Map<string, Set<{ socket: WebSocket; principal: Principal }>>()
+  #count = 0
+
+  /** `first` when a connection opens with none open, `empty` when the last one closes. */
+  constructor(private readonly on: { first(): void; empty(): void }) {}
 
   add(socket: WebSocket, principal: Principal): void {
     let set = this.#byUser.get(principal.userId)
     if (!set) this.#byUser.set(principal.userId, (set = new Set()))
     const entry = { socket, principal }
     set.add(entry)
+    if (this.#count++ === 0) this.on.first()
     socket.once('close', () => {
       set.delete(entry)
       if (!set.size && this.#byUser.get(principal.userId) === set) this.#byUser.delete(principal.userId)
+      if (--this.#count === 0) this.on.empty()
     })
   }
 

@@ -135,7 +135,7 @@ describe.each(setups)('the agent loop through GraphQL on $name', ({ backend, eve
     // Six seconds of words: the interrupt cuts it after two, however busy the machine (an
     // interrupted stream ends at once, so the length costs nothing when it works).
     const words = Array.from({ length: 60 }, (_, i) => `w${i}`).join(' ')
-    fake.enqueue({ text: words, chunkDelayMs: 100 })
+    fake.enqueue({ text: words, textPieces: 60, chunkDelayMs: 100 })
     const { chatId, stream } = await chatWithStream('talk slowly', 1)
     await until(stream.items, (items) => deltas(items).length >= 2)
     const res = await server.gql(`mutation($id: ID!) { interruptChat(chatId: $id) { id } }`, { id: chatId })

@@ -38,6 +38,8 @@ export interface ApiContext {
   requestId: string
   /** Only for subscriptions: the connection, closed when its subscriber falls too far behind. */
   socket?: WebSocket
+  /** The database did not answer while the request was authenticated: every field refuses with DATABASE_UNAVAILABLE. */
+  databaseUnavailable?: boolean
 }
 
 export function eventMetadata(ctx: ApiContext, principal: Principal, commandId: string): EventMetadata {

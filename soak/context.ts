@@ -42,6 +42,13 @@ export interface FaultResult {
   skipped?: string
 }
 
+/** Counts `n` failures of a kind (nothing when 0) and names them in the row's notes. */
+export function fail(result: FaultResult, n: number, what: string): void {
+  if (!n) return
+  result.failures += n
+  result.notes.push(n === 1 ? what : `${n} × ${what}`)
+}
+
 export function emptyResult(fault: string): FaultResult {
   return { fault, runs: 0, injected: 0, lost: 0, twice: 0, chains: 0, leaks: 0, failures: 0, notes: [] }
 }
@@ -53,14 +60,8 @@ export async function addChatChecks(ctx: SoakContext, result: FaultResult, load:
   result.chains += checks.chains
   const runs = commandRuns([...new Set(ctx.fleet.started.map((s) => ctx.fleet.dataDir(s.slot)))])
   for (const chatId of load.chats) for (const nonce of ctx.model.commandsByChat.get(load.labelOf(chatId)!) ?? []) if ((runs.get(nonce) ?? 0) > 1) result.twice++
-  if (checks.unsettled.length) {
-    result.failures += checks.unsettled.length
-    result.notes.push(`${checks.unsettled.length} chat(s) never settled (${checks.unsettled.slice(0, 3).join(', ')})`)
-  }
-  if (checks.twoRunners.length) {
-    result.failures += checks.twoRunners.length
-    result.notes.push(`${checks.twoRunners.length} chat(s) written by two runners in one turn (${checks.twoRunners.slice(0, 3).join(', ')})`)
-  }
+  fail(result, checks.unsettled.length, `a chat never settled (${checks.unsettled.slice(0, 3).join(', ')})`)
+  fail(result, checks.twoRunners.length, `a chat written by two runners in one turn (${checks.twoRunners.slice(0, 3).join(', ')})`)
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -1,6 +1,6 @@
 // The `cairn serve` processes of the soak: an API process that is never killed, and runner processes
 // in slots — a slot keeps its data dir (its local workspaces) across the processes that fill it.
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { cairnEnv, dataOf, postGraphQL, serveCairn, type ServedCairn } from '../test/cli/run-cairn.ts'
 
@@ -123,17 +123,35 @@ export function descendantsOf(pid: number): { pid: number; cmdline: string }[] {
   return out
 }
 
-/** Processes anywhere whose command line names `needle` (a folder of the soak's own): what it left behind. */
-export function processesMentioning(needle: string): { pid: number; cmdline: string }[] {
+/** Processes anywhere whose command line or working directory names `folder` (the soak's own): what it left behind. */
+export function processesMentioning(folder: string): { pid: number; cmdline: string }[] {
   const out: { pid: number; cmdline: string }[] = []
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue
     try {
       const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ')
-      if (cmdline.includes(needle)) out.push({ pid: Number(name), cmdline })
+      const cwd = (() => {
+        try {
+          return readlinkSync(`/proc/${name}/cwd`)
+        } catch {
+          return ''
+        }
+      })()
+      if (cmdline.includes(folder) || cwd.startsWith(folder)) out.push({ pid: Number(name), cmdline })
     } catch {
       // gone meanwhile
     }
   }
   return out
+}
+
+/** A figure of a server's `/metrics` (NaN when it has none). */
+export async function metricOf(s: Served, name: string): Promise<number> {
+  const text = await (await fetch(`${s.url}/metrics`)).text()
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+}
+
+/** A process's resident memory, from /proc. */
+export function residentBytes(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
 }

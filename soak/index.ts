@@ -1,4 +1,4 @@
-// `npm run soak [-- --minutes N] [--kills N] [--keep]`: the faults of issue 14, injected into real
+// `npm run soak [-- --minutes N] [--kills N] [--only 1,3,…] [--keep]`: the faults of issue 14, injected into real
 // `cairn serve` processes on loopback, then checked from the log. Bounded: each fault gets a share of
 // the minutes, every wait has a limit, and a watchdog ends the run at three times its budget.
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -9,7 +9,7 @@ import { openDatabase } from '../src/db/database.ts'
 import { createSqlEventStore } from '../src/eventstore/postgres/index.ts'
 import { waitUntil } from './checks.ts'
 import { openSoakDatabase, type SoakDatabase } from './cluster.ts'
-import { emptyResult, type FaultResult, type SoakContext } from './context.ts'
+import { emptyResult, fail, type FaultResult, type SoakContext } from './context.ts'
 import { daemonKills } from './faults/daemon.ts'
 import { graphqlFuzz } from './faults/fuzz.ts'
 import { postgresRestarts } from './faults/postgres-restart.ts'
@@ -155,10 +155,7 @@ export async function runSoak(args: string[], print: (line: string) => void, pro
       const until = Date.now() + Math.max(0, deadline - Date.now()) * (phase.share / rest)
       const result = await phase.run(ctx, until)
       await new Promise((r) => setTimeout(r, 600))
-      for (const crash of crashes.splice(0)) {
-        result.failures++
-        result.notes.push(crash)
-      }
+      for (const crash of crashes.splice(0)) fail(result, 1, crash)
       results.push(result)
       if (!ctx.api.alive()) throw new Error('the API process crashed')
       log(`${result.fault}: ${result.skipped ? `skipped (${result.skipped})` : `${result.injected} injected, ${result.failures + result.lost + result.twice + result.chains + result.leaks} problem(s)`}`)

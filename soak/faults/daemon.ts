@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { waitUntil } from '../checks.ts'
-import { addChatChecks, emptyResult, sleep, type FaultResult, type SoakContext } from '../context.ts'
+import { addChatChecks, emptyResult, fail, sleep, type FaultResult, type SoakContext } from '../context.ts'
 import { descendantsOf } from '../fleet.ts'
 import { ChatLoad } from '../load.ts'
 import { RUNS_LOG } from '../model.ts'
@@ -18,8 +18,7 @@ export async function daemonKills(ctx: SoakContext, until: number): Promise<Faul
   do {
     const chatId = await load.createChat()
     if (!chatId) {
-      result.failures++
-      result.notes.push('the API refused a chat')
+      fail(result, 1, 'the API refused a chat')
       break
     }
     const label = load.labelOf(chatId)!
@@ -31,8 +30,7 @@ export async function daemonKills(ctx: SoakContext, until: number): Promise<Faul
     const runner = ctx.runners.get('r1')!
     const daemon = descendantsOf(runner.child.pid!).find((p) => p.cmdline.includes('workspace-agent/main.ts') && p.cmdline.includes(ctx.workspace.folder) && !p.cmdline.includes('bwrap'))
     if (!started || !daemon) {
-      result.failures++
-      result.notes.push(started ? 'no workspace daemon process found to kill' : 'the long command never started')
+      fail(result, 1, started ? 'no workspace daemon process found to kill' : 'the long command never started')
       break
     }
     await sleep(300)
@@ -48,18 +46,9 @@ export async function daemonKills(ctx: SoakContext, until: number): Promise<Faul
   await addChatChecks(ctx, result, load)
   for (const chatId of load.chats) {
     const events = await ctx.store.readStream(`chat-${chatId}`)
-    if (events.at(-1)?.type !== 'TurnCompleted') {
-      result.failures++
-      result.notes.push(`chat ${chatId} did not go on to complete its turn (last: ${events.at(-1)?.type})`)
-    }
+    if (events.at(-1)?.type !== 'TurnCompleted') fail(result, 1, `chat ${chatId} did not go on to complete its turn (last: ${events.at(-1)?.type})`)
   }
-  if (noError) {
-    result.failures += noError
-    result.notes.push(`${noError} × the killed command did not answer the model with an error`)
-  }
-  if (unreadable) {
-    result.failures += unreadable
-    result.notes.push(`${unreadable} × the background process's output was not readable after the restart`)
-  }
+  fail(result, noError, 'the killed command did not answer the model with an error')
+  fail(result, unreadable, "the background process's output was not readable after the restart")
   return result
 }

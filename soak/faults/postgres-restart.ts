@@ -5,7 +5,7 @@ import { createClient } from 'graphql-ws'
 import WebSocket from 'ws'
 import { LISTENER_APPLICATION_NAME } from '../../src/db/database.ts'
 import { waitUntil } from '../checks.ts'
-import { addChatChecks, emptyResult, sleep, type FaultResult, type SoakContext } from '../context.ts'
+import { addChatChecks, emptyResult, fail, sleep, type FaultResult, type SoakContext } from '../context.ts'
 import type { Served } from '../fleet.ts'
 import { ChatLoad } from '../load.ts'
 
@@ -124,17 +124,14 @@ export async function postgresRestarts(ctx: SoakContext, until: number): Promise
   if (watched) {
     const [head] = await ctx.db.query<{ revision: string }>('select revision from streams where stream = $1', [`chat-${watched}`])
     await waitUntil(async () => lastRevision >= Number(head?.revision ?? -1), 10_000, 100)
-    if (subscriptionError || lastRevision < Number(head?.revision ?? -1)) {
-      result.failures++
-      result.notes.push(`a live chatEvents subscription stopped at revision ${lastRevision} of ${head?.revision} (${subscriptionError ?? 'silent'})`)
-    }
+    if (subscriptionError || lastRevision < Number(head?.revision ?? -1))
+      fail(result, 1, `a live chatEvents subscription stopped at revision ${lastRevision} of ${head?.revision} (${subscriptionError ?? 'silent'})`)
   }
   unsubscribe()
   await client.dispose()
-  const fail = (n: number, what: string) => n && (result.failures += n, result.notes.push(`${n} × ${what}`))
-  fail(no503, '/healthz never said 503 while the database was away')
-  fail(notBack, '/healthz not 200 within 30 s of the restart')
-  fail(listenMissing, 'a LISTEN session did not come back within 15 s')
+  fail(result, no503, '/healthz never said 503 while the database was away')
+  fail(result, notBack, '/healthz not 200 within 30 s of the restart')
+  fail(result, listenMissing, 'a LISTEN session did not come back within 15 s')
   result.notes.push(`healthy again ${(Math.max(...recoveries) / 1000).toFixed(1)} s (max) after each start; ${load.refused} message(s) refused while it was down`)
   return result
 }

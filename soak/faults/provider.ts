@@ -1,7 +1,7 @@
 // Fault 4: the fake provider answers a share of the model calls with 429, 500, 529, a cut stream,
 // silence, or a malformed chunk. Each must be retried (RetryScheduled) or end the turn in a TurnFailed
 // that says what happened — one or the other for every fault, nothing left hanging.
-import { addChatChecks, emptyResult, sleep, type FaultResult, type SoakContext } from '../context.ts'
+import { addChatChecks, emptyResult, fail, sleep, type FaultResult, type SoakContext } from '../context.ts'
 import { ChatLoad } from '../load.ts'
 
 const SHARE = 0.25
@@ -33,14 +33,8 @@ export async function providerFaults(ctx: SoakContext, until: number): Promise<F
     for (const e of outcomes) if (!clear((e.data as { message?: unknown }).message)) unclear++
     if (outcomes.length !== faults.length) unaccounted += Math.abs(outcomes.length - faults.length)
   }
-  if (unaccounted) {
-    result.failures += unaccounted
-    result.notes.push(`${unaccounted} fault(s) without exactly one RetryScheduled or TurnFailed`)
-  }
-  if (unclear) {
-    result.failures += unclear
-    result.notes.push(`${unclear} retry/failure message(s) not clear`)
-  }
+  fail(result, unaccounted, 'a fault without exactly one RetryScheduled or TurnFailed')
+  fail(result, unclear, 'a retry or failure message that is not clear')
   result.notes.push([...byKind].map(([k, n]) => `${k}×${n}`).join(' '))
   return result
 }

@@ -4,7 +4,7 @@
 //  2. Two runners: one is killed, the other takes its chats over when their leases run out.
 import type { Database } from '../../src/db/database.ts'
 import { percentile, waitUntil } from '../checks.ts'
-import { addChatChecks, emptyResult, sleep, type FaultResult, type SoakContext } from '../context.ts'
+import { addChatChecks, emptyResult, fail, sleep, type FaultResult, type SoakContext } from '../context.ts'
 import type { Served } from '../fleet.ts'
 import { ChatLoad } from '../load.ts'
 
@@ -53,8 +53,7 @@ export async function singleRunnerKills(ctx: SoakContext, until: number, maxKill
     const victim = ctx.runners.get('r1')!
     const kill = await killMidTurn(ctx, victim)
     if (!kill) {
-      result.failures++
-      result.notes.push('the runner never had a turn running to kill')
+      fail(result, 1, 'the runner never had a turn running to kill')
       break
     }
     result.injected++
@@ -87,8 +86,7 @@ export async function twoRunnerTakeovers(ctx: SoakContext, until: number, maxKil
     const victim = ctx.runners.get(slot)!
     const kill = await killMidTurn(ctx, victim)
     if (!kill) {
-      result.failures++
-      result.notes.push(`runner ${slot} never had a turn running to kill`)
+      fail(result, 1, `runner ${slot} never had a turn running to kill`)
       break
     }
     result.injected++
@@ -102,10 +100,7 @@ export async function twoRunnerTakeovers(ctx: SoakContext, until: number, maxKil
   await restarting
   await load.stop()
   result.runs = load.chats.length
-  if (notTakenOver) {
-    result.failures += notTakenOver
-    result.notes.push(`${notTakenOver} chat(s) not taken over within 30 s`)
-  }
+  fail(result, notTakenOver, 'a chat not taken over within 30 s')
   await addChatChecks(ctx, result, load)
   // The rest of the soak runs one runner: the workspace's commands run where its daemon is.
   await ctx.fleet.stop(ctx.runners.get('r2')!)

@@ -5,7 +5,8 @@ import WebSocket from 'ws'
 import { SLOW_SUBSCRIBER_CLOSE_CODE } from '../../src/api/subscriptions.ts'
 import { DEFAULT_SUBSCRIPTION_BUFFER } from '../../src/live/bounded.ts'
 import { percentile, unsettledChats, waitUntil } from '../checks.ts'
-import { addChatChecks, emptyResult, type FaultResult, type SoakContext } from '../context.ts'
+import { addChatChecks, emptyResult, fail, type FaultResult, type SoakContext } from '../context.ts'
+import { metricOf, residentBytes } from '../fleet.ts'
 import { ChatLoad } from '../load.ts'
 
 const SUBSCRIBERS = 20
@@ -52,16 +53,6 @@ function subscribe(ctx: SoakContext, chatId: string, slow: boolean): Promise<Sub
   })
 }
 
-async function residentBytes(pid: number): Promise<number> {
-  const { readFileSync } = await import('node:fs')
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
-}
-
-/** A figure of the API process's /metrics. */
-async function metric(ctx: SoakContext, name: string): Promise<number> {
-  const text = await (await fetch(`${ctx.api.url}/metrics`)).text()
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
-}
 
 export async function slowSubscribers(ctx: SoakContext): Promise<FaultResult> {
   const result = emptyResult('7 slow subscribers')
@@ -76,14 +67,14 @@ export async function slowSubscribers(ctx: SoakContext): Promise<FaultResult> {
   // Baseline: the fast subscribers alone, through one answer.
   await turn()
   const chatId = load.chats[0]!
-  const rssBefore = await residentBytes(ctx.api.child.pid!)
+  const rssBefore = residentBytes(ctx.api.child.pid!)
   const subs: Subscriber[] = []
   for (let i = 0; i < SUBSCRIBERS; i++) if (i % SLOW_EVERY !== 0) subs.push(await subscribe(ctx, chatId, false))
   await turn()
   const baselineEnd = Date.now()
   const marks = [baselineEnd]
-  const cutBefore = await metric(ctx, 'cairn_subscriptions_cut_total')
-  const cut = async () => (await metric(ctx, 'cairn_subscriptions_cut_total')) - cutBefore
+  const cutBefore = await metricOf(ctx.api, 'cairn_subscriptions_cut_total')
+  const cut = async () => (await metricOf(ctx.api, 'cairn_subscriptions_cut_total')) - cutBefore
   for (let i = 0; i < SUBSCRIBERS; i += SLOW_EVERY) subs.push(await subscribe(ctx, chatId, true))
   const slow = subs.filter((s) => s.slow)
   result.runs = subs.length
@@ -94,7 +85,7 @@ export async function slowSubscribers(ctx: SoakContext): Promise<FaultResult> {
   while ((turns < 4 || (await cut()) < slow.length) && turns < MAX_ANSWERS) {
     await load.sendMessage(chatId)
     await waitUntil(async () => {
-      rssPeak = Math.max(rssPeak, await residentBytes(ctx.api.child.pid!))
+      rssPeak = Math.max(rssPeak, residentBytes(ctx.api.child.pid!))
       return (await unsettledChats(ctx.db, [chatId])).length === 0
     }, 60_000, 200)
     turns++
@@ -109,7 +100,7 @@ export async function slowSubscribers(ctx: SoakContext): Promise<FaultResult> {
   for (const s of slow) (s.socket as unknown as { _socket: { resume(): void } })._socket.resume()
   await waitUntil(async () => slow.every((s) => s.closeCode !== null), 30_000, 200)
   const serverCuts = await cut()
-  const highWater = await metric(ctx, 'cairn_subscription_buffer_high_water')
+  const highWater = await metricOf(ctx.api, 'cairn_subscription_buffer_high_water')
   const [head] = await ctx.db.query<{ revision: string }>('select revision from streams where stream = $1', [`chat-${chatId}`])
   const fast = subs.filter((s) => !s.slow)
   await waitUntil(async () => fast.every((s) => s.revisions.at(-1) === Number(head!.revision)), 10_000, 100)
@@ -121,16 +112,15 @@ export async function slowSubscribers(ctx: SoakContext): Promise<FaultResult> {
   const p99Base = percentile(base, 99)
   const p99Loaded = percentile(loaded, 99)
   for (const s of subs) s.socket.terminate()
-  const fail = (n: number, what: string) => n && (result.failures += n, result.notes.push(`${n} × ${what}`))
-  fail(notCut, `a slow subscriber not cut (${serverCuts} cut with ${SLOW_SUBSCRIBER_CLOSE_CODE} by the server; the clients saw ${slow.map((s) => s.closeCode ?? 'nothing').join(', ')})`)
+  fail(result, notCut, `a slow subscriber not cut (${serverCuts} cut with ${SLOW_SUBSCRIBER_CLOSE_CODE} by the server; the clients saw ${slow.map((s) => s.closeCode ?? 'nothing').join(', ')})`)
   if (!(highWater <= DEFAULT_SUBSCRIPTION_BUFFER)) {
     result.leaks++
     result.notes.push(`a subscription buffer held ${highWater} items (capacity ${DEFAULT_SUBSCRIPTION_BUFFER})`)
   }
-  fail(fastCut, 'a reading subscriber disconnected')
-  fail(gaps, 'a reading subscriber missed events')
+  fail(result, fastCut, 'a reading subscriber disconnected')
+  fail(result, gaps, 'a reading subscriber missed events')
   // The others keep their latency: p99 within 3× of the same subscribers' without slow ones (+100 ms for a noisy machine).
-  if (p99Loaded > 3 * p99Base + 100) fail(1, `reading subscribers' p99 latency went from ${p99Base} to ${p99Loaded} ms`)
+  if (p99Loaded > 3 * p99Base + 100) fail(result, 1, `reading subscribers' p99 latency went from ${p99Base} to ${p99Loaded} ms`)
   const grown = rssPeak - rssBefore
   if (grown > 512 * 2 ** 20) {
     result.leaks++

@@ -2,6 +2,7 @@
 // counters do not need a client library.
 import type { EventStore } from './eventstore/types.ts'
 import type { ProjectionStatus } from './projections/types.ts'
+import { subscriptionBufferStats } from './live/bounded.ts'
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
@@ -69,7 +70,7 @@ export interface MetricsInput {
   spend?: { modelId: string; costMicros: number; steps: number; inputTokens: number; outputTokens: number }[]
 }
 
-/** What `GET /metrics` serves: projection lag, appends, and the process's memory and uptime. */
+/** What `GET /metrics` serves: projection lag, appends, subscriptions, and the process's memory and uptime. */
 export function cairnMetrics(input: MetricsInput): MetricFamily[] {
   const memory = process.memoryUsage()
   const byProjection = (value: (p: ProjectionStatus) => number) =>
@@ -94,6 +95,19 @@ export function cairnMetrics(input: MetricsInput): MetricFamily[] {
       samples: [{ value: input.eventsAppended }],
     },
     ...spendFamilies(input.spend ?? []),
+    { name: 'cairn_subscriptions_open', help: 'GraphQL subscriptions open on this process.', type: 'gauge', samples: [{ value: subscriptionBufferStats.open }] },
+    {
+      name: 'cairn_subscriptions_cut_total',
+      help: 'Subscribers disconnected (close code 4008) because they fell a whole buffer behind.',
+      type: 'counter',
+      samples: [{ value: subscriptionBufferStats.overflows }],
+    },
+    {
+      name: 'cairn_subscription_buffer_high_water',
+      help: 'The most items any one subscription buffer has held (bounded by its capacity).',
+      type: 'gauge',
+      samples: [{ value: subscriptionBufferStats.highWater }],
+    },
     { name: 'process_resident_memory_bytes', help: 'Resident set size in bytes.', type: 'gauge', samples: [{ value: memory.rss }] },
     { name: 'nodejs_heap_used_bytes', help: 'V8 heap in use in bytes.', type: 'gauge', samples: [{ value: memory.heapUsed }] },
     {

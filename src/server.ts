@@ -121,7 +121,7 @@ export function createContext(opts: {
   const engine = createProjectionEngine({ db, store, projections, log, pollIntervalMs: opts.pollIntervalMs })
   // One store of encrypted secrets: provider keys and MCP server credentials.
   const secretStore = new SecretStore(db, loadSecretKey(env.dataDir))
-  const config = new ConfigService(store, secretStore)
+  const config = new ConfigService(store, secretStore, { streamSilenceMs: env.streamSilenceMs })
   const signals = new ChatSignals()
   const tools = new ToolRegistry().register(askUserQuestion, ...subAgentTools({ store, config, signals }))
   const ephemeral = ephemeralFor(db)
@@ -229,6 +229,7 @@ export async function startServer(opts: { env: CairnEnv; projections: Projection
     if (ctx.env.runner) {
       ctx.engine.onApplied((projection, events) => projection === 'chats' && ctx.runner.noticeApplied(events))
       ctx.runner.start()
+      ctx.log(`runner ${ctx.runner.runnerId} started`)
     }
     // `npm install` built the UI; a checkout that skipped install scripts builds it on its first start.
     app = await buildApp(ctx, { buildWebIfMissing: true })

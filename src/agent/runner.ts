@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { ConfigService } from '../config/service.ts'
 import type { Database } from '../db/database.ts'
-import type { EventStore, Subscription } from '../eventstore/types.ts'
+import type { Checkpoint, EventStore, StoredEvent, Subscription } from '../eventstore/types.ts'
 import { chatIdOfStream } from '../events/chat.ts'
 import type { AttachmentLoader } from './context.ts'
 import { ChatDriver, type DriverOptions } from './driver.ts'
@@ -27,7 +27,7 @@ export interface RunnerOptions extends DriverPassThrough {
   runnerId?: string
   /** How often to look for chats that need a turn (also woken by `wake()`). */
   pollIntervalMs?: number
-  /** Lease length; renewed every third of it. A dead runner's chats are taken over after this. */
+  /** Lease length (DEFAULT_LEASE_TTL_MS); renewed every quarter of it. A dead runner's chats are taken over when it runs out. */
   leaseTtlMs?: number
   maxConcurrentChats?: number
   maxStepsPerTurn?: number
@@ -38,6 +38,14 @@ export interface RunnerOptions extends DriverPassThrough {
   /** Told when any chat's turn ends or it is archived, on any process (wait_agent waits on these). */
   signals?: ChatSignals
 }
+
+/**
+ * A killed runner's chats are taken over this long after its last renewal. Renewing every
+ * quarter of it is one UPDATE a second per process, whatever its number of chats; a process
+ * that misses three renewals in a row (a stalled event loop, the database away) loses its
+ * leases, and the decider refuses its moves once another runner resumed the turn.
+ */
+export const DEFAULT_LEASE_TTL_MS = 4_000
 
 /** Chats remembered as settled (see AgentRunner.#settled); the oldest are forgotten first. */
 const MAX_SETTLED = 10_000
@@ -65,6 +73,9 @@ export class AgentRunner {
   readonly #settled = new Map<string, bigint>()
   readonly #driverOptions: DriverOptions
   #timer: NodeJS.Timeout | null = null
+  /** A scan at the moment the first lease another runner holds on a chat needing work runs out. */
+  #expiryTimer: NodeJS.Timeout | null = null
+  #expiryAt = Infinity
   #interrupts: Subscription<unknown> | null = null
   #heartbeat: NodeJS.Timeout | null = null
   #scanning: Promise<void> | null = null
@@ -72,9 +83,13 @@ export class AgentRunner {
   #expiring = false
   #stopped = false
 
+  get #leaseTtlMs(): number {
+    return this.opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS
+  }
+
   constructor(private readonly opts: RunnerOptions) {
     this.runnerId = opts.runnerId ?? randomUUID()
-    this.#leases = new ChatLeases(opts.db, this.runnerId, opts.leaseTtlMs ?? 10_000)
+    this.#leases = new ChatLeases(opts.db, this.runnerId, this.#leaseTtlMs)
     const { secrets, approvals, saveImage, publishFlushed, instructions, debugLogs, budgets } = opts
     this.#driverOptions = {
       secrets,
@@ -103,7 +118,7 @@ export class AgentRunner {
       this.wake()
       if (this.opts.approvals) void this.#expireApprovals()
     }, poll)
-    this.#heartbeat = setInterval(() => void this.#renewLeases(), (this.opts.leaseTtlMs ?? 10_000) / 3)
+    this.#heartbeat = setInterval(() => void this.#renewLeases(), this.#leaseTtlMs / 4)
     void this.#watchInterrupts()
     this.wake()
   }
@@ -114,17 +129,26 @@ export class AgentRunner {
    * process reach the driver's view directly, before this.)
    */
   async #watchInterrupts(): Promise<void> {
-    try {
-      const after = await this.opts.store.headCheckpoint()
-      if (this.#stopped) return
-      const sub = (this.#interrupts = this.opts.store.subscribeToAll({ after, filter: { streamPrefix: 'chat-', eventTypes: WATCHED_EVENTS } }))
-      for await (const event of sub) {
-        const chatId = chatIdOfStream(event.stream)
-        if (INTERRUPTING_EVENTS.has(event.type)) void this.#drivers.get(chatId)?.notice().catch(() => {})
-        this.opts.signals?.notify(chatId)
+    let after: Checkpoint | null = null
+    for (let pauseMs = 100; !this.#stopped; pauseMs = Math.min(pauseMs * 2, 5_000)) {
+      try {
+        after ??= await this.opts.store.headCheckpoint()
+        if (this.#stopped) return
+        const sub: Subscription<StoredEvent & { checkpoint: Checkpoint }> = (this.#interrupts = this.opts.store.subscribeToAll({ after, filter: { streamPrefix: 'chat-', eventTypes: WATCHED_EVENTS } }))
+        for await (const event of sub) {
+          after = event.checkpoint
+          pauseMs = 100
+          const chatId = chatIdOfStream(event.stream)
+          if (INTERRUPTING_EVENTS.has(event.type)) void this.#drivers.get(chatId)?.notice().catch(() => {})
+          this.opts.signals?.notify(chatId)
+        }
+        return // closed: the runner stopped
+      } catch (err) {
+        // Without the watch, interrupts from other processes would go unseen: start it again where it was.
+        if (this.#stopped) return
+        this.opts.log?.(`runner interrupt watch failed, restarting: ${(err as Error).message}`)
+        await new Promise((resolve) => setTimeout(resolve, pauseMs))
       }
-    } catch (err) {
-      if (!this.#stopped) this.opts.log?.(`runner interrupt watch ended: ${(err as Error).message}`)
     }
   }
 
@@ -184,13 +208,24 @@ export class AgentRunner {
     const busy = [...this.#drivers.values()].filter((d) => !d.parked).length
     const capacity = (this.opts.maxConcurrentChats ?? 200) - busy
     if (capacity <= 0) return
-    // needs_runner is chatNeedsRunner (src/events/chat-state.ts) as the chats projection last applied it.
-    const rows = await this.opts.db.query<{ id: string; revision: string }>(
-      'select id, revision from chats where needs_runner order by updated_at limit $1',
-      [capacity + this.#drivers.size + this.#settled.size],
+    // needs_runner is chatNeedsRunner (src/events/chat-state.ts) as the chats projection last applied it;
+    // held_ms: how long another runner's lease on the chat still runs (those chats come last).
+    const rows = await this.opts.db.query<{ id: string; revision: string; held_ms: number | null }>(
+      `select id, revision, held_ms from (
+         select c.id, c.revision, c.updated_at,
+                case when l.owner <> $2 and l.expires_at > now() then ceil(extract(epoch from l.expires_at - now()) * 1000)::int end as held_ms
+           from chats c left join chat_leases l on l.chat_id = c.id
+          where c.needs_runner) wanted
+        order by held_ms is not null, updated_at limit $1`,
+      [capacity + this.#drivers.size + this.#settled.size, this.runnerId],
     )
-    for (const { id, revision } of rows) {
+    let firstExpiryMs = Infinity
+    for (const { id, revision, held_ms } of rows) {
       if (this.#stopped || this.#drivers.has(id)) continue
+      if (held_ms !== null) {
+        firstExpiryMs = Math.min(firstExpiryMs, held_ms)
+        continue
+      }
       const settledAt = this.#settled.get(id)
       if (settledAt !== undefined) {
         if (BigInt(revision) <= settledAt) continue
@@ -199,6 +234,20 @@ export class AgentRunner {
       if (!(await this.#leases.acquire(id))) continue
       this.#drive(id)
     }
+    if (firstExpiryMs !== Infinity) this.#wakeAtExpiry(firstExpiryMs)
+  }
+
+  /** A dead runner's chats are taken over when its lease runs out, not at the next poll after. */
+  #wakeAtExpiry(inMs: number): void {
+    const at = Date.now() + inMs
+    if (this.#stopped || at >= this.#expiryAt) return
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer)
+    this.#expiryAt = at
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = null
+      this.#expiryAt = Infinity
+      this.wake()
+    }, inMs + 5)
   }
 
   #drive(chatId: string): void {
@@ -242,6 +291,7 @@ export class AgentRunner {
     this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
     if (this.#heartbeat) clearInterval(this.#heartbeat)
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer)
     await this.#interrupts?.close()
     await this.#scanning
     for (const driver of this.#drivers.values()) driver.stop()

@@ -45,6 +45,8 @@ export interface ApiContext {
   socket?: WebSocket
   /** Only for subscriptions: the client's id of the subscription. */
   id?: string
+  /** The database did not answer while the request was authenticated: every field refuses with DATABASE_UNAVAILABLE. */
+  databaseUnavailable?: boolean
 }
 
 export function eventMetadata(ctx: ApiContext, principal: Principal, commandId: string): EventMetadata {

@@ -20,7 +20,7 @@ import { mcpApiResolvers, type McpApi } from './mcp.ts'
 import { debugLogMutationResolvers, debugLogQueryResolvers } from './debug-logs.ts'
 import { budgetMutationResolvers, budgetQueryResolvers } from './budgets.ts'
 import { organizationMutationResolvers, organizationQueryResolvers } from './organizations.ts'
-import type { Database } from '../db/database.ts'
+import { isConnectionError, type Database } from '../db/database.ts'
 import type { EventStore } from '../eventstore/types.ts'
 import { authenticateRequest, ORGANIZATION_HEADER } from '../identity/index.ts'
 import type { Projection, ProjectionEngine } from '../projections/types.ts'
@@ -63,9 +63,13 @@ export interface ApiPluginOptions {
   readYourWriteTimeoutMs?: number
 }
 
+const databaseUnavailable = () =>
+  new mercurius.ErrorWithProps('the database is not answering (it may be restarting); try again in a moment', { code: 'DATABASE_UNAVAILABLE' })
+
 /** Turns our typed errors into GraphQL errors with `extensions.code`. */
 function toApiError(err: unknown): unknown {
   if (err instanceof CommandError) return new mercurius.ErrorWithProps(err.message, { code: err.code, ...err.details })
+  if (isConnectionError(err)) return databaseUnavailable()
   if (err instanceof SubscriberTooSlowError) return new mercurius.ErrorWithProps(err.message, { code: err.code })
   const code = (err as { code?: unknown })?.code
   if (err instanceof Error && code === 'PROJECTION_TIMEOUT')
@@ -77,6 +81,7 @@ type Resolver = (root: unknown, args: any, ctx: ApiContext, info: unknown) => un
 
 function guard(fn: Resolver): Resolver {
   return async (root, args, ctx, info) => {
+    if (ctx.databaseUnavailable) throw databaseUnavailable()
     try {
       return await fn(root, args, ctx, info)
     } catch (err) {
@@ -141,11 +146,16 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     cache: false,
     queryDepth: MAX_QUERY_DEPTH,
     validationRules: ({ variables }) => [complexityRule((variables ?? {}) as Record<string, unknown>)],
-    context: async (request): Promise<ApiContext> => ({
-      api,
-      principal: await authenticateRequest(ctx.db, { authorization: request.headers.authorization, organization: request.headers[ORGANIZATION_HEADER] }),
-      requestId: requestIdOf(request),
-    }),
+    context: async (request): Promise<ApiContext> => {
+      const requestId = requestIdOf(request)
+      try {
+        return { api, principal: await authenticateRequest(ctx.db, { authorization: request.headers.authorization, organization: request.headers[ORGANIZATION_HEADER] }), requestId }
+      } catch (err) {
+        // Thrown from here, mercurius's error handler would build the context again and fail the same way: a bare 500.
+        if (isConnectionError(err)) return { api, principal: null, requestId, databaseUnavailable: true }
+        throw err
+      }
+    },
   })
 
   await app.register(attachmentRoutes, { db: ctx.db, dataDir: ctx.env.dataDir })

@@ -26,6 +26,7 @@ interface Command {
 }
 
 const BENCH_INDEX = fileURLToPath(new URL('../../bench/index.ts', import.meta.url))
+const SOAK_INDEX = fileURLToPath(new URL('../../soak/index.ts', import.meta.url))
 
 /** `cairn users|tokens|orgs …`: identity changes written to the log (no server needed). */
 function identityCommand(kind: 'users' | 'tokens' | 'orgs', usage: string, summary: string): Command {
@@ -137,6 +138,20 @@ const commands: Record<string, Command> = {
       const { runBenches } = (await import(BENCH_INDEX)) as typeof import('../../bench/index.ts')
       await runBenches(io.out, args)
       return 0
+    },
+  },
+
+  soak: {
+    takesFlags: true,
+    usage: 'soak [--minutes N] [--kills N] [--only 1,3,…] [--keep]',
+    summary: 'inject the faults (killed runners, a restarted database, provider errors, …) into real servers on loopback and check nothing was lost',
+    async run(args, io) {
+      if (!existsSync(SOAK_INDEX)) {
+        io.err('no soak: soak/index.ts does not exist')
+        return 1
+      }
+      const { runSoak } = (await import(SOAK_INDEX)) as typeof import('../../soak/index.ts')
+      return runSoak(args, io.out, io.err)
     },
   },
 }

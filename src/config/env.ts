@@ -19,6 +19,8 @@ export interface CairnEnv {
   runner: boolean
   /** Trust anchors for workspace agents that authenticate by cloud instance identity. */
   instanceIdentity?: InstanceIdentityConfig
+  /** CAIRN_STREAM_SILENCE_SECONDS: a provider stream silent this long is abandoned and retried (default 120 s). */
+  streamSilenceMs?: number
 }
 
 export class InvalidEnvError extends Error {
@@ -43,6 +45,11 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new InvalidEnvError(`PORT must be an integer from 0 to 65535; got ${JSON.stringify(portText)}`)
   }
+  const silenceText = source.CAIRN_STREAM_SILENCE_SECONDS?.trim()
+  const silence = silenceText ? Number(silenceText) : undefined
+  if (silence !== undefined && !(silence > 0)) {
+    throw new InvalidEnvError(`CAIRN_STREAM_SILENCE_SECONDS must be a positive number of seconds; got ${JSON.stringify(silenceText)}`)
+  }
   return {
     databaseUrl,
     eventStoreUrl,
@@ -56,5 +63,6 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
       googleJwksFile: source.CAIRN_GOOGLE_IDENTITY_JWKS?.trim() || undefined,
       googleAudience: source.CAIRN_GOOGLE_IDENTITY_AUDIENCE?.trim() || undefined,
     },
+    ...(silence !== undefined ? { streamSilenceMs: silence * 1000 } : {}),
   }
 }

@@ -246,7 +246,11 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
   function startFlush(): Promise<void> {
     return flush().finally(() => {
       flushing = null
-      if (pending.length) flushing = startFlush()
+      if (pending.length) {
+        flushing = startFlush()
+        // Nobody awaits this one yet: a failure (the database away) must not become an unhandled rejection.
+        flushing.catch(() => {})
+      }
     })
   }
 

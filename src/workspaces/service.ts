@@ -2,6 +2,7 @@
 // projection's tables, builds through a provisioner, agent credentials (agent-credentials.ts) for the tunnel.
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { existsSync } from 'node:fs'
 import { templateDecider, resolveParameters, type TemplateCommand } from '../../commands/template/decide.ts'
 import { workspaceDecider, type BuildTransition, type WorkspaceCommand } from '../../commands/workspace/decide.ts'
 import { handleCommand } from '../../commands/handler.ts'
@@ -305,6 +306,8 @@ export class WorkspaceService {
     for (const row of rows) {
       const spec = typeof row.provisioner === 'string' ? (JSON.parse(row.provisioner) as ProvisionerSpec) : row.provisioner
       if (spec.kind !== 'local') continue
+      // Another process's workspace (several servers on one database, each with its own data dir): not ours to run.
+      if (!existsSync(this.local.folderOf(row.id))) continue
       const token = await this.credentials.issue(row.id, MAIN_AGENT)
       await this.local
         .start({ workspaceId: row.id, controlPlaneUrl: this.#url(), agentToken: token, parameters: {}, spec, log: () => {} })

@@ -334,5 +334,24 @@ for (const backend of backends) {
       const continued = fake.requests.find((r) => messagesOf(r).some((m) => m.role === 'tool'))
       expect(messagesOf(continued).some((m) => m.role === 'tool' && textOf(m).includes('cannot tell'))).toBe(true)
     })
+
+    it("takes a dead runner's chat over when its lease runs out, not at the next poll, and never before", async () => {
+      const chatId = await h.createChat('take me over')
+      const dead = { actor: { kind: 'agent' as const, id: 'runner:dead' }, runnerId: 'dead-runner' }
+      await h.store.appendToStream(chatStream(chatId), [{ id: randomUUID(), type: 'TurnStarted', data: { turnId: 't1', runnerId: 'dead-runner', modelId: null }, metadata: dead }], {
+        expectedRevision: 1n,
+      })
+      const [lease] = await h.db.query<{ expires_at: Date }>(
+        `insert into chat_leases (chat_id, owner, expires_at) values ($1, 'dead-runner', now() + interval '1500 milliseconds') returning expires_at`,
+        [chatId],
+      )
+      fake.enqueue({ text: 'Taken over.' })
+      // Polling every ten minutes: only the scan at the lease's expiry can take the chat within the test.
+      h.startRunner({ pollIntervalMs: 600_000 })
+      const events = await h.waitFor(chatId, (es) => es.some((e) => e.type === 'TurnCompleted'))
+      const resumed = events.find((e) => e.type === 'TurnResumed')!
+      expect(resumed.data).toMatchObject({ turnId: 't1', previousRunnerId: 'dead-runner' })
+      expect(resumed.createdAt.getTime()).toBeGreaterThanOrEqual(new Date(lease!.expires_at).getTime())
+    })
   })
 }

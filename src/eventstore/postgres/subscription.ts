@@ -1,3 +1,4 @@
+import { isConnectionError } from '../../db/database.ts'
 import type { Subscription } from '../types.ts'
 
 /** Whether an append to `stream` may hold events for a reader; `types` when the waker knows them. */
@@ -7,6 +8,9 @@ import type { Subscription } from '../types.ts'
  */
 export const EAGER_POLL_MS = 50
 export const EAGER_POLLS = 20
+/** While the database is unreachable, a subscription reads again after pauses growing between these. */
+const OUTAGE_RETRY_MIN_MS = 100
+const OUTAGE_RETRY_MAX_MS = 5_000
 
 type StreamMatcher = (stream: string, types?: readonly string[]) => boolean
 
@@ -66,6 +70,8 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
   /** The wake-up registered before the last read, when that read returned a short page. */
   #afterShortPage: { woken: Promise<void>; cancel(): void } | null = null
   #eagerPolls = 0
+  /** The pause before reading again while the database is unreachable; 0 when it answered last. */
+  #outageMs = 0
 
   constructor(private readonly options: PagedSubscriptionOptions<T>) {}
 
@@ -112,9 +118,14 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
       let page: T[]
       try {
         page = await this.options.fetchPage()
+        this.#outageMs = 0
       } catch (error) {
         wake.cancel()
-        throw error
+        // The database is away (a restart): the cursor did not move, so read again once it may be back.
+        if (!isConnectionError(error)) throw error
+        this.#outageMs = Math.min(Math.max(this.#outageMs * 2, OUTAGE_RETRY_MIN_MS), OUTAGE_RETRY_MAX_MS)
+        await this.#pause(this.#outageMs)
+        continue
       }
       if (page.length) {
         if (page.length < this.options.pageSize) this.#afterShortPage = wake
@@ -126,6 +137,11 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
       await this.#wait(wake.woken)
       wake.cancel()
     }
+  }
+
+  #pause(ms: number): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined
+    return Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), this.#closing]).finally(() => clearTimeout(timer))
   }
 
   /** Until `woken`, the poll interval, or close; after a wake-up, the next few polls come soon (EAGER_POLLS). */

@@ -12,7 +12,7 @@ import { streamsOfChainIn, verifyChainIn } from '../audit/verify-store.ts'
 import type { Database } from '../db/database.ts'
 import { chatStream } from '../events/chat.ts'
 import type { EventStore } from '../eventstore/types.ts'
-import { authenticateRequest, ORGANIZATION_HEADER } from '../identity/index.ts'
+import { authenticateRequest, requestCredentials } from '../identity/index.ts'
 import { requireAuditLog, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
 import type { ApiContext } from './context.ts'
 import { chatOwnership, decodeCursor, encodeCursor, pageSize } from './read-models.ts'
@@ -72,7 +72,7 @@ export interface AuditRoutesOptions {
 export const auditExportRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (app, { db }) => {
   app.get('/api/v1/audit-log/export', async (request, reply) => {
     const send = (status: number, code: string, message: string) => reply.code(status).send({ error: { code, message } })
-    const principal = await authenticateRequest(db, { authorization: request.headers.authorization, organization: request.headers[ORGANIZATION_HEADER] })
+    const principal = await authenticateRequest(db, requestCredentials(request.headers))
     if (!principal) return send(401, 'UNAUTHENTICATED', 'send an API token: Authorization: Bearer cairn_…')
     const query = request.query as Record<string, string | undefined>
     const format = query.format ?? 'csv'

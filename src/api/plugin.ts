@@ -22,7 +22,7 @@ import { budgetMutationResolvers, budgetQueryResolvers } from './budgets.ts'
 import { organizationMutationResolvers, organizationQueryResolvers } from './organizations.ts'
 import { isConnectionError, type Database } from '../db/database.ts'
 import type { EventStore } from '../eventstore/types.ts'
-import { authenticateRequest, ORGANIZATION_HEADER } from '../identity/index.ts'
+import { authenticateRequest, requestCredentials } from '../identity/index.ts'
 import type { Projection, ProjectionEngine } from '../projections/types.ts'
 import { DEFAULT_SLOW_SUBSCRIBER_MS, DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooSlowError } from '../live/bounded.ts'
 import { createChatChangeFeed } from './chat-changes.ts'
@@ -149,7 +149,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     context: async (request): Promise<ApiContext> => {
       const requestId = requestIdOf(request)
       try {
-        return { api, principal: await authenticateRequest(ctx.db, { authorization: request.headers.authorization, organization: request.headers[ORGANIZATION_HEADER] }), requestId }
+        return { api, principal: await authenticateRequest(ctx.db, requestCredentials(request.headers)), requestId }
       } catch (err) {
         // Thrown from here, mercurius's error handler would build the context again and fail the same way: a bare 500.
         if (isConnectionError(err)) return { api, principal: null, requestId, databaseUnavailable: true }

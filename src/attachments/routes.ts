@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Sql } from '../db/database.ts'
 import { AGENTS_ACCESS } from '../events/user.ts'
-import { authenticateRequest, canReadAttachment, canUseAgents, ORGANIZATION_HEADER } from '../identity/index.ts'
+import { authenticateRequest, canReadAttachment, canUseAgents, requestCredentials } from '../identity/index.ts'
 import { AttachmentError, blobPath, chatsReferencing, loadAttachments, MAX_ATTACHMENT_BYTES, saveAttachment } from './blobs.ts'
 
 export interface AttachmentRoutesOptions {
@@ -39,7 +39,7 @@ export const attachmentRoutes: FastifyPluginAsync<AttachmentRoutesOptions> = asy
     return sendError(reply, status, status === 500 ? 'INTERNAL' : 'BAD_REQUEST', err.message)
   })
 
-  const principalOf = (request: FastifyRequest) => authenticateRequest(db, { authorization: request.headers.authorization, organization: request.headers[ORGANIZATION_HEADER] })
+  const principalOf = (request: FastifyRequest) => authenticateRequest(db, requestCredentials(request.headers))
 
   app.post<{ Querystring: { name?: string } }>('/api/v1/attachments', async (request, reply) => {
     const principal = await principalOf(request)

@@ -186,3 +186,6 @@ export async function authenticateRequest(db: Sql, headers: { authorization?: un
 
 /** The organization header of an HTTP request. */
 export const ORGANIZATION_HEADER = 'x-cairn-organization'
+
+/** The credentials of an HTTP request: its Authorization and X-Cairn-Organization headers. */
+export const requestCredentials = (headers: Record<string, unknown>) => ({ authorization: headers.authorization, organization: headers[ORGANIZATION_HEADER] })

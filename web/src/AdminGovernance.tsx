@@ -28,7 +28,7 @@ interface Policy {
   expiresAfterSeconds: number
 }
 
-const ErrorLine = ({ error }: { error: Parameters<typeof errorMessage>[0] | undefined }) =>
+export const ErrorLine = ({ error }: { error: Parameters<typeof errorMessage>[0] | undefined }) =>
   error ? (
     <p className="error" role="alert">
       {errorMessage(error)}

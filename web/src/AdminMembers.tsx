@@ -3,7 +3,7 @@
 // lets a member create chats and send messages.
 import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
-import { errorMessage } from './client.ts'
+import { ErrorLine } from './AdminGovernance.tsx'
 import { GRANT_ROLE, MEMBERS, REVOKE_ROLE } from './queries.ts'
 
 const ROLES = ['ADMIN', 'AUDITOR', 'MEMBER', 'AGENTS_ACCESS'] as const
@@ -79,11 +79,7 @@ export function Members() {
           Grant
         </button>
       </form>
-      {problem && (
-        <p className="error" role="alert">
-          {errorMessage(problem)}
-        </p>
-      )}
+      <ErrorLine error={problem} />
     </>
   )
 }

@@ -186,6 +186,8 @@ async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): P
   /** ChatCreated → TurnStarted, and TurnStarted → TurnCompleted, by the events' createdAt. */
   const pickup: number[] = []
   const inLog: number[] = []
+  /** CPU of this whole process (runner, projections, fake provider) per Cairn step. */
+  const cpuPerStep: number[] = []
   for (let run = 0; run < OVERHEAD_RUNS; run++) {
     let t = performance.now()
     const steps = await bareTurn(fake)
@@ -195,10 +197,13 @@ async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): P
     const chatId = randomUUID()
     const before = cairn.ctx.appends.events
     t = performance.now()
+    const cpu = process.cpuUsage()
     const ended = turnEnded(cairn, chatId, t + 120_000)
     await cairn.createChat(chatId, 'add things')
     const outcome = await ended
     through.push(performance.now() - t)
+    const used = process.cpuUsage(cpu)
+    cpuPerStep.push((used.user + used.system) / 1000 / OVERHEAD_STEPS)
     if (outcome !== 'TurnCompleted') throw new Error(`the Cairn turn ended with ${outcome}`)
     const events = await cairn.ctx.store.readStream(chatStream(chatId))
     const at = (type: string) => events.find((e) => e.type === type)!.createdAt.getTime()
@@ -214,6 +219,7 @@ async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): P
   print(`  bare loop (adapter + tool, no persistence): ${b.toFixed(0)} ms  (${(b / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
   print(`  through Cairn (runner, log, projections):   ${c.toFixed(0)} ms  (${(c / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
   print(`    of which ChatCreated → TurnStarted (projection + runner pickup) ${median(pickup).toFixed(0)} ms; TurnStarted → TurnCompleted ${median(inLog).toFixed(0)} ms (${(median(inLog) / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
+  print(`    CPU of this process (runner, projections, fake provider): ${median(cpuPerStep).toFixed(1)} ms/step`)
   print(`  ratio Cairn/bare: ${(c / b).toFixed(2)}x; overhead ${((c - b) / OVERHEAD_STEPS).toFixed(1)} ms/step  (median of ${OVERHEAD_RUNS} runs each)`)
   print.figure('step_ms', c / OVERHEAD_STEPS, b / OVERHEAD_STEPS)
   print.figure('step_overhead_ms', (c - b) / OVERHEAD_STEPS)

@@ -433,6 +433,8 @@ export class ChatDriver {
       for await (const ev of stream) {
         const item = step.apply(ev)
         if (item) this.#publish(item)
+        // The text is over: a word the redactor held back (it could have begun a secret) goes out now, not with the step.
+        else if (ev.type === 'usage' || ev.type === 'finish') this.opts.secrets?.release(this.chatId)
       }
     } catch (err) {
       // An interrupt keeps what had streamed, as a partial step.

@@ -16,19 +16,38 @@ export interface SecretPattern {
   /** Global. When `keep` is set, that many leading groups are kept (a header's name, a variable's label). */
   regex: RegExp
   keep?: number
+  /**
+   * Every match begins with one of these (compared case-insensitively): a streamed text holds
+   * back only a tail that is, or could still grow into, one of them. Without it, a stream holds
+   * back its whole unfinished last word for this pattern.
+   */
+  starts?: readonly string[]
 }
 
 /** Shapes of secrets we never want in the log, whoever they belong to. */
 export const SECRET_PATTERNS: SecretPattern[] = [
-  { kind: 'private_key', regex: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----/g },
-  { kind: 'aws_access_key', regex: /\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA)[A-Z0-9]{16}\b/g },
-  { kind: 'aws_secret_key', regex: /(aws_secret_access_key["']?\s*[:=]\s*["']?)[A-Za-z0-9/+=]{40}/gi, keep: 1 },
-  { kind: 'github_token', regex: /\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b/g },
-  { kind: 'slack_token', regex: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g },
-  { kind: 'slack_webhook', regex: /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9/_-]+/g },
-  { kind: 'cairn_token', regex: /\bcairn_[A-Za-z0-9_-]{20,}/g },
+  { kind: 'private_key', regex: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----/g, starts: ['-----BEGIN '] },
+  {
+    kind: 'aws_access_key',
+    regex: /\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA)[A-Z0-9]{16}\b/g,
+    starts: ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'AIDA', 'AROA', 'AIPA', 'ANPA', 'ANVA', 'AGPA'],
+  },
+  { kind: 'aws_secret_key', regex: /(aws_secret_access_key["']?\s*[:=]\s*["']?)[A-Za-z0-9/+=]{40}/gi, keep: 1, starts: ['aws_secret_access_key'] },
+  {
+    kind: 'github_token',
+    regex: /\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b/g,
+    starts: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'],
+  },
+  { kind: 'slack_token', regex: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g, starts: ['xoxa-', 'xoxb-', 'xoxp-', 'xoxo-', 'xoxs-', 'xoxr-'] },
+  { kind: 'slack_webhook', regex: /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9/_-]+/g, starts: ['https://hooks.slack.com/services/'] },
+  { kind: 'cairn_token', regex: /\bcairn_[A-Za-z0-9_-]{20,}/g, starts: ['cairn_'] },
   // A header with a credential after its scheme; code that builds one (`Bearer ${token}`) is left alone.
-  { kind: 'authorization_header', regex: /(\bauthorization["']?\s*:\s*["']?)((?:bearer|basic|token|digest)\s+)[A-Za-z0-9._~+/=-]{8,}/gi, keep: 2 },
+  {
+    kind: 'authorization_header',
+    regex: /(\bauthorization["']?\s*:\s*["']?)((?:bearer|basic|token|digest)\s+)[A-Za-z0-9._~+/=-]{8,}/gi,
+    keep: 2,
+    starts: ['authorization'],
+  },
 ]
 
 /** Known values shorter than this are not secrets worth a scan (and would redact ordinary words). */
@@ -52,10 +71,29 @@ export const marker = (kind: string) => `[redacted:${kind}]`
 
 export class SecretRedactor {
   readonly #known: KnownSecret[]
+  /** Every pattern's `starts`, lower-case; null when a pattern has none (a stream then holds whole words). */
+  readonly #starts: string[] | null
 
   constructor(known: readonly KnownSecret[] = [], readonly patterns: readonly SecretPattern[] = SECRET_PATTERNS) {
     // Longest first, so a key that contains another is replaced whole.
     this.#known = known.filter((k) => k.value.length >= MIN_KNOWN_LENGTH).sort((a, b) => b.value.length - a.value.length)
+    this.#starts = patterns.every((p) => p.starts) ? patterns.flatMap((p) => p.starts!.map((s) => s.toLowerCase())) : null
+  }
+
+  /**
+   * The first index at or after `from` where the rest of `text` (one run of non-space
+   * characters) begins a pattern's match or could grow into the beginning of one; text.length
+   * when nowhere.
+   */
+  patternCouldStart(text: string, from: number): number {
+    const starts = this.#starts
+    if (!starts) return from
+    const tail = text.slice(from).toLowerCase()
+    for (let i = 0; i < tail.length; i++) {
+      const rest = tail.slice(i)
+      if (starts.some((s) => s.startsWith(rest) || rest.startsWith(s))) return from + i
+    }
+    return text.length
   }
 
   get longestKnown(): number {
@@ -125,10 +163,12 @@ export class SecretRedactor {
 
 /**
  * Redacts a text that arrives in chunks (token deltas). It holds back what the next chunk could
- * turn into a secret — the trailing run of non-space characters (every key and token is one),
- * any match that reaches the end, an unterminated private-key block, the rest of a line that
- * names an `Authorization` or AWS secret whose value has not ended — so a secret split across
- * chunks is never published in parts. Text between words flows at once.
+ * turn into a secret — in the trailing run of non-space characters (every key and token is one),
+ * the part from where a pattern's match begins or could begin (`SecretPattern.starts`) or a known
+ * value's beginning; any match that reaches the end; an unterminated private-key block; the rest
+ * of a line that names an `Authorization` or AWS secret whose value has not ended — so a secret
+ * split across chunks is never published in parts. Other text, an unfinished word included,
+ * flows at once: a held word would reach subscribers only with the next chunk.
  */
 export class StreamingRedactor {
   #held = ''
@@ -153,7 +193,7 @@ export class StreamingRedactor {
   #safeEnd(text: string): number {
     let cut = text.length
     const word = /\S+$/.exec(text)
-    if (word) cut = Math.max(word.index, text.length - Math.max(LONGEST_TOKEN, this.redactor.longestKnown))
+    if (word) cut = this.redactor.patternCouldStart(text, Math.max(word.index, text.length - Math.max(LONGEST_TOKEN, this.redactor.longestKnown)))
     const ms = this.redactor.matches(text)
     for (const m of ms) if (m.end >= cut) cut = Math.min(cut, m.start)
     const begin = text.lastIndexOf('-----BEGIN ')

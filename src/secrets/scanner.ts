@@ -23,6 +23,11 @@ export class SecretScanner {
     return this.#redactor
   }
 
+  /** The model's text has ended (its step's usage or finish came): publish what the chat's streams still hold back. */
+  release(chatId: string): void {
+    this.#release(chatId)
+  }
+
   async refresh(): Promise<SecretRedactor> {
     if (this.source) this.#redactor = new SecretRedactor(await this.source.knownSecrets())
     return this.#redactor

@@ -57,11 +57,28 @@ describe('secret redaction', () => {
     }
   })
 
-  it('publishes ordinary words at once and holds back only a word that is not finished', () => {
+  it('publishes ordinary text at once, an unfinished word too, and holds back only what could still become a secret', () => {
     const s = redactor.stream()
-    expect(s.push('one two thr')).toBe('one two ')
-    expect(s.push('ee four')).toBe('three ')
-    expect(s.flush()).toBe('four')
+    expect(s.push('one two thr')).toBe('one two thr')
+    expect(s.push('ee four')).toBe('ee four')
+    expect(s.flush()).toBe('')
+    // Each tail below is, or could grow into, the beginning of a secret: held until it cannot.
+    for (const [tail, next] of [
+      ['AKI', 'A is a prefix'],
+      ['aws_secret_acc', 'ess'],
+      ['gh', 'ost'],
+      ['Authoriz', 'ed'],
+      ['-----BEG', 'IN nothing'],
+      ['https://hooks.sl', 'ow'],
+      [PROVIDER_KEY.slice(0, 9), ' nothing'],
+    ]) {
+      const t = redactor.stream()
+      expect(t.push(`see ${tail}`), tail).toBe('see ')
+      expect(t.push(next).length + t.flush().length, tail).toBe(tail.length + next.length)
+    }
+    // Only the part of a word that could begin one is held.
+    expect(redactor.stream().push('correct.c')).toBe('correct.')
+    expect(redactor.stream().push('see xyz_aws_secret')).toBe('see xyz_')
   })
 
   it('holds an unterminated private key block until it ends', () => {
@@ -94,9 +111,13 @@ describe('secret redaction', () => {
 
     // The runner's next move on the chat (the committed step) releases what the stream still held.
     published.length = 0
-    sink('c', { kind: 'TextDelta', turnId: 't2', delta: 'all done' }, 's')
-    expect(published).toEqual([{ kind: 'TextDelta', turnId: 't2', delta: 'all ' }])
+    sink('c', { kind: 'TextDelta', turnId: 't2', delta: 'all done, gh' }, 's')
+    expect(published).toEqual([{ kind: 'TextDelta', turnId: 't2', delta: 'all done, ' }])
     await scanner.redactCommand(move, 'c')
-    expect(published.at(-1)).toEqual({ kind: 'TextDelta', turnId: 't2', delta: 'done' })
+    expect(published.at(-1)).toEqual({ kind: 'TextDelta', turnId: 't2', delta: 'gh' })
+    // So does the end of the model's text (the driver calls `release` when the step's usage or finish comes).
+    sink('c', { kind: 'TextDelta', turnId: 't3', delta: 'and xo' }, 's')
+    scanner.release('c')
+    expect(published.at(-1)).toEqual({ kind: 'TextDelta', turnId: 't3', delta: 'xo' })
   })
 })

@@ -35,6 +35,8 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   const wakeups = new Wakeups()
   const notifier = new CommitNotifier(db)
   const subscriptions = new Set<PagedSubscription<unknown>>()
+  /** `watchAppends` callers: woken by this store's appends at once, by other processes' through NOTIFY. */
+  const appendWatchers = new Set<(streams: readonly string[]) => void>()
   let listening: Promise<(() => Promise<void>) | null> | null = null
   let closed = false
   // Projections and the runner's watch wake on the same append: one read serves them all.
@@ -69,6 +71,13 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
     async appendToStream(stream: string, events: NewEvent[], appendOptions: AppendOptions = {}) {
       const result = await appendEvents(db, stream, prepareEvents(stream, events), appendOptions)
       wakeups.wake(stream, events.map((e) => e.type))
+      for (const watcher of appendWatchers) {
+        try {
+          watcher([stream])
+        } catch {
+          // A wake-up is best effort; the append has committed.
+        }
+      }
       notifier.announce(stream)
       return result
     },
@@ -131,9 +140,19 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
     },
 
     async watchAppends(onAppend) {
-      // Every process's appends, this one's too: the store notifies after each commit.
-      const unlisten = await db.listen(EVENTS_CHANNEL, (payload) => onAppend(parseNotification(payload).streams))
-      return { visibleLate: true, stop: unlisten }
+      // This store's appends at once; other processes' (and other stores') through their NOTIFY.
+      const unlisten = await db.listen(EVENTS_CHANNEL, (payload) => {
+        const { origin, streams } = parseNotification(payload)
+        if (origin !== notifier.origin) onAppend(streams)
+      })
+      appendWatchers.add(onAppend)
+      return {
+        visibleLate: true,
+        stop: async () => {
+          appendWatchers.delete(onAppend)
+          await unlisten()
+        },
+      }
     },
 
     async close() {

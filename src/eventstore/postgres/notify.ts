@@ -5,6 +5,8 @@ import type { Database } from '../../db/database.ts'
 export const EVENTS_CHANNEL = 'cairn_events'
 // NOTIFY payloads must stay under 8000 bytes; an empty payload wakes every reader.
 const MAX_PAYLOAD_BYTES = 7000
+/** The least time between two NOTIFYs of one store (see CommitNotifier). */
+export const NOTIFY_INTERVAL_MS = 4
 
 /**
  * A payload is `@<origin>` and the appended streams, a line each; no stream line wakes every
@@ -18,9 +20,14 @@ export function parseNotification(payload: string): { origin: string | null; str
 }
 
 /**
- * Sends NOTIFY after appends commit, at most one at a time, coalescing the streams appended
- * meanwhile into the next one. Not inside the append: a notifying transaction holds a global
- * lock through its commit flush, which serializes every concurrent append on the server.
+ * Sends NOTIFY after appends commit, for the other processes sharing the log (this one's readers
+ * are woken at the append itself), coalescing the streams appended meanwhile: at most one at a
+ * time, and at most one per NOTIFY_INTERVAL_MS. The first append after a quiet spell is notified
+ * at once; under a steady stream of appends, other processes' readers wake up to that interval
+ * late, and the server runs one notifying transaction for many appends instead of one for each
+ * (a third of a single-event append's cost otherwise, measured with `npm run bench -- eventstore`).
+ * Not inside the append: a notifying transaction holds a global lock through its commit flush,
+ * which serializes every concurrent append on the server.
  * A lost NOTIFY (a crash right after commit) only delays readers until their next poll, so the
  * notifying transaction commits asynchronously: it does not wait for a WAL flush of its own (a
  * NOTIFY assigns a transaction id, so a synchronous commit would cost an fsync per wake-up) and
@@ -31,6 +38,7 @@ export class CommitNotifier {
   readonly origin = randomUUID()
   readonly #pending = new Set<string>()
   #flushing: Promise<void> | null = null
+  #lastSentAt = -Infinity
 
   constructor(private readonly db: Database) {}
 
@@ -46,6 +54,9 @@ export class CommitNotifier {
 
   async #flush(): Promise<void> {
     while (this.#pending.size) {
+      const wait = this.#lastSentAt + NOTIFY_INTERVAL_MS - performance.now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      this.#lastSentAt = performance.now()
       const streams = [...this.#pending]
       this.#pending.clear()
       const joined = streams.join('\n')

@@ -176,6 +176,33 @@ async function bareTurn(fake: FakeProvider): Promise<number> {
   throw new Error('the bare loop did not finish')
 }
 
+/** Counts the queries this process sends to PostgreSQL while `on`, by what they are for. */
+async function queryCounter() {
+  const { Client } = (await import('pg')).default
+  const counts = new Map<string, number>()
+  let on = false
+  const kindOf = (text: string) =>
+    /cairn_append/.test(text) ? 'appends'
+    : /pg_notify/.test(text) ? 'NOTIFY'
+    : /^\s*(begin|commit|rollback)\b|projection_checkpoints/i.test(text) ? 'projection transactions'
+    : /pg_snapshot_xmin|from events/.test(text) ? 'log reads'
+    : 'other'
+  const query = Client.prototype.query
+  Client.prototype.query = function (this: unknown, ...args: unknown[]) {
+    if (on) {
+      const first = args[0] as string | { text?: string }
+      const kind = kindOf(typeof first === 'string' ? first : (first?.text ?? ''))
+      counts.set(kind, (counts.get(kind) ?? 0) + 1)
+    }
+    return (query as (...a: unknown[]) => unknown).apply(this, args)
+  } as typeof query
+  return {
+    start: () => (counts.clear(), (on = true)),
+    stop: () => ((on = false), new Map(counts)),
+    restore: () => void (Client.prototype.query = query),
+  }
+}
+
 async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): Promise<void> {
   fake.setDefault((body) =>
     stepOf(body) < OVERHEAD_STEPS - 1 ? { toolCalls: [{ name: 'add', arguments: { a: stepOf(body), b: 1 } }] } : { text: 'Done adding.' },
@@ -188,21 +215,29 @@ async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): P
   const inLog: number[] = []
   /** CPU of this whole process (runner, projections, fake provider) per Cairn step. */
   const cpuPerStep: number[] = []
+  const bareCpuPerStep: number[] = []
+  const queries = await queryCounter()
+  let queriesPerStep = new Map<string, number>()
   for (let run = 0; run < OVERHEAD_RUNS; run++) {
     let t = performance.now()
+    const bareCpu = process.cpuUsage()
     const steps = await bareTurn(fake)
     bare.push(performance.now() - t)
+    const bareUsed = process.cpuUsage(bareCpu)
+    bareCpuPerStep.push((bareUsed.user + bareUsed.system) / 1000 / OVERHEAD_STEPS)
     if (steps !== OVERHEAD_STEPS) throw new Error(`bare loop took ${steps} steps, expected ${OVERHEAD_STEPS}`)
 
     const chatId = randomUUID()
     const before = cairn.ctx.appends.events
     t = performance.now()
     const cpu = process.cpuUsage()
+    if (run === 0) queries.start()
     const ended = turnEnded(cairn, chatId, t + 120_000)
     await cairn.createChat(chatId, 'add things')
     const outcome = await ended
     through.push(performance.now() - t)
     const used = process.cpuUsage(cpu)
+    if (run === 0) queriesPerStep = queries.stop()
     cpuPerStep.push((used.user + used.system) / 1000 / OVERHEAD_STEPS)
     if (outcome !== 'TurnCompleted') throw new Error(`the Cairn turn ended with ${outcome}`)
     const events = await cairn.ctx.store.readStream(chatStream(chatId))
@@ -214,12 +249,16 @@ async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): P
       print(`    ${(await transitionGaps(cairn, chatId)).join('; ')}`)
     }
   }
+  queries.restore()
   const b = median(bare)
   const c = median(through)
   print(`  bare loop (adapter + tool, no persistence): ${b.toFixed(0)} ms  (${(b / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
   print(`  through Cairn (runner, log, projections):   ${c.toFixed(0)} ms  (${(c / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
   print(`    of which ChatCreated → TurnStarted (projection + runner pickup) ${median(pickup).toFixed(0)} ms; TurnStarted → TurnCompleted ${median(inLog).toFixed(0)} ms (${(median(inLog) / OVERHEAD_STEPS).toFixed(1)} ms/step)`)
-  print(`    CPU of this process (runner, projections, fake provider): ${median(cpuPerStep).toFixed(1)} ms/step`)
+  const perStep = (n: number) => (n / OVERHEAD_STEPS).toFixed(1)
+  const total = [...queriesPerStep.values()].reduce((x, y) => x + y, 0)
+  print(`  PostgreSQL queries per step: ${perStep(total)} (${[...queriesPerStep].sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${perStep(n)}`).join(', ')})`)
+  print(`  CPU of this process per step: bare loop ${median(bareCpuPerStep).toFixed(1)} ms, through Cairn ${median(cpuPerStep).toFixed(1)} ms (runner, projections, fake provider)`)
   print(`  ratio Cairn/bare: ${(c / b).toFixed(2)}x; overhead ${((c - b) / OVERHEAD_STEPS).toFixed(1)} ms/step  (median of ${OVERHEAD_RUNS} runs each)`)
   print.figure('step_ms', c / OVERHEAD_STEPS, b / OVERHEAD_STEPS)
   print.figure('step_overhead_ms', (c - b) / OVERHEAD_STEPS)

@@ -4,6 +4,7 @@ import { CompiledQuery, Kysely, PostgresDialect, type Transaction } from 'kysely
 import pg from 'pg'
 import { Mutex } from './mutex.ts'
 import { PGliteDialect } from './pglite-dialect.ts'
+import { Presence } from './presence.ts'
 
 /** Run SQL on whatever connection this is: the pool, or one transaction. */
 export interface Sql {
@@ -24,6 +25,8 @@ export interface Database extends Sql {
    */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>
   notify(channel: string, payload: string): Promise<void>
+  /** PostgreSQL only: who else listens (src/db/presence.ts). On PGlite every NOTIFY is sent. */
+  readonly presence?: Presence
   close(): Promise<void>
   /** PGlite only: an image of the whole database, for `pgliteImage`. */
   dumpImage?(): Promise<Blob>
@@ -92,10 +95,15 @@ async function openPostgres(url: string): Promise<Database> {
   pool.on('connect', (client) => client.on('error', () => {}))
   const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
   const listener = new ListenSession(url)
+  const sql = withTransactions('postgres', kysely)
+  const listen: Database['listen'] = (channel, onPayload) => listener.listen(channel, onPayload)
+  const presence = new Presence({ query: sql.query, listen })
   return {
-    ...withTransactions('postgres', kysely),
-    listen: (channel, onPayload) => listener.listen(channel, onPayload),
+    ...sql,
+    listen,
+    presence,
     async close() {
+      await presence.stop()
       await listener.close()
       await kysely.destroy()
     },

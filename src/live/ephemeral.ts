@@ -81,6 +81,12 @@ export interface EphemeralPubSub {
 export const EPHEMERAL_CHANNEL = 'cairn_ephemeral'
 /** Leaves room under PostgreSQL's 8000-byte NOTIFY limit. */
 export const MAX_EPHEMERAL_PAYLOAD_BYTES = 7500
+/**
+ * How long the first item published after a quiet spell waits for others to join its NOTIFY:
+ * a model's chunk is several items (a tool call's name and arguments, a status), and each
+ * NOTIFY is a transaction on the server and a round trip here. `flushed()` cuts it short.
+ */
+export const EPHEMERAL_GATHER_MS = 2
 const MAX_MESSAGE_CHARS = 1000
 
 /** One chat's items from one publisher, in order. */
@@ -192,6 +198,9 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
   let published = 0
   let sent = 0
   let waiters: { through: number; resolve: () => void }[] = []
+  /** Ends the gathering pause of the flush about to send (set while it waits); `urgent`: skip it. */
+  let sendNow: (() => void) | null = null
+  let urgent = false
   const markSent = (through: number) => {
     sent = Math.max(sent, through)
     const done = waiters.filter((w) => w.through <= sent)
@@ -202,6 +211,7 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
   // Payloads name this pubsub, which delivered them to its own listeners when they were published.
   const origin = randomUUID()
   const ownPayload = `{"o":"${origin}"`
+  const leave = crossProcess ? (db.presence?.join(EPHEMERAL_CHANNEL) ?? (() => {})) : () => {}
 
   function ensureListening() {
     listening ??= db.listen(EPHEMERAL_CHANNEL, (payload) => {
@@ -229,6 +239,13 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
       markSent(published)
       throw err
     }
+    if (!urgent)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, EPHEMERAL_GATHER_MS)
+        sendNow = () => (clearTimeout(timer), resolve())
+      })
+    sendNow = null
+    urgent = false
     while (pending.length) {
       const envelopes = pending
       const through = published
@@ -258,7 +275,8 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
     publishEphemeral(chatId, item, source = '') {
       // This process's subscribers get it now; other processes through NOTIFY.
       local.deliver(chatId, source, item)
-      if (!crossProcess) return Promise.resolve()
+      // No other process listens (src/db/presence.ts): the local delivery was all of it.
+      if (!crossProcess || (db.presence && !db.presence.mayReachOthers(EPHEMERAL_CHANNEL))) return Promise.resolve()
       published++
       const last = pending[pending.length - 1]
       if (last && last.c === chatId && last.s === source) last.i.push(item)
@@ -268,6 +286,8 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
     async flushed() {
       const through = published
       if (sent >= through) return
+      urgent = true
+      sendNow?.()
       await new Promise<void>((resolve) => waiters.push({ through, resolve }))
     },
     listenEphemeral(chatId, listener) {
@@ -286,6 +306,7 @@ export function createEphemeralPubSub(db: Database): EphemeralPubSub {
       })
     },
     async close() {
+      leave()
       await flushing?.catch(() => {})
       const stop = await listening?.catch(() => null)
       listening = null

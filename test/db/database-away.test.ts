@@ -54,13 +54,14 @@ describe.skipIf(!postgresAvailable)('the database session lost under a running s
     const subscription = reader.subscribeToStream(stream)
     const events = subscription[Symbol.asyncIterator]()
     const first = events.next()
-    await until(async () => (await listeners()) === 1)
+    // The reader's LISTEN session, and the writer's (each process says it is there: src/db/presence.ts).
+    await until(async () => (await listeners()) === 2)
     await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name = $1`, [LISTENER_APPLICATION_NAME])
     await until(async () => (await listeners()) === 0)
     // Notified while nobody listens: only the catch-up after the session is back can deliver it.
     await writer.appendToStream(stream, [newEvent('Missed', { n: 1 })])
     expect((await first).value?.data).toEqual({ n: 1 })
-    await until(async () => (await listeners()) === 1)
+    await until(async () => (await listeners()) === 2)
     const second = events.next()
     await writer.appendToStream(stream, [newEvent('Notified', { n: 2 })])
     expect((await second).value?.data).toEqual({ n: 2 })

@@ -159,6 +159,7 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
       closed = true
       await Promise.all([...subscriptions].map((s) => s.close()))
       await notifier.settled()
+      notifier.leave()
       const unlisten = await listening
       listening = null
       await unlisten?.()

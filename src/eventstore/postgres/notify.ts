@@ -21,7 +21,8 @@ export function parseNotification(payload: string): { origin: string | null; str
 
 /**
  * Sends NOTIFY after appends commit, for the other processes sharing the log (this one's readers
- * are woken at the append itself), coalescing the streams appended meanwhile: at most one at a
+ * are woken at the append itself; when no other process listens, nothing is sent:
+ * src/db/presence.ts), coalescing the streams appended meanwhile: at most one at a
  * time, and at most one per NOTIFY_INTERVAL_MS. The first append after a quiet spell is notified
  * at once; under a steady stream of appends, other processes' readers wake up to that interval
  * late, and the server runs one notifying transaction for many appends instead of one for each
@@ -40,9 +41,16 @@ export class CommitNotifier {
   #flushing: Promise<void> | null = null
   #lastSentAt = -Infinity
 
-  constructor(private readonly db: Database) {}
+  /** Leaves the channel's presence (src/db/presence.ts) when the store closes. */
+  readonly leave: () => void
+
+  constructor(private readonly db: Database) {
+    this.leave = db.presence?.join(EVENTS_CHANNEL) ?? (() => {})
+  }
 
   announce(stream: string): void {
+    // Nobody else listens (a single process): there is no one to wake.
+    if (this.db.presence && !this.db.presence.mayReachOthers(EVENTS_CHANNEL)) return
     this.#pending.add(stream.includes('\n') ? '' : stream)
     this.#flushing ??= this.#flush().finally(() => (this.#flushing = null))
   }

@@ -206,7 +206,7 @@ class ProjectionRunner {
           // Caught up, and nobody waits for this read model: let the next appends gather for a
           // moment, so a steady stream of them costs one transaction per batch, not per append.
           // Every projection wakes on the same tick, so their reads are one (sharedReadAll).
-          const tick = this.deps.batchDelayMs
+          const tick = this.projection.batchDelayMs ?? this.deps.batchDelayMs
           await this.#sleep(tick - (Date.now() % tick), 'waiters')
         } else if (!moved) {
           const eager = this.#eagerPolls > 0 || this.#waiters.size > 0

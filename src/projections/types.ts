@@ -18,6 +18,13 @@ export interface Projection {
    * handlers can be called with events read from a stream.
    */
   handle(tx: Sql, event: StoredEvent, batch?: ProjectionBatch): Promise<void>
+  /**
+   * How long, once caught up, it lets appends gather before its next batch when nobody waits for
+   * it (a multiple of the engine's `batchDelayMs` keeps it on the same ticks as the others, so their
+   * reads stay one). A read model nobody needs within the moment (the audit log, usage totals) takes
+   * fewer, larger transactions with a longer one. Default: the engine's.
+   */
+  batchDelayMs?: number
 }
 
 /**

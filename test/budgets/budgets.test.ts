@@ -144,6 +144,10 @@ for (const backend of backends) {
     })
 
     it('answers usage by user, model and day as recorded; a member reads only their own', async () => {
+      // Every step is in the log as a reader of the whole log sees it (an open transaction
+      // anywhere on the server holds its horizon back a moment), then in the read model.
+      const stepsInLog = async () => (await h.server.store.readAll({ filter: { eventTypes: ['AssistantStepCompleted'] } })).events.length
+      await expect.poll(stepsInLog, { timeout: 10_000 }).toBe(6)
       await caughtUp()
       const steps = new Map<string, { micros: number; steps: number; input: number; output: number }>()
       for (const e of (await h.server.store.readAll({ filter: { eventTypes: ['AssistantStepCompleted'] } })).events) {

@@ -231,13 +231,13 @@ async function benchOverhead(print: Report, cairn: Cairn, fake: FakeProvider): P
     const before = cairn.ctx.appends.events
     t = performance.now()
     const cpu = process.cpuUsage()
-    if (run === 0) queries.start()
+    if (run === OVERHEAD_RUNS - 1) queries.start()
     const ended = turnEnded(cairn, chatId, t + 120_000)
     await cairn.createChat(chatId, 'add things')
     const outcome = await ended
     through.push(performance.now() - t)
     const used = process.cpuUsage(cpu)
-    if (run === 0) queriesPerStep = queries.stop()
+    if (run === OVERHEAD_RUNS - 1) queriesPerStep = queries.stop()
     cpuPerStep.push((used.user + used.system) / 1000 / OVERHEAD_STEPS)
     if (outcome !== 'TurnCompleted') throw new Error(`the Cairn turn ended with ${outcome}`)
     const events = await cairn.ctx.store.readStream(chatStream(chatId))

@@ -1,5 +1,5 @@
 import { chatStatusAfter } from '../src/events/chat-state.ts'
-import type { ChatEvent, ChatStatus, MessagePart, Stored, TokenUsage } from '../src/events/index.ts'
+import type { ChatEvent, ChatStatus, Folded, MessagePart, TokenUsage } from '../src/events/index.ts'
 import { openToolCallsAfter, type OpenToolCalls } from '../src/events/open-tool-calls.ts'
 
 /**
@@ -10,7 +10,12 @@ import { openToolCallsAfter, type OpenToolCalls } from '../src/events/open-tool-
  * There is no second implementation of the read model.
  */
 
-type Of<T extends ChatEvent['type']> = Extract<Stored<ChatEvent>, { type: T }>
+/**
+ * An event as these functions take it: `Folded`, without its metadata or position, as the as-of
+ * fold reads the log (it leaves out a chat's metadata, a third of its JSON). The projection's
+ * stored events are `Folded` ones too.
+ */
+type Of<T extends ChatEvent['type']> = Extract<Folded<ChatEvent>, { type: T }>
 
 export const ZERO_USAGE: TokenUsage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }
 
@@ -120,7 +125,7 @@ export { addUsage }
 /** Costs are whole micro-dollars (numeric(14,6)); keep sums exact in binary floating point. */
 export const addCost = (a: number, b: number) => Math.round((a + b) * 1_000_000) / 1_000_000
 
-function message(chatId: string, e: Stored<ChatEvent>, m: Pick<MessageRow, 'id' | 'role' | 'parts'> & Partial<MessageRow>): MessageRow {
+function message(chatId: string, e: Folded<ChatEvent>, m: Pick<MessageRow, 'id' | 'role' | 'parts'> & Partial<MessageRow>): MessageRow {
   return { chatId, revision: Number(e.revision), usage: null, costUsd: null, compacted: false, inherited: false, createdAt: e.createdAt, ...m }
 }
 
@@ -130,10 +135,10 @@ function message(chatId: string, e: Stored<ChatEvent>, m: Pick<MessageRow, 'id' 
  */
 export function evolveChatRow(
   row: ChatRow | null,
-  stored: Stored<ChatEvent>,
+  stored: Folded<ChatEvent>,
   fallback?: ForkFallback | null,
 ): { row: ChatRow; changes: HistoryChange[] } {
-  const event = stored as Stored<ChatEvent>
+  const event = stored as Folded<ChatEvent>
   const revision = Number(event.revision)
   if (event.type === 'ChatCreated') return { row: createdRow(event), changes: [] }
   if (event.type === 'ChatForked') return { row: forkedRow(event, fallback ?? null), changes: [] }

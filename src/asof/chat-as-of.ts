@@ -10,10 +10,10 @@ import {
   type ChatRow,
 } from '../../projections/chat-row.ts'
 import { chatStream, type ChatEvent, type TokenUsage } from '../events/chat.ts'
-import { upcast, type Stored } from '../events/index.ts'
-import { StreamNotFoundError, type EventStore, type StoredEvent } from '../eventstore/types.ts'
+import { upcast, type Folded } from '../events/index.ts'
+import { StreamNotFoundError, type EventStore, type FoldEvent, type StoredEvent } from '../eventstore/types.ts'
 import { chatNotFound } from '../identity/permissions.ts'
-import type { ChatFold, ChatFoldMemo } from './fold-memo.ts'
+import type { ChatFold, ChatFoldMemo, FoldCheckpoint } from './fold-memo.ts'
 
 /** The chat read model as it stood right after one revision. */
 export interface ChatAsOf {
@@ -59,13 +59,23 @@ export async function chatEventsThrough(store: EventStore, chatId: string, revis
   }
 }
 
+/** The chat's events from..revision as a fold reads them, a page at a time. */
+async function* chatEventPages(store: EventStore, chatId: string, revision: number, from: number): AsyncGenerator<FoldEvent[]> {
+  try {
+    yield* store.readStreamForFold(chatStream(chatId), { fromRevision: BigInt(from), maxCount: revision - from + 1 })
+  } catch (err) {
+    if (err instanceof StreamNotFoundError) throw chatNotFound()
+    throw err
+  }
+}
+
 /**
  * Folds a chat's events with the read model's own functions (`evolveChatRow`,
  * `applyHistoryChanges`). At each `ChatForked` the row starts over from the event, as the
  * projection's does; the messages and attachments so far become the inherited history and the
  * totals so far the inherited totals — what the read side resolves through the fork pointer.
  */
-export function foldChatAsOf(events: readonly StoredEvent[]): ChatAsOf {
+export function foldChatAsOf(events: readonly FoldEvent[]): ChatAsOf {
   const fold = emptyFold()
   for (const event of events) foldEvent(fold, event)
   return resultOf(fold)
@@ -73,8 +83,8 @@ export function foldChatAsOf(events: readonly StoredEvent[]): ChatAsOf {
 
 const emptyFold = (): ChatFold => ({ row: null, history: emptyHistory(), inherited: null })
 
-function foldEvent(fold: ChatFold, raw: StoredEvent): void {
-  const event = upcast(raw) as Stored<ChatEvent>
+function foldEvent(fold: ChatFold, raw: FoldEvent): void {
+  const event = upcast(raw) as Folded<ChatEvent>
   const { row } = fold
   if (event.type === 'ChatForked' && row) {
     const before = fold.inherited
@@ -106,26 +116,43 @@ function resultOf({ row, history, inherited }: ChatFold): ChatAsOf {
  */
 export async function chatAsOf(store: EventStore, chatId: string, revision: number, memo?: ChatFoldMemo): Promise<ChatAsOf> {
   requireRevisionInRange(chatId, await chatRevisionRange(store, chatId), revision, 'asOfRevision')
-  if (!memo) return foldChatAsOf(await chatEventsThrough(store, chatId, revision))
-  const stream = chatStream(chatId)
-  const checkpoint = memo.latest(stream, revision)
-  let fold = emptyFold()
-  let events: StoredEvent[] | null = null
+  const checkpoint = memo?.latest(chatStream(chatId), revision)
   if (checkpoint) {
-    const read = await chatEventsThrough(store, chatId, revision, checkpoint.revision)
-    if (read[0]?.hash === checkpoint.hash) {
-      const { row, history, inherited } = checkpoint.fold
-      fold = { row, inherited, history: { messages: history.messages.slice(), queue: history.queue.slice(), attachmentIds: history.attachmentIds.slice() } }
-      events = read.slice(1)
-    } else memo.forget(stream)
+    const resumed = await foldThrough(store, chatId, revision, memo, checkpoint)
+    if (resumed) return resultOf(resumed)
+    memo!.forget(chatStream(chatId))
   }
-  let last: StoredEvent | undefined
-  for (const event of events ?? (await chatEventsThrough(store, chatId, revision))) {
-    foldEvent(fold, event)
-    const at = Number(event.revision)
-    if (memo.wants(stream, at)) memo.keep(stream, at, event.hash, fold)
-    last = event
+  return resultOf((await foldThrough(store, chatId, revision, memo))!)
+}
+
+/**
+ * Folds the chat's events up to `revision` as the store reads them (a page while the next ones
+ * are read, none held longer), from the first event or from a kept fold; null when the event that
+ * fold was taken at no longer has its hash.
+ */
+async function foldThrough(store: EventStore, chatId: string, revision: number, memo?: ChatFoldMemo, start?: FoldCheckpoint): Promise<ChatFold | null> {
+  const stream = chatStream(chatId)
+  let fold = emptyFold()
+  if (start) {
+    const { row, history, inherited } = start.fold
+    fold = { row, inherited, history: { messages: history.messages.slice(), queue: history.queue.slice(), attachmentIds: history.attachmentIds.slice() } }
   }
-  if (last && revision % memo.every !== 0) memo.keepAnswer(stream, revision, last.hash, fold)
-  return resultOf(fold)
+  let verified = !start
+  let last: FoldEvent | undefined
+  for await (const page of chatEventPages(store, chatId, revision, start?.revision ?? 0)) {
+    for (const event of page) {
+      if (!verified) {
+        if (event.hash !== start!.hash) return null
+        verified = true
+        continue
+      }
+      foldEvent(fold, event)
+      const at = Number(event.revision)
+      if (memo?.wants(stream, at)) memo.keep(stream, at, event.hash, fold)
+      last = event
+    }
+  }
+  if (!verified) return null
+  if (memo && last && revision % memo.every !== 0) memo.keepAnswer(stream, revision, last.hash, fold)
+  return fold
 }

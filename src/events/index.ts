@@ -2,7 +2,7 @@
  * The event catalogue: every event type Cairn appends, one discriminated union per
  * stream kind. Start here to find an event; `commands/` decides it, `projections/` reads it.
  */
-import type { StoredEvent } from '../eventstore/types.ts'
+import type { FoldEvent, StoredEvent } from '../eventstore/types.ts'
 import type { ChatEvent } from './chat.ts'
 import type { UserEvent } from './user.ts'
 import type { ConfigEvent } from './config.ts'
@@ -25,13 +25,16 @@ export type CairnEventType = CairnEvent['type']
 /** A stored event narrowed to one of our unions. */
 export type Stored<E extends { type: string; data: unknown }> = E extends unknown ? StoredEvent<E['type'], E['data']> : never
 
+/** An event as a fold reads it (a `Stored` one is one too), narrowed to one of our unions. */
+export type Folded<E extends { type: string; data: unknown }> = E extends unknown ? FoldEvent<E['type'], E['data']> : never
+
 /**
  * Schema versions. An event stored with an older version is upcast on read by
  * `upcast`; stored rows are never rewritten. Every type starts at 1.
  */
 export const SCHEMA_VERSION = 1
 
-export function upcast<E extends StoredEvent>(event: E): E {
+export function upcast<E extends FoldEvent>(event: E): E {
   // No event has a second version yet; when one does, branch on
   // (event.type, event.metadata.schemaVersion) here and return the current shape.
   return event

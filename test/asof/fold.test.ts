@@ -1,7 +1,7 @@
 // The as-of fold over a fork of a fork, as the store reads it (inherited events first): pure, no
 // database. Then the memo: folds kept at checkpoints must answer exactly what a fold from the
 // first event answers, in any order of questions, for a chat and its fork, and never from a log
-// they were not taken from. The memo only calls the store's readStream, the same SQL on both
+// they were not taken from. The memo only calls the store's readStreamPages, the same SQL on both
 // backends: it runs on PostgreSQL when it is there (PGlite's first database in a process is slow).
 import { randomUUID } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -170,6 +170,30 @@ describe(`the as-of memo on ${backend.name}`, () => {
     ])
     expect(last.history.queue.map((q) => q.queueId)).toEqual(['bq'])
   })
+
+  it('folds chats longer than a page of the store as it reads them, from the first event and from checkpoints', async () => {
+    const [a, b] = [randomUUID(), randomUUID()]
+    const long = (prefix: string, count: number): ChatEvent[] =>
+      Array.from({ length: count }, (_, i) =>
+        i === 700 ? { type: 'ContextCompacted', data: { summary: prefix, throughRevision: 650, tokensBefore: 9, tokensAfter: 1, manual: false } }
+        : i % 2 ? step(`${prefix}s${i}`) : posted(`${prefix}m${i}`),
+      )
+    const source = [created(a, 'A'), ...long('a', 2399)]
+    for (let i = 0; i < source.length; i += 500) await append(a, source.slice(i, i + 500))
+    const cut = 1800
+    await append(b, [forked(b, a, cut), ...long('b', 699)], { expectedRevision: 'no_stream', forkOf: { stream: chatStream(a), revision: BigInt(cut) } })
+
+    const memo = new ChatFoldMemo()
+    const fromFirst = async (chatId: string, revision: number) => foldChatAsOf(await store.readStream(chatStream(chatId), { maxCount: revision + 1 }))
+    for (const [chatId, revision] of [[a, 2300], [a, 999], [a, 1000], [a, 2299], [a, 1001], [b, 2450], [b, 2001], [b, cut + 1]] as const) {
+      expect(await chatAsOf(store, chatId, revision, memo), `${chatId === a ? 'source' : 'fork'} at ${revision}`).toEqual(await fromFirst(chatId, revision))
+    }
+    expect(await chatAsOf(store, b, 2499)).toEqual(await fromFirst(b, 2499))
+    // Checkpoints were left every 1000 revisions on the way through the pages.
+    expect(memo.latest(chatStream(a), 2299)?.revision).toBe(2000)
+    expect(memo.latest(chatStream(a), 1999)?.revision).toBe(1001)
+    expect(memo.latest(chatStream(b), 2449)?.revision).toBe(2000)
+  }, 120_000)
 
   it('does not answer from a checkpoint whose event the log no longer has', async () => {
     const chatId = randomUUID()

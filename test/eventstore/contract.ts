@@ -7,6 +7,7 @@ import {
   StreamNotFoundError,
   WrongExpectedRevisionError,
   type EventStore,
+  type FoldEvent,
   type NewEvent,
   type StoredEvent,
   type Subscription,
@@ -223,6 +224,13 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         const [stored] = await store.readStream(stream)
         expect(stored?.data).toEqual(event.data)
         expect(stored?.metadata).toEqual(event.metadata)
+        // Read for a fold: the data, and of the metadata at least the schema version.
+        const versioned: NewEvent = { ...event, id: randomUUID(), metadata: { ...event.metadata, schemaVersion: 2 } }
+        await store.appendToStream(stream, [versioned])
+        const pages: FoldEvent[][] = []
+        for await (const page of store.readStreamForFold(stream)) pages.push(page)
+        const [first, second] = pages.flat()
+        expect([first?.data, first?.metadata.schemaVersion, second?.data, second?.metadata.schemaVersion]).toEqual([event.data, undefined, event.data, 2])
       })
 
       it('reports a missing stream', async () => {
@@ -230,6 +238,10 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         const error = await rejection(store.readStream(stream))
         expect(error).toBeInstanceOf(StreamNotFoundError)
         expect(error).toMatchObject({ stream })
+        const paged = await rejection((async () => {
+          for await (const _page of store.readStreamForFold(stream)) throw new Error('a missing stream has no page')
+        })())
+        expect(paged).toBeInstanceOf(StreamNotFoundError)
         expect(await store.streamInfo(stream)).toBeNull()
       })
     })
@@ -404,6 +416,20 @@ export function eventStoreContract(name: string, factory: () => Promise<EventSto
         expect(back.map((e) => Number(e.revision))).toEqual(Array.from({ length: 2100 }, (_, i) => 3500 - i))
         expect((await store.readStream(fork, { fromRevision: 1999n, maxCount: 1001 })).map((e) => Number(e.revision))).toEqual(Array.from({ length: 1001 }, (_, i) => 1999 + i))
         expect(await store.readStream(fork, { fromRevision: 1000n, maxCount: 1000 })).toHaveLength(1000)
+
+        // As a fold reads them: the same events in the same order, whatever the options, a page at a time.
+        const folded = ({ stream, revision, id, type, data, createdAt, hash, metadata }: FoldEvent) => ({ stream, revision, id, type, data, createdAt, hash, schemaVersion: metadata.schemaVersion })
+        for (const options of [{}, { fromRevision: 1999n, maxCount: 1001 }, { direction: 'backwards' as const, fromRevision: 3500n, maxCount: 2100 }, { fromRevision: 2401n }]) {
+          const paged: FoldEvent[] = []
+          for await (const page of store.readStreamForFold(fork, options)) paged.push(...page)
+          expect(paged.map(folded)).toEqual((await store.readStream(fork, options)).map(folded))
+        }
+        // A reader may stop after a page; the pages read ahead are dropped.
+        for await (const page of store.readStreamForFold(fork)) {
+          expect(page[0]?.revision).toBe(0n)
+          break
+        }
+        expect(await store.readStream(fork, { fromRevision: 3900n })).toHaveLength(1)
       }, 120_000)
 
       it('cuts at revision 0', async () => {

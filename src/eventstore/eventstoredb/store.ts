@@ -27,6 +27,7 @@ import {
   type Checkpoint,
   type EventStore,
   type ExpectedRevision,
+  type FoldEvent,
   type NewEvent,
   type ReadAllOptions,
   type ReadAllResult,
@@ -119,6 +120,11 @@ export class EventStoreDbStore implements EventStore {
       return this.readLineage(stream, from === 'end' ? info.revision : from === 'start' ? 0n : from, direction, maxCount)
     }
     return this.readLineage(stream, from === 'start' ? 0n : from, direction, maxCount)
+  }
+
+  /** One page, the events whole: the client reads a stream whole. */
+  async *readStreamForFold(stream: string, options: ReadStreamOptions = {}): AsyncGenerator<FoldEvent[]> {
+    yield await this.readStream(stream, options)
   }
 
   async streamInfo(stream: string): Promise<StreamInfo | null> {

@@ -12,7 +12,7 @@ import {
 } from '../types.ts'
 import { appendEvents, prepareEvents } from './append.ts'
 import { CommitNotifier, EVENTS_CHANNEL, parseNotification } from './notify.ts'
-import { headCheckpoint, readAll, readStream, streamInfo } from './read.ts'
+import { headCheckpoint, readAll, readStream, readStreamForFold, streamInfo } from './read.ts'
 import { sharedReadAll } from '../shared-read.ts'
 import { PagedSubscription, Wakeups } from './subscription.ts'
 
@@ -83,6 +83,7 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
     },
 
     readStream: (stream, readOptions) => readStream(db, stream, readOptions),
+    readStreamForFold: (stream, readOptions) => readStreamForFold(db, stream, readOptions),
     streamInfo: (stream) => streamInfo(db, stream),
     readAll: (readOptions = {}) => readAllShared(readOptions),
     headCheckpoint: () => headCheckpoint(db),

@@ -4,12 +4,13 @@ import {
   type Checkpoint,
   type ReadAllOptions,
   type ReadAllResult,
+  type FoldEvent,
   type ReadStreamOptions,
   type StoredEvent,
   type StreamInfo,
 } from '../types.ts'
 import { formatCheckpoint, parseCheckpoint } from './checkpoint.ts'
-import { eventColumns, toGlobalEvent, toStoredEvent, type EventRow } from './rows.ts'
+import { eventColumns, foldColumns, toFoldEvent, toGlobalEvent, toStoredEvent, type EventRow } from './rows.ts'
 
 /**
  * The segments stream $1 reads as: its own events from its cut + 1, then each ancestor's stored
@@ -40,6 +41,14 @@ export async function streamInfo(sql: Sql, stream: string): Promise<StreamInfo |
 
 /** Rows per query when reading a stream: small enough that the planner walks the index in order. */
 const READ_CHUNK = 1000
+/**
+ * Chunk queries in flight at once, on as many pooled connections. Most of a long read is the
+ * server's (turning 10,000 events' JSON into text is about two thirds of it), and the reader's
+ * turning the rows into events and folding them runs beside it: with two chunks asked for, the
+ * server works on the next while the reader is busy with this one, on both cores. In a
+ * transaction, or on PGlite, they run one after another.
+ */
+const CHUNKS_AHEAD = 2
 
 interface Segment {
   stream: string
@@ -49,6 +58,31 @@ interface Segment {
 }
 
 export async function readStream(sql: Sql, stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = []
+  for await (const page of readChunks(sql, stream, options, eventColumns('e'), toStoredEvent)) for (const event of page) out.push(event)
+  return out
+}
+
+/** A chunk at a time, and only the columns a fold reads (`foldColumns`). */
+export function readStreamForFold(sql: Sql, stream: string, options: ReadStreamOptions = {}): AsyncGenerator<FoldEvent[]> {
+  return readChunks(sql, stream, options, foldColumns('e'), toFoldEvent)
+}
+
+/**
+ * The stream's events a chunk at a time, each row selected as `columns` and turned into an event
+ * by `toEvent`. Each segment is read through the (stream, revision) index in chunks of revisions
+ * with their own bounds, in order: a page or the last event costs the same at revision 10 as at
+ * 100,000, and the planner keeps the index order instead of sorting the rows' JSON (10,000
+ * events' spilled to disk). A stream's revisions have no gaps (each append takes the next ones),
+ * so every chunk's bounds are known before any is read and `CHUNKS_AHEAD` are asked for at once.
+ */
+async function* readChunks<Row, Event>(
+  sql: Sql,
+  stream: string,
+  options: ReadStreamOptions,
+  columns: string,
+  toEvent: (row: Row, stream: string) => Event,
+): AsyncGenerator<Event[]> {
   // The chain and the head in one round trip; the stream itself first, then each source.
   const chain = await sql.query<{ stream: string; lo: string; hi: string | null; head: string }>(
     `${chainSql}
@@ -60,43 +94,51 @@ export async function readStream(sql: Sql, stream: string, options: ReadStreamOp
   const backwards = options.direction === 'backwards'
   const from = options.fromRevision ?? (backwards ? 'end' : 'start')
   const fromRevision = from === 'start' ? 0n : from === 'end' ? (backwards ? head : head + 1n) : from
-  if (options.maxCount !== undefined && options.maxCount <= 0) return []
+  if (options.maxCount !== undefined && options.maxCount <= 0) return
   const segments: Segment[] = chain.map((c) => ({ stream: c.stream, lo: BigInt(c.lo), hi: c.hi === null ? null : BigInt(c.hi) }))
   if (!backwards) segments.reverse()
-  // Each segment is read through the (stream, revision) index with its own bounds, in order, a
-  // chunk at a time: a page or the last event costs the same at revision 10 as at 100,000, and the
-  // planner keeps the index order instead of sorting the rows' JSON (10,000 events' spilled to
-  // disk). The next chunk is asked for before this one's rows are turned into events.
-  const out: StoredEvent[] = []
+
+  const chunks: { stream: string; lower: bigint; upper: bigint }[] = []
+  const size = BigInt(READ_CHUNK)
+  let left = options.maxCount === undefined ? null : BigInt(options.maxCount)
   for (const segment of segments) {
-    if (options.maxCount !== undefined && out.length >= options.maxCount) break
+    if (left !== null && left <= 0n) break
     const hi = segment.hi ?? head
     let [lower, upper] = backwards ? [segment.lo, fromRevision < hi ? fromRevision : hi] : [fromRevision > segment.lo ? fromRevision : segment.lo, hi]
-    const chunk = (limit: number) =>
-      sql.query<EventRow>(
-        `select ${eventColumns('e')} from events e
+    if (lower > upper) continue
+    if (left !== null && upper - lower + 1n > left) {
+      if (backwards) lower = upper - left + 1n
+      else upper = lower + left - 1n
+    }
+    if (left !== null) left -= upper - lower + 1n
+    if (backwards) for (let top = upper; top >= lower; top -= size) chunks.push({ stream: segment.stream, lower: top - size + 1n > lower ? top - size + 1n : lower, upper: top })
+    else for (let bottom = lower; bottom <= upper; bottom += size) chunks.push({ stream: segment.stream, lower: bottom, upper: bottom + size - 1n < upper ? bottom + size - 1n : upper })
+  }
+
+  const pending: { stream: string; rows: Promise<Row[]> }[] = []
+  let next = 0
+  const ask = () => {
+    while (next < chunks.length && pending.length < CHUNKS_AHEAD) {
+      const chunk = chunks[next++]!
+      const rows = sql.query<Row>(
+        `select ${columns} from events e
          where e.stream = $1 and e.revision >= $2::bigint and e.revision <= $3::bigint
          order by e.revision ${backwards ? 'desc' : 'asc'}
          limit $4`,
-        [segment.stream, lower.toString(), upper.toString(), limit],
+        [chunk.stream, chunk.lower.toString(), chunk.upper.toString(), Number(chunk.upper - chunk.lower + 1n)],
       )
-    const wanted = (have: number) => (options.maxCount === undefined ? READ_CHUNK : Math.min(READ_CHUNK, options.maxCount - have))
-    let pending = lower <= upper ? chunk(wanted(out.length)) : null
-    while (pending) {
-      const rows = await pending
-      pending = null
-      const last = rows[rows.length - 1]
-      // A full chunk may have more after it: ask now, before these rows are turned into events.
-      if (last && rows.length === READ_CHUNK) {
-        if (backwards) upper = BigInt(last.revision) - 1n
-        else lower = BigInt(last.revision) + 1n
-        const limit = wanted(out.length + rows.length)
-        if (lower <= upper && limit > 0) pending = chunk(limit)
-      }
-      for (const row of rows) out.push(toStoredEvent(row))
+      // Handled here too: a chunk may fail while an earlier one is awaited, or after the reader stopped.
+      rows.catch(() => {})
+      pending.push({ stream: chunk.stream, rows })
     }
   }
-  return out
+  ask()
+  while (pending.length > 0) {
+    const chunk = pending.shift()!
+    const rows = await chunk.rows
+    ask() // before these rows are turned into events
+    yield rows.map((row) => toEvent(row, chunk.stream))
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { StoredEvent } from '../types.ts'
+import type { FoldEvent, StoredEvent } from '../types.ts'
 import { formatCheckpoint } from './checkpoint.ts'
 
 /**
@@ -46,4 +46,36 @@ export function toStoredEvent(row: EventRow): StoredEvent {
 
 export function toGlobalEvent(row: EventRow): StoredEvent & { checkpoint: string } {
   return { ...toStoredEvent(row), checkpoint: formatCheckpoint(row.xid!, row.position) }
+}
+
+/**
+ * What a fold reads of an event (`FoldEvent`): no position, and of the metadata only the schema
+ * version, which the server looks up without turning the whole metadata into text.
+ */
+export function foldColumns(alias: string): string {
+  return `${alias}.revision::text as revision, ${alias}.id::text as id, ${alias}.type, ${alias}.data::text as data,
+  ${alias}.metadata->>'schemaVersion' as schema_version, ${CREATED_MS(alias)} as created_ms, ${alias}.hash`
+}
+
+export interface FoldRow {
+  revision: string
+  id: string
+  type: string
+  data: string
+  schema_version: string | null
+  created_ms: string
+  hash: string
+}
+
+export function toFoldEvent(row: FoldRow, stream: string): FoldEvent {
+  return {
+    stream,
+    revision: BigInt(row.revision),
+    id: row.id,
+    type: row.type,
+    data: JSON.parse(row.data),
+    metadata: row.schema_version === null ? {} : { schemaVersion: Number(row.schema_version) },
+    createdAt: new Date(Number(row.created_ms)),
+    hash: row.hash,
+  }
 }

@@ -43,28 +43,48 @@ export async function lineageMessages(db: Sql, chatId: string, afterRevision: st
   )
 }
 
-/** Token and cost totals of a fork's inherited steps (its own are on its row). */
-export async function inheritedUsage(db: Sql, chatId: string): Promise<{ usage: TokenUsage; costUsd: number }> {
-  const [row] = await db.query<Record<string, string>>(
-    `${LINEAGE}
-     select coalesce(sum((m.usage ->> 'inputTokens')::bigint), 0)::text as input,
-            coalesce(sum((m.usage ->> 'outputTokens')::bigint), 0)::text as output,
-            coalesce(sum((m.usage ->> 'cacheReadTokens')::bigint), 0)::text as cache_read,
-            coalesce(sum((m.usage ->> 'cacheWriteTokens')::bigint), 0)::text as cache_write,
-            coalesce(sum((m.usage ->> 'reasoningTokens')::bigint), 0)::text as reasoning,
-            coalesce(sum(m.cost_usd), 0)::text as cost
-     from ${lineageRows(`m.chat_id <> $1::uuid and m.role = 'assistant'`)} m`,
-    [chatId],
-  )
-  if (!row) return { usage: ZERO_USAGE, costUsd: 0 }
+/** A member's totals through its bound: its last message at or below it, from the table its rows are in. */
+const lastMessageAtBound = (table: string, extra: string) =>
+  `(select m.revision, m.total_usage, m.total_cost_usd from ${table} m
+    where m.chat_id = l.chat_id and m.revision <= l.hi${extra} order by m.revision desc limit 1)`
+
+/**
+ * The totals a chat ($1) inherits, as one row of `inherited_*` columns: for every other lineage
+ * member, its own totals right after its last message at or below its bound (message rows carry
+ * them, migration 140). One primary-key lookup per member, however long the chats are.
+ */
+export const INHERITED_TOTALS = `select
+    coalesce(sum((t.total_usage ->> 'inputTokens')::bigint), 0)::text as inherited_input,
+    coalesce(sum((t.total_usage ->> 'outputTokens')::bigint), 0)::text as inherited_output,
+    coalesce(sum((t.total_usage ->> 'cacheReadTokens')::bigint), 0)::text as inherited_cache_read,
+    coalesce(sum((t.total_usage ->> 'cacheWriteTokens')::bigint), 0)::text as inherited_cache_write,
+    coalesce(sum((t.total_usage ->> 'reasoningTokens')::bigint), 0)::text as inherited_reasoning,
+    coalesce(sum(t.total_cost_usd), 0)::text as inherited_cost
+  from lineage l cross join lateral (
+    select x.total_usage, x.total_cost_usd
+    from (${lastMessageAtBound('chat_messages', '')} union all ${lastMessageAtBound('chat_messages_archive', ' and l.archived')}) x
+    order by x.revision desc limit 1
+  ) t
+  where l.chat_id <> $1::uuid`
+
+export type InheritedTotals = { usage: TokenUsage; costUsd: number }
+
+/** The `inherited_*` columns of INHERITED_TOTALS as totals. */
+export function inheritedTotalsOf(row: Record<string, unknown>): InheritedTotals {
   return {
     usage: {
-      inputTokens: Number(row.input),
-      outputTokens: Number(row.output),
-      cacheReadTokens: Number(row.cache_read),
-      cacheWriteTokens: Number(row.cache_write),
-      reasoningTokens: Number(row.reasoning),
+      inputTokens: Number(row.inherited_input),
+      outputTokens: Number(row.inherited_output),
+      cacheReadTokens: Number(row.inherited_cache_read),
+      cacheWriteTokens: Number(row.inherited_cache_write),
+      reasoningTokens: Number(row.inherited_reasoning),
     },
-    costUsd: Number(row.cost),
+    costUsd: Number(row.inherited_cost),
   }
+}
+
+/** Token and cost totals of a fork's inherited steps (its own are on its row). */
+export async function inheritedUsage(db: Sql, chatId: string): Promise<InheritedTotals> {
+  const [row] = await db.query<Record<string, string>>(`${LINEAGE} ${INHERITED_TOTALS}`, [chatId])
+  return row ? inheritedTotalsOf(row) : { usage: ZERO_USAGE, costUsd: 0 }
 }

@@ -7,7 +7,7 @@ import { invalidInput } from '../../commands/errors.ts'
 import { chatRowOf } from '../../projections/chats.ts'
 import { addCost, addUsage, type ChatRow, type QueueItem } from '../../projections/chat-row.ts'
 import type { MessagePart, TokenUsage } from '../events/chat.ts'
-import { inheritedUsage, lineageMessages } from './chat-lineage.ts'
+import { INHERITED_TOTALS, inheritedTotalsOf, inheritedUsage, LINEAGE, lineageMessages } from './chat-lineage.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export const isUuid = (id: unknown): id is string => typeof id === 'string' && UUID.test(id)
@@ -114,9 +114,10 @@ export function chatViewOf(row: ChatRow, queueLength: number, inherited: { usage
   }
 }
 
+/** `r` may carry a fork's inherited totals (INHERITED_TOTALS' columns); otherwise they are read here. */
 async function chatView(db: Sql, r: Row): Promise<ChatView> {
   const row = chatRowOf(r)
-  const inherited = row.forkOfChatId ? await inheritedUsage(db, row.id) : null
+  const inherited = row.forkOfChatId ? (r.inherited_cost !== undefined ? inheritedTotalsOf(r) : await inheritedUsage(db, row.id)) : null
   const view = chatViewOf(row, num(r.queue_length), inherited, String(r.sort_key ?? r.created_at))
   return r.history_archived_at ? { ...view, historyArchivedAt: iso(r.history_archived_at) } : view
 }
@@ -125,7 +126,8 @@ const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'
 
 export async function loadChat(db: Sql, chatId: string): Promise<ChatView | null> {
   if (!isUuid(chatId)) return null
-  const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.id = $1`, [chatId])
+  // A fork's inherited totals come in the same round trip (for other chats they are zeros, unused).
+  const rows = await db.query<Row>(`${LINEAGE} select ${CHAT_COLUMNS}, i.* from chats c cross join (${INHERITED_TOTALS}) i where c.id = $1`, [chatId])
   return rows[0] ? chatView(db, rows[0]) : null
 }
 

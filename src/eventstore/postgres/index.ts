@@ -35,6 +35,8 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   const wakeups = new Wakeups()
   const notifier = new CommitNotifier(db)
   const subscriptions = new Set<PagedSubscription<unknown>>()
+  /** `watchAppends` callers, told of this store's appends at the append, with the events' types. */
+  const appendWatchers = new Set<(streams: readonly string[], types?: readonly string[]) => void>()
   let listening: Promise<(() => Promise<void>) | null> | null = null
   let closed = false
   // Projections and the runner's watch wake on the same append: one read serves them all.
@@ -68,7 +70,9 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   return {
     async appendToStream(stream: string, events: NewEvent[], appendOptions: AppendOptions = {}) {
       const result = await appendEvents(db, stream, prepareEvents(stream, events), appendOptions)
-      wakeups.wake(stream, events.map((e) => e.type))
+      const types = events.map((e) => e.type)
+      wakeups.wake(stream, types)
+      for (const watcher of appendWatchers) watcher([stream], types)
       notifier.announce(stream)
       return result
     },
@@ -131,9 +135,20 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
     },
 
     async watchAppends(onAppend) {
-      // Every process's appends, this one's too: the store notifies after each commit.
-      const unlisten = await db.listen(EVENTS_CHANNEL, (payload) => onAppend(parseNotification(payload).streams))
-      return { visibleLate: true, stop: unlisten }
+      // This store's appends at the append, with their types (a projection of other types stays
+      // asleep, and the woken ones read together); other processes' from their NOTIFY.
+      appendWatchers.add(onAppend)
+      const unlisten = await db.listen(EVENTS_CHANNEL, (payload) => {
+        const { origin, streams } = parseNotification(payload)
+        if (origin !== notifier.origin) onAppend(streams)
+      })
+      return {
+        visibleLate: true,
+        stop: async () => {
+          appendWatchers.delete(onAppend)
+          await unlisten()
+        },
+      }
     },
 
     async close() {

@@ -8,11 +8,16 @@ import type { TokenUsage } from '../events/chat.ts'
  * lists the chat ($1) with no upper bound, then each source with the lowest cut below it, and
  * whether retention moved its rows to `chat_messages_archive` (src/audit/retention.ts).
  */
-export const LINEAGE = `with recursive lineage (chat_id, hi, src, cut, archived) as (
-    select id, null::bigint, fork_of_chat_id, fork_of_revision, history_archived_at is not null from chats where id = $1::uuid
+export const LINEAGE = lineageFrom('null::bigint')
+
+/** `LINEAGE` with the chat's own bound: `null::bigint` (none), or a revision. */
+function lineageFrom(bound: string): string {
+  return `with recursive lineage (chat_id, hi, src, cut, archived) as (
+    select id, ${bound}, fork_of_chat_id, fork_of_revision, history_archived_at is not null from chats where id = $1::uuid
   union all
     select c.id, least(l.hi, l.cut), c.fork_of_chat_id, c.fork_of_revision, c.history_archived_at is not null from chats c join lineage l on c.id = l.src
 )`
+}
 
 /**
  * The messages the chat sees (each lineage member's up to its bound) that match `where` (on
@@ -49,42 +54,56 @@ const lastMessageAtBound = (table: string, extra: string) =>
     where m.chat_id = l.chat_id and m.revision <= l.hi${extra} order by m.revision desc limit 1)`
 
 /**
- * The totals a chat ($1) inherits, as one row of `inherited_*` columns: for every other lineage
- * member, its own totals right after its last message at or below its bound (message rows carry
- * them, migration 140). One primary-key lookup per member, however long the chats are.
+ * The sum, over the lineage members that match `where`, of each one's own totals right after its
+ * last message at or below its bound (message rows carry them, migration 140), as one row of
+ * `total_*` columns: one primary-key lookup per member, however long the chats are.
  */
-export const INHERITED_TOTALS = `select
-    coalesce(sum((t.total_usage ->> 'inputTokens')::bigint), 0)::text as inherited_input,
-    coalesce(sum((t.total_usage ->> 'outputTokens')::bigint), 0)::text as inherited_output,
-    coalesce(sum((t.total_usage ->> 'cacheReadTokens')::bigint), 0)::text as inherited_cache_read,
-    coalesce(sum((t.total_usage ->> 'cacheWriteTokens')::bigint), 0)::text as inherited_cache_write,
-    coalesce(sum((t.total_usage ->> 'reasoningTokens')::bigint), 0)::text as inherited_reasoning,
-    coalesce(sum(t.total_cost_usd), 0)::text as inherited_cost
+const totalsOf = (where: string) => `select
+    coalesce(sum((t.total_usage ->> 'inputTokens')::bigint), 0)::text as total_input,
+    coalesce(sum((t.total_usage ->> 'outputTokens')::bigint), 0)::text as total_output,
+    coalesce(sum((t.total_usage ->> 'cacheReadTokens')::bigint), 0)::text as total_cache_read,
+    coalesce(sum((t.total_usage ->> 'cacheWriteTokens')::bigint), 0)::text as total_cache_write,
+    coalesce(sum((t.total_usage ->> 'reasoningTokens')::bigint), 0)::text as total_reasoning,
+    coalesce(sum(t.total_cost_usd), 0)::text as total_cost
   from lineage l cross join lateral (
     select x.total_usage, x.total_cost_usd
     from (${lastMessageAtBound('chat_messages', '')} union all ${lastMessageAtBound('chat_messages_archive', ' and l.archived')}) x
     order by x.revision desc limit 1
   ) t
-  where l.chat_id <> $1::uuid`
+  where ${where}`
 
 export type InheritedTotals = { usage: TokenUsage; costUsd: number }
 
-/** The `inherited_*` columns of INHERITED_TOTALS as totals. */
-export function inheritedTotalsOf(row: Record<string, unknown>): InheritedTotals {
+function totalsFrom(row: Record<string, unknown> | undefined): InheritedTotals {
+  if (!row) return { usage: ZERO_USAGE, costUsd: 0 }
   return {
     usage: {
-      inputTokens: Number(row.inherited_input),
-      outputTokens: Number(row.inherited_output),
-      cacheReadTokens: Number(row.inherited_cache_read),
-      cacheWriteTokens: Number(row.inherited_cache_write),
-      reasoningTokens: Number(row.inherited_reasoning),
+      inputTokens: Number(row.total_input),
+      outputTokens: Number(row.total_output),
+      cacheReadTokens: Number(row.total_cache_read),
+      cacheWriteTokens: Number(row.total_cache_write),
+      reasoningTokens: Number(row.total_reasoning),
     },
-    costUsd: Number(row.inherited_cost),
+    costUsd: Number(row.total_cost),
   }
 }
 
 /** Token and cost totals of a fork's inherited steps (its own are on its row). */
 export async function inheritedUsage(db: Sql, chatId: string): Promise<InheritedTotals> {
-  const [row] = await db.query<Record<string, string>>(`${LINEAGE} ${INHERITED_TOTALS}`, [chatId])
-  return row ? inheritedTotalsOf(row) : { usage: ZERO_USAGE, costUsd: 0 }
+  const [row] = await db.query<Record<string, string>>(`${LINEAGE} ${totalsOf('l.chat_id <> $1::uuid')}`, [chatId])
+  return totalsFrom(row)
+}
+
+/**
+ * A chat's totals, its own and inherited, right after `revision`: what a fork cut there
+ * inherits. Only whole once the read model has the chat through that revision, so with the
+ * revision it has (`projected`, -1 when it has no row), from the same snapshot.
+ */
+export async function totalsThrough(db: Sql, chatId: string, revision: number): Promise<{ totals: InheritedTotals; projected: number }> {
+  const [row] = await db.query<Record<string, string>>(
+    `${lineageFrom('$2::bigint')}
+     select coalesce((select revision from chats where id = $1::uuid), -1)::text as projected, t.* from (${totalsOf('true')}) t`,
+    [chatId, revision],
+  )
+  return { totals: totalsFrom(row), projected: Number(row?.projected ?? -1) }
 }

@@ -167,7 +167,9 @@ export class StreamWriter {
     command: Command,
     options: HandleOptions,
   ): Promise<CommandOutcome<State>> {
-    if (!view.loaded) await this.#catchUp(view)
+    // A command that forks creates its stream (under a new id): the append's no_stream check
+    // stands in for reading it first, and a clash is a conflict like any other.
+    if (!view.loaded && !options.forkOf) await this.#catchUp(view)
     const deadline = Date.now() + this.#conflictTimeoutMs
     // A refusal or a no-op decided from a view that may be behind is checked against the stream once.
     let fresh = false

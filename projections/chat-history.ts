@@ -77,6 +77,8 @@ export async function insertMessages(tx: Sql, rows: readonly MessageRow[]) {
         parts: JSON.stringify(m.parts),
         usage: m.usage === null ? null : JSON.stringify(m.usage),
         cost_usd: m.costUsd,
+        total_usage: JSON.stringify(m.totalUsage),
+        total_cost_usd: m.totalCostUsd,
         created_at: m.createdAt,
       })),
     )

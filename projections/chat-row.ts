@@ -86,6 +86,12 @@ export interface MessageRow {
   parts: unknown[]
   usage: TokenUsage | null
   costUsd: number | null
+  /**
+   * The chat's own totals right after this message (its row's usage and cost then): a fork's
+   * inherited totals are read from one message of each chat it reads through (chat-lineage.ts).
+   */
+  totalUsage: TokenUsage
+  totalCostUsd: number
   compacted: boolean
   inherited: boolean
   createdAt: Date
@@ -125,8 +131,20 @@ export { addUsage }
 /** Costs are whole micro-dollars (numeric(14,6)); keep sums exact in binary floating point. */
 export const addCost = (a: number, b: number) => Math.round((a + b) * 1_000_000) / 1_000_000
 
-function message(chatId: string, e: Folded<ChatEvent>, m: Pick<MessageRow, 'id' | 'role' | 'parts'> & Partial<MessageRow>): MessageRow {
-  return { chatId, revision: Number(e.revision), usage: null, costUsd: null, compacted: false, inherited: false, createdAt: e.createdAt, ...m }
+/** A message of the chat whose row is `next` (the row after the event, so its totals count the message). */
+function message(next: ChatRow, e: Folded<ChatEvent>, m: Pick<MessageRow, 'id' | 'role' | 'parts'> & Partial<MessageRow>): MessageRow {
+  return {
+    chatId: next.id,
+    revision: Number(e.revision),
+    usage: null,
+    costUsd: null,
+    totalUsage: next.usage,
+    totalCostUsd: next.costUsd,
+    compacted: false,
+    inherited: false,
+    createdAt: e.createdAt,
+    ...m,
+  }
 }
 
 /**
@@ -144,7 +162,6 @@ export function evolveChatRow(
   if (event.type === 'ChatForked') return { row: forkedRow(event, fallback ?? null), changes: [] }
   if (!row) throw new Error(`${event.type} at ${event.stream}@${revision}: the chat has no row (no ChatCreated or ChatForked before it)`)
 
-  const chatId = row.id
   const next: ChatRow = {
     ...row,
     status: chatStatusAfter(row.status, event as ChatEvent),
@@ -155,7 +172,7 @@ export function evolveChatRow(
   const changes: HistoryChange[] = []
   switch (event.type) {
     case 'UserMessagePosted':
-      changes.push({ kind: 'message', message: message(chatId, event, { id: event.data.messageId, role: 'user', parts: event.data.parts }) })
+      changes.push({ kind: 'message', message: message(next, event, { id: event.data.messageId, role: 'user', parts: event.data.parts }) })
       if (event.data.fromQueueId) changes.push({ kind: 'dequeue', queueId: event.data.fromQueueId })
       next.lastError = null
       break
@@ -177,9 +194,9 @@ export function evolveChatRow(
       break
     case 'AssistantStepCompleted': {
       const d = event.data
-      changes.push({ kind: 'message', message: message(chatId, event, { id: d.stepId, role: 'assistant', parts: d.parts, usage: d.usage, costUsd: d.costUsd }) })
       next.usage = addUsage(row.usage, d.usage)
       next.costUsd = addCost(row.costUsd, d.costUsd)
+      changes.push({ kind: 'message', message: message(next, event, { id: d.stepId, role: 'assistant', parts: d.parts, usage: d.usage, costUsd: d.costUsd }) })
       break
     }
     case 'ToolCallCompleted': {
@@ -193,7 +210,7 @@ export function evolveChatRow(
         durationMs: d.durationMs,
         ...(d.images ? { images: d.images } : {}),
       }
-      changes.push({ kind: 'message', message: message(chatId, event, { id: d.callId, role: 'tool', parts: [part] }) })
+      changes.push({ kind: 'message', message: message(next, event, { id: d.callId, role: 'tool', parts: [part] }) })
       break
     }
     case 'TurnFailed':
@@ -214,7 +231,7 @@ export function evolveChatRow(
         tokensAfter: d.tokensAfter,
         manual: d.manual,
       }
-      changes.push({ kind: 'message', message: message(chatId, event, { id: event.id, role: 'summary', parts: [part] }) })
+      changes.push({ kind: 'message', message: message(next, event, { id: event.id, role: 'summary', parts: [part] }) })
       changes.push({ kind: 'compact', throughRevision: d.throughRevision })
       next.compactionRequested = false
       break

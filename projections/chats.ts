@@ -26,6 +26,8 @@ const MESSAGES = 'messages'
 
 interface HeldRow {
   row: ChatRow | null
+  /** The row as this batch inserted it (a new chat): written already unless a later event changed it. */
+  inserted: ChatRow | null
   /** Whether the batch changed the chat's queue (its length is then counted from the table). */
   queueChanged: boolean
 }
@@ -48,28 +50,57 @@ async function applyChatEvent(tx: Sql, stored: StoredEvent, batch: ProjectionBat
       throw new Error(`${event.type} at ${event.stream}@${event.revision}: the chat has no row (no ChatCreated or ChatForked before it)`)
     // Activity brings a chat's archived rows back (src/audit/retention.ts): it reads through them.
     if (current?.history_archived_at) await restoreChatHistory(tx, chatId)
-    const entry: HeldRow = (held = { row: current ? chatRowOf(current) : null, queueChanged: false })
+    const entry: HeldRow = (held = { row: current ? chatRowOf(current) : null, inserted: null, queueChanged: false })
     batch.memo.set(chatId, entry)
     batch.beforeCommit(() => writeRow(tx, entry))
   }
-  if (event.type === 'ChatForked') {
-    // A new fork reads through its source's rows: they come back too. The source's row lock
-    // orders this with a retention pass.
-    const source = await readModels(tx).selectFrom('chats').select('history_archived_at').where('id', '=', event.data.sourceChatId).forUpdate().executeTakeFirst()
-    if (source?.history_archived_at) await restoreChatHistory(tx, event.data.sourceChatId)
-  }
   const fallback = event.type === 'ChatForked' && FORK_NEEDS_SOURCE_SETTINGS(event) ? await sourceSettings(tx, batch, event.data.sourceChatId) : null
   const { row, changes } = evolveChatRow(first ? null : held.row, event, fallback)
-  // Messages and queue rows refer to the chat's row: a new chat's is there before them.
-  if (first) await readModels(tx).insertInto('chats').values(columnsOf(row)).onConflict((oc) => oc.column('id').doNothing()).execute()
+  // Messages and queue rows refer to the chat's row: a new chat's is there before them, whole
+  // (its queue is empty), so a batch that has nothing more for it writes no update.
+  if (first) {
+    const source = event.type === 'ChatForked' ? event.data.sourceChatId : null
+    const inserted = await insertChatRow(tx, row, source)
+    held.inserted = inserted ? row : null
+    if (source) {
+      // A new fork reads through its source's rows: they come back too. The source's row lock
+      // (taken by the insert; here when the fork's row was there already) orders this with a
+      // retention pass.
+      const archived = inserted
+        ? inserted.sourceArchivedAt
+        : (await readModels(tx).selectFrom('chats').select('history_archived_at').where('id', '=', source).forUpdate().executeTakeFirst())?.history_archived_at
+      if (archived) await restoreChatHistory(tx, source)
+    }
+  }
   held.row = row
   if (await writeHistoryChanges(tx, chatId, changes, unwritten)) held.queueChanged = true
+}
+
+/**
+ * Inserts a new chat's row; null when it was there already. For a fork, the same statement locks
+ * its source's row and tells whether retention archived the source's messages.
+ */
+async function insertChatRow(tx: Sql, row: ChatRow, sourceChatId: string | null): Promise<{ sourceArchivedAt: Date | null } | null> {
+  const db = readModels(tx)
+  const values = { ...columnsOf(row), needs_runner: needsRunner(row, 0) }
+  if (!sourceChatId) {
+    const inserted = await db.insertInto('chats').values(values).onConflict((oc) => oc.column('id').doNothing()).returning('id').executeTakeFirst()
+    return inserted ? { sourceArchivedAt: null } : null
+  }
+  const inserted = await db
+    .with('source', (qb) => qb.selectFrom('chats').select('history_archived_at').where('id', '=', sourceChatId).forUpdate())
+    .insertInto('chats')
+    .values(values)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning((eb) => ['id', eb.selectFrom('source').select('history_archived_at').as('source_archived_at')])
+    .executeTakeFirst()
+  return inserted ? { sourceArchivedAt: inserted.source_archived_at ?? null } : null
 }
 
 /** Writes a chat's row as the batch left it, and the runner's discovery column from the same rule. */
 async function writeRow(tx: Sql, held: HeldRow): Promise<void> {
   const { row, queueChanged } = held
-  if (!row) return
+  if (!row || (row === held.inserted && !queueChanged)) return
   const db = readModels(tx)
   const { id: chatId, ...set } = columnsOf(row)
   const after = await db
@@ -78,10 +109,13 @@ async function writeRow(tx: Sql, held: HeldRow): Promise<void> {
     .where('id', '=', chatId)
     .returning(['queue_length', 'needs_runner'])
     .executeTakeFirstOrThrow()
-  // The runner's discovery reads this column: the one rule, applied to the row as written.
-  const needsRunner = chatNeedsRunner({ archived: row.archived, status: row.status, compactionRequested: row.compactionRequested, queueLength: Number(after.queue_length) })
-  if (needsRunner !== after.needs_runner) await db.updateTable('chats').set({ needs_runner: needsRunner }).where('id', '=', chatId).execute()
+  const needs = needsRunner(row, Number(after.queue_length))
+  if (needs !== after.needs_runner) await db.updateTable('chats').set({ needs_runner: needs }).where('id', '=', chatId).execute()
 }
+
+/** The runner's discovery reads `needs_runner`: the one rule, applied to the row as written. */
+const needsRunner = (row: ChatRow, queueLength: number) =>
+  chatNeedsRunner({ archived: row.archived, status: row.status, compactionRequested: row.compactionRequested, queueLength })
 
 /** Early `ChatForked` events did not record the source's settings: take its current row (never a fold). */
 async function sourceSettings(tx: Sql, batch: ProjectionBatch, sourceChatId: string): Promise<ForkFallback | null> {

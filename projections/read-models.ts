@@ -1,4 +1,5 @@
 import type { PendingApproval } from './chat-row.ts'
+import type { TokenUsage } from '../src/events/index.ts'
 import type { ColumnType, Kysely } from 'kysely'
 import type { Sql } from '../src/db/database.ts'
 
@@ -78,6 +79,9 @@ export interface ChatMessagesTable {
   parts: Jsonb
   usage: Jsonb | null
   cost_usd: Numeric | null
+  /** The chat's own totals right after this message (migration 140): what a fork's inherited totals read. */
+  total_usage: Jsonb<TokenUsage>
+  total_cost_usd: Numeric
   compacted: ColumnType<boolean, boolean | undefined, boolean>
   /** Always false since migration 070: a fork's inherited rows are resolved on read, not copied. */
   inherited: ColumnType<boolean, boolean | undefined, boolean>

@@ -8,11 +8,16 @@ import type { TokenUsage } from '../events/chat.ts'
  * lists the chat ($1) with no upper bound, then each source with the lowest cut below it, and
  * whether retention moved its rows to `chat_messages_archive` (src/audit/retention.ts).
  */
-export const LINEAGE = `with recursive lineage (chat_id, hi, src, cut, archived) as (
-    select id, null::bigint, fork_of_chat_id, fork_of_revision, history_archived_at is not null from chats where id = $1::uuid
+export const LINEAGE = lineageFrom('null::bigint')
+
+/** `LINEAGE` with the chat's own bound: `null::bigint` (none), or a revision. */
+function lineageFrom(bound: string): string {
+  return `with recursive lineage (chat_id, hi, src, cut, archived) as (
+    select id, ${bound}, fork_of_chat_id, fork_of_revision, history_archived_at is not null from chats where id = $1::uuid
   union all
     select c.id, least(l.hi, l.cut), c.fork_of_chat_id, c.fork_of_revision, c.history_archived_at is not null from chats c join lineage l on c.id = l.src
 )`
+}
 
 /**
  * The messages the chat sees (each lineage member's up to its bound) that match `where` (on
@@ -43,28 +48,62 @@ export async function lineageMessages(db: Sql, chatId: string, afterRevision: st
   )
 }
 
-/** Token and cost totals of a fork's inherited steps (its own are on its row). */
-export async function inheritedUsage(db: Sql, chatId: string): Promise<{ usage: TokenUsage; costUsd: number }> {
-  const [row] = await db.query<Record<string, string>>(
-    `${LINEAGE}
-     select coalesce(sum((m.usage ->> 'inputTokens')::bigint), 0)::text as input,
-            coalesce(sum((m.usage ->> 'outputTokens')::bigint), 0)::text as output,
-            coalesce(sum((m.usage ->> 'cacheReadTokens')::bigint), 0)::text as cache_read,
-            coalesce(sum((m.usage ->> 'cacheWriteTokens')::bigint), 0)::text as cache_write,
-            coalesce(sum((m.usage ->> 'reasoningTokens')::bigint), 0)::text as reasoning,
-            coalesce(sum(m.cost_usd), 0)::text as cost
-     from ${lineageRows(`m.chat_id <> $1::uuid and m.role = 'assistant'`)} m`,
-    [chatId],
-  )
+/** A member's totals through its bound: its last message at or below it, from the table its rows are in. */
+const lastMessageAtBound = (table: string, extra: string) =>
+  `(select m.revision, m.total_usage, m.total_cost_usd from ${table} m
+    where m.chat_id = l.chat_id and m.revision <= l.hi${extra} order by m.revision desc limit 1)`
+
+/**
+ * The sum, over the lineage members that match `where`, of each one's own totals right after its
+ * last message at or below its bound (message rows carry them, migration 140), as one row of
+ * `total_*` columns: one primary-key lookup per member, however long the chats are.
+ */
+const totalsOf = (where: string) => `select
+    coalesce(sum((t.total_usage ->> 'inputTokens')::bigint), 0)::text as total_input,
+    coalesce(sum((t.total_usage ->> 'outputTokens')::bigint), 0)::text as total_output,
+    coalesce(sum((t.total_usage ->> 'cacheReadTokens')::bigint), 0)::text as total_cache_read,
+    coalesce(sum((t.total_usage ->> 'cacheWriteTokens')::bigint), 0)::text as total_cache_write,
+    coalesce(sum((t.total_usage ->> 'reasoningTokens')::bigint), 0)::text as total_reasoning,
+    coalesce(sum(t.total_cost_usd), 0)::text as total_cost
+  from lineage l cross join lateral (
+    select x.total_usage, x.total_cost_usd
+    from (${lastMessageAtBound('chat_messages', '')} union all ${lastMessageAtBound('chat_messages_archive', ' and l.archived')}) x
+    order by x.revision desc limit 1
+  ) t
+  where ${where}`
+
+export type InheritedTotals = { usage: TokenUsage; costUsd: number }
+
+function totalsFrom(row: Record<string, unknown> | undefined): InheritedTotals {
   if (!row) return { usage: ZERO_USAGE, costUsd: 0 }
   return {
     usage: {
-      inputTokens: Number(row.input),
-      outputTokens: Number(row.output),
-      cacheReadTokens: Number(row.cache_read),
-      cacheWriteTokens: Number(row.cache_write),
-      reasoningTokens: Number(row.reasoning),
+      inputTokens: Number(row.total_input),
+      outputTokens: Number(row.total_output),
+      cacheReadTokens: Number(row.total_cache_read),
+      cacheWriteTokens: Number(row.total_cache_write),
+      reasoningTokens: Number(row.total_reasoning),
     },
-    costUsd: Number(row.cost),
+    costUsd: Number(row.total_cost),
   }
+}
+
+/** Token and cost totals of a fork's inherited steps (its own are on its row). */
+export async function inheritedUsage(db: Sql, chatId: string): Promise<InheritedTotals> {
+  const [row] = await db.query<Record<string, string>>(`${LINEAGE} ${totalsOf('l.chat_id <> $1::uuid')}`, [chatId])
+  return totalsFrom(row)
+}
+
+/**
+ * A chat's totals, its own and inherited, right after `revision`: what a fork cut there
+ * inherits. Only whole once the read model has the chat through that revision, so with the
+ * revision it has (`projected`, -1 when it has no row), from the same snapshot.
+ */
+export async function totalsThrough(db: Sql, chatId: string, revision: number): Promise<{ totals: InheritedTotals; projected: number }> {
+  const [row] = await db.query<Record<string, string>>(
+    `${lineageFrom('$2::bigint')}
+     select coalesce((select revision from chats where id = $1::uuid), -1)::text as projected, t.* from (${totalsOf('true')}) t`,
+    [chatId, revision],
+  )
+  return { totals: totalsFrom(row), projected: Number(row?.projected ?? -1) }
 }

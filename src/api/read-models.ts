@@ -7,7 +7,7 @@ import { invalidInput } from '../../commands/errors.ts'
 import { chatRowOf } from '../../projections/chats.ts'
 import { addCost, addUsage, type ChatRow, type QueueItem } from '../../projections/chat-row.ts'
 import type { MessagePart, TokenUsage } from '../events/chat.ts'
-import { inheritedUsage, lineageMessages } from './chat-lineage.ts'
+import { inheritedUsage, lineageMessages, type InheritedTotals } from './chat-lineage.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export const isUuid = (id: unknown): id is string => typeof id === 'string' && UUID.test(id)
@@ -114,19 +114,21 @@ export function chatViewOf(row: ChatRow, queueLength: number, inherited: { usage
   }
 }
 
-async function chatView(db: Sql, r: Row): Promise<ChatView> {
+/** `known`: a fork's inherited totals when the caller has them; otherwise they are read here. */
+async function chatView(db: Sql, r: Row, known?: InheritedTotals): Promise<ChatView> {
   const row = chatRowOf(r)
-  const inherited = row.forkOfChatId ? await inheritedUsage(db, row.id) : null
+  const inherited = row.forkOfChatId ? (known ?? (await inheritedUsage(db, row.id))) : null
   const view = chatViewOf(row, num(r.queue_length), inherited, String(r.sort_key ?? r.created_at))
   return r.history_archived_at ? { ...view, historyArchivedAt: iso(r.history_archived_at) } : view
 }
 
 const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'
 
-export async function loadChat(db: Sql, chatId: string): Promise<ChatView | null> {
+/** `opts.inherited`: the chat is a fork whose inherited totals the caller read already (forkChat). */
+export async function loadChat(db: Sql, chatId: string, opts: { inherited?: InheritedTotals } = {}): Promise<ChatView | null> {
   if (!isUuid(chatId)) return null
   const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.id = $1`, [chatId])
-  return rows[0] ? chatView(db, rows[0]) : null
+  return rows[0] ? chatView(db, rows[0], opts.inherited) : null
 }
 
 export interface ChatListQuery {
@@ -254,6 +256,28 @@ export function eventView(e: StoredEvent) {
     actor: { kind: e.metadata.actor.kind.toUpperCase(), id: e.metadata.actor.id, onBehalfOf: e.metadata.actor.onBehalfOf ?? null },
     occurredAt: e.createdAt.toISOString(),
     hash: e.hash,
+  }
+}
+
+/** What a fork takes from its source's row: who owns it, for the permission check, and its current settings. */
+export interface ForkSourceRow extends ChatOwnership {
+  title: string
+  modelId: string | null
+  workspaceId: string | null
+  planMode: boolean
+}
+
+export async function forkSourceRow(db: Sql, chatId: string): Promise<ForkSourceRow | null> {
+  if (!isUuid(chatId)) return null
+  const [row] = await db.query<Row>('select owner_id, organization_id, title, model_id, workspace_id, plan_mode from chats where id = $1', [chatId])
+  if (!row) return null
+  return {
+    ownerId: String(row.owner_id),
+    organizationId: String(row.organization_id),
+    title: String(row.title),
+    modelId: (row.model_id as string | null) ?? null,
+    workspaceId: (row.workspace_id as string | null) ?? null,
+    planMode: Boolean(row.plan_mode),
   }
 }
 

@@ -14,7 +14,7 @@ import { LINEAGE } from '../api/chat-lineage.ts'
 
 export { MAX_RETENTION_DAYS } from '../../commands/config/decide.ts'
 
-const COLUMNS = 'chat_id, revision, id, role, parts, usage, cost_usd, compacted, inherited, created_at'
+const COLUMNS = 'chat_id, revision, id, role, parts, usage, cost_usd, total_usage, total_cost_usd, compacted, inherited, created_at'
 const BATCH = 100
 
 export interface RetentionPass {

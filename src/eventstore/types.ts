@@ -142,10 +142,11 @@ export interface EventStore {
   verifyStream(stream: string): Promise<VerifyResult>
   /**
    * Calls `onAppend` soon after events are appended to the log by any process sharing it, with the
-   * streams when known ('' when not). A wake-up for readers that poll the log (the projection
-   * engine), not a transport: read the log after it. Best effort: a reader still polls.
+   * streams when known ('' when not), and the events' types when known (appends of this process).
+   * A wake-up for readers that poll the log (the projection engine), not a transport: read the
+   * log after it. Best effort: a reader still polls.
    */
-  watchAppends(onAppend: (streams: readonly string[]) => void): Promise<AppendWatch>
+  watchAppends(onAppend: (streams: readonly string[], types?: readonly string[]) => void): Promise<AppendWatch>
   close(): Promise<void>
 }
 

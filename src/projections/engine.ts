@@ -92,9 +92,10 @@ export function createProjectionEngine(opts: ProjectionEngineOptions): Projectio
       const saved = await loadCheckpoints()
       for (const r of runners.values()) r.reset(saved.get(r.projection.name)?.checkpoint ?? '')
       try {
-        // Appends by any process sharing the log: NOTIFY on PostgreSQL, a `$all` subscription on EventStoreDB.
-        watch = await store.watchAppends(() => {
-          for (const r of runners.values()) r.wake()
+        // Appends by any process sharing the log: NOTIFY on PostgreSQL (this process's own at the
+        // append, with their types), a `$all` subscription on EventStoreDB.
+        watch = await store.watchAppends((_streams, types) => {
+          for (const r of runners.values()) if (!types || types.some((t) => r.projection.eventTypes.includes(t))) r.wake()
         })
         deps.visibleLate = watch.visibleLate
       } catch (err) {
@@ -308,16 +309,22 @@ class ProjectionRunner {
     }
 
     const committed = await db.transaction(async (tx) => {
-      // The row lock makes processes sharing one database take turns; the re-check makes
-      // the one that waited drop its batch instead of applying it a second time.
+      // The checkpoint moves first, in the batch's transaction, on the condition that it is still
+      // where this batch read from: its row lock makes processes sharing one database take turns,
+      // and the one that waited (or a rebuild moved) drops its batch instead of applying it twice.
       // A read model is rebuilt from the log: its commit need not wait for a WAL flush. A crash
       // loses the last batches and their checkpoint together, and they are applied again.
-      const [row] = await tx.query<{ checkpoint: string }>(
-        "select checkpoint, set_config('synchronous_commit', 'off', true) from projection_checkpoints where name = $1 for update",
-        [name],
+      const moved = await tx.query(
+        `update projection_checkpoints set checkpoint = $2, last_error = null, updated_at = now()
+         where name = $1 and checkpoint = $3
+         returning set_config('synchronous_commit', 'off', true)`,
+        [name, page.checkpoint, from],
       )
-      const current = row?.checkpoint ?? ''
-      if (current !== from) return { movedTo: current }
+      if (!moved.length) {
+        const [row] = await tx.query<{ checkpoint: string }>('select checkpoint from projection_checkpoints where name = $1', [name])
+        if (!row) await tx.query('insert into projection_checkpoints (name) values ($1) on conflict (name) do nothing', [name])
+        return { movedTo: row?.checkpoint ?? '' }
+      }
       const batch = createProjectionBatch()
       for (const event of page.events) {
         try {
@@ -331,11 +338,6 @@ class ProjectionRunner {
       } catch (err) {
         throw new ProjectionHandlerError(name, page.events[page.events.length - 1]!, err)
       }
-      await tx.query(
-        `insert into projection_checkpoints (name, checkpoint, last_error, updated_at) values ($1, $2, null, now())
-         on conflict (name) do update set checkpoint = excluded.checkpoint, last_error = null, updated_at = excluded.updated_at`,
-        [name, page.checkpoint],
-      )
       return null
     })
 

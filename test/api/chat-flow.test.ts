@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chatStream } from '../../src/events/chat.ts'
 import { ephemeralFor } from '../../src/api/index.ts'
+import { archiveOldChats } from '../../src/audit/retention.ts'
 import { backends } from '../support/databases.ts'
 import { CHAT_FIELDS, collect, sleep, startApiServer, type ApiServer } from './harness.ts'
 
@@ -102,6 +103,58 @@ describe.each(backends)('chats through GraphQL on $name', (backend) => {
     for (const e of stored) {
       expect(e.metadata).toMatchObject({ actor: { kind: 'user' }, organizationId: expect.any(String), correlationId: expect.any(String), causationId: expect.any(String) })
     }
+  })
+
+  it.skipIf(!backend.available)("answers a fork with the totals it inherits, for a fork of a fork and of an archived source, as reads of it later do", async () => {
+    const FIELDS = `${CHAT_FIELDS} workspaceId lastError pendingQuestionId compactionRequested openToolCalls { callId } createdAt updatedAt historyArchivedAt
+      usage { inputTokens outputTokens cacheReadTokens cacheWriteTokens reasoningTokens costUsd }`
+    const fork = async (id: string, at: number) => {
+      const res = await server.gql(`mutation($id: ID!, $at: Int!) { forkChat(chatId: $id, atRevision: $at) { ${FIELDS} } }`, { id, at }, alice)
+      expect(res.body.errors).toBeUndefined()
+      const answer = res.body.data.forkChat as { id: string; revision: number; usage: Record<string, number> }
+      // What the answer shows is what the chat reads as afterwards.
+      expect((await server.gql(`query($id: ID!) { chat(id: $id) { ${FIELDS} } }`, { id: answer.id }, alice)).body.data.chat).toEqual(answer)
+      return answer
+    }
+    /** A finished turn of one step on `id` after `revision`; waits for the read model unless told not to. */
+    const step = async (id: string, revision: number, inputTokens: number, costUsd: number, wait = true) => {
+      const turnId = randomUUID()
+      const metadata = { actor: { kind: 'system' as const, id: 'test' } }
+      const events = [
+        { type: 'TurnStarted', data: { turnId, runnerId: 'test-runner', modelId: null } },
+        {
+          type: 'AssistantStepCompleted',
+          data: {
+            turnId, stepId: randomUUID(), modelId: null, parts: [{ type: 'text', text: 'ok' }], text: 'ok', reasoning: '', toolCalls: [],
+            usage: { inputTokens, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }, costUsd, finishReason: 'stop', interrupted: false,
+          },
+        },
+        { type: 'TurnCompleted', data: { turnId } },
+      ]
+      const appended = await server.store.appendToStream(chatStream(id), events.map((e) => ({ id: randomUUID(), ...e, metadata })), { expectedRevision: BigInt(revision) })
+      if (wait) await server.engine.waitForAll(appended.checkpoint)
+    }
+    const usage = (inputTokens: number, steps: number, costUsd: number) => ({ inputTokens, outputTokens: steps, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, costUsd })
+
+    // source: 0 created, 1 hello, 2 turn, 3 step, 4 end
+    const source = (await server.gql(`mutation { createChat(input: { title: "totals", firstMessage: "hello" }) { id } }`, {}, alice)).body.data.createChat.id
+    await step(source, 1, 100, 0.5)
+    const first = await fork(source, 4)
+    expect(first).toMatchObject({ revision: 5, usage: usage(100, 1, 0.5) })
+    expect((await fork(source, 2)).usage).toEqual(usage(0, 0, 0))
+    // The fork's own step (6..8), then a fork of the fork after it and one before it.
+    await step(first.id, 5, 20, 0.25)
+    expect((await fork(first.id, 8)).usage).toEqual(usage(120, 2, 0.75))
+    expect((await fork(first.id, 5)).usage).toEqual(usage(100, 1, 0.5))
+    // Forked at once after a step the read model may not have yet: the answer still counts it.
+    await step(source, 4, 1000, 2, false)
+    expect((await fork(source, 7)).usage).toEqual(usage(1100, 2, 2.5))
+
+    // Retention archived the whole lineage: a new fork of the fork brings it back, with the same totals.
+    await archiveOldChats(server.db, new Date(Date.now() + 60_000))
+    expect((await server.db.query('select history_archived_at from chats where id = $1', [first.id]))[0]!.history_archived_at).not.toBeNull()
+    expect((await fork(first.id, 8)).usage).toEqual(usage(120, 2, 0.75))
+    expect((await server.db.query('select history_archived_at from chats where id = $1', [source]))[0]!.history_archived_at).toBeNull()
   })
 
   it.skipIf(!backend.available)('streams every event once, in order, from revision 0 while another client appends', async () => {

@@ -6,6 +6,9 @@ import { backends } from '../support/databases.ts'
 import { agentActor, eventLog, ORG, OWNER, project, projectAsOneBatch, type Delivered } from './support.ts'
 import { listMessages, loadChat, type Connection, type MessageView } from '../../src/api/read-models.ts'
 import { chatsReferencing } from '../../src/attachments/blobs.ts'
+import { foldChatAsOf } from '../../src/asof/chat-as-of.ts'
+import { archiveOldChats } from '../../src/audit/retention.ts'
+import { addCost, addUsage } from '../../projections/chat-row.ts'
 
 const FORKER = '22222222-2222-4222-8222-222222222222'
 const readMessages = (c: Connection<MessageView>) => c.nodes.map((m) => [m.revision, m.id, m.compacted, m.inherited])
@@ -289,6 +292,62 @@ for (const [backend, batched] of backends.flatMap((b) => [[b, false] as const, [
       // The source is untouched by its forks.
       expect((await messages(source)).every((m) => !m.inherited)).toBe(true)
       expect(await chatRow(source)).toMatchObject({ model_id: 'gpt', queue_length: 1, input_tokens: '1100' })
+    })
+
+    it("adds each source's totals up to its cut to a fork's own, for forks of forks, archived sources and new forks of archived ones", async () => {
+      const log = eventLog()
+      const [source, fork, forkOfFork, atStep, atUserMessage, late] = [uuid(), uuid(), uuid(), uuid(), uuid(), uuid()]
+      const forked = (chatId: string, sourceChatId: string, atRevision: number): ChatEvent => ({
+        type: 'ChatForked',
+        data: { chatId, sourceChatId, atRevision, ownerId: OWNER, organizationId: ORG, title: 'Fork', closedToolCallIds: [], modelId: 'claude', workspaceId: null, planMode: false },
+      })
+      const forkAt = (chatId: string, sourceChatId: string, atRevision: number, own: ChatEvent[] = []) => {
+        log.fork(chatStream(chatId), atRevision)
+        return log.append(chatStream(chatId), [forked(chatId, sourceChatId, atRevision), ...own])
+      }
+      const totals = (steps: [input: number, cost: number][]) => ({
+        inputTokens: steps.reduce((n, [input]) => n + input, 0),
+        outputTokens: steps.reduce((n, [input]) => n + input / 10, 0),
+        cacheReadTokens: 5 * steps.length,
+        cacheWriteTokens: steps.length,
+        reasoningTokens: 2 * steps.length,
+        costUsd: steps.reduce((n, [, cost]) => n + cost, 0),
+      })
+      const usageOf = async (id: string) => (await loadChat(db, id))!.usage
+      // source: 0 created, 1 m1, 2 turn, 3 s1, 4 completed, 5 m2, 6 turn, 7 s2, 8 completed
+      const sourceEvents = log.append(chatStream(source), [created(source), posted('m1'), turn(), step('s1', usage(100, 10), 0.5), completed, posted('m2'), turn('t2'), step('s2', usage(1000, 100), 2), completed])
+      // fork at 4: 5 forked, 6 f1, 7 turn, 8 fs1, 9 completed, 10 f2, 11 turn, 12 fs2, 13 completed
+      const forkEvents = forkAt(fork, source, 4, [posted('f1'), turn(), step('fs1', usage(20, 2), 0.25), completed, posted('f2'), turn('t2'), step('fs2', usage(40, 4), 0.125), completed])
+      // fork of the fork at 10 (after fs1, before fs2): 11 forked, 12 g1, 13 turn, 14 gs1, 15 completed
+      const forkOfForkEvents = forkAt(forkOfFork, fork, 10, [posted('g1'), turn(), step('gs1', usage(70, 7), 0.0625), completed])
+      await apply([...sourceEvents, ...forkEvents, ...forkOfForkEvents])
+      // A cut at a step counts it; a cut past it at a user message counts what that message's row carries.
+      await apply([...forkAt(atStep, source, 7), ...forkAt(atUserMessage, source, 5)])
+
+      const expected = {
+        [source]: totals([[100, 0.5], [1000, 2]]),
+        [fork]: totals([[100, 0.5], [20, 0.25], [40, 0.125]]),
+        [forkOfFork]: totals([[100, 0.5], [20, 0.25], [70, 0.0625]]),
+        [atStep]: totals([[100, 0.5], [1000, 2]]),
+        [atUserMessage]: totals([[100, 0.5]]),
+      }
+      const read = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (id) => [id, await usageOf(id)])))
+      expect(await read()).toEqual(expected)
+      // The as-of fold of the same events, with the read model's own functions, agrees.
+      const folded = foldChatAsOf([...sourceEvents.slice(0, 5), ...forkEvents.slice(0, 6), ...forkOfForkEvents])
+      expect({ ...addUsage(folded.row.usage, folded.inherited!.usage), costUsd: addCost(folded.row.costUsd, folded.inherited!.costUsd) }).toEqual(expected[forkOfFork])
+
+      // Retention moves the whole lineage to the archive (forks first): the totals read the same from there.
+      const archived = await archiveOldChats(db, new Date())
+      expect(archived.chats).toBeGreaterThanOrEqual(5)
+      expect(await db.query('select chat_id from chat_messages where chat_id = any($1::uuid[])', [Object.keys(expected)])).toEqual([])
+      expect(await read()).toEqual(expected)
+
+      // A new fork of an archived fork brings its lineage's rows back and inherits the same totals.
+      await apply(forkAt(late, forkOfFork, 14))
+      expect((await chatRow(forkOfFork))!.history_archived_at).toBeNull()
+      expect(await usageOf(late)).toEqual(totals([[100, 0.5], [20, 0.25], [70, 0.0625]]))
+      expect(await read()).toEqual(expected)
     })
   })
 }

@@ -35,8 +35,8 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   const wakeups = new Wakeups()
   const notifier = new CommitNotifier(db)
   const subscriptions = new Set<PagedSubscription<unknown>>()
-  /** `watchAppends` callers: woken by this store's appends at once, by other processes' through NOTIFY. */
-  const appendWatchers = new Set<(streams: readonly string[]) => void>()
+  /** `watchAppends` callers, told of this store's appends at the append, with the events' types; of other processes' through NOTIFY. */
+  const appendWatchers = new Set<(streams: readonly string[], types?: readonly string[]) => void>()
   let listening: Promise<(() => Promise<void>) | null> | null = null
   let closed = false
   // Projections and the runner's watch wake on the same append: one read serves them all.
@@ -70,10 +70,11 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
   return {
     async appendToStream(stream: string, events: NewEvent[], appendOptions: AppendOptions = {}) {
       const result = await appendEvents(db, stream, prepareEvents(stream, events), appendOptions)
-      wakeups.wake(stream, events.map((e) => e.type))
+      const types = events.map((e) => e.type)
+      wakeups.wake(stream, types)
       for (const watcher of appendWatchers) {
         try {
-          watcher([stream])
+          watcher([stream], types)
         } catch {
           // A wake-up is best effort; the append has committed.
         }
@@ -141,7 +142,8 @@ export function createSqlEventStore(db: Database, options: SqlEventStoreOptions 
     },
 
     async watchAppends(onAppend) {
-      // This store's appends at once; other processes' (and other stores') through their NOTIFY.
+      // This store's appends at the append, with their types (a projection of other types stays
+      // asleep, and the woken ones read together); other processes' (and other stores') from their NOTIFY.
       const unlisten = await db.listen(EVENTS_CHANNEL, (payload) => {
         const { origin, streams } = parseNotification(payload)
         if (origin !== notifier.origin) onAppend(streams)

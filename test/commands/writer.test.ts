@@ -109,6 +109,28 @@ for (const backend of backends) {
       expect((await events(chatId)).map((e) => e.type).slice(-2)).toEqual(['ChatRenamed', 'RetryScheduled'])
     })
 
+    it('appends a fork, and refuses one onto a chat another process created: the append finds it, nothing is appended', async () => {
+      const { chatId: sourceId } = await runningChat(b)
+      const fork = (chatId: string): ChatCommand => ({
+        type: 'ForkChat',
+        chatId,
+        ownerId: OWNER,
+        organizationId: ORG,
+        atRevision: 1,
+        source: { chatId: sourceId, lastRevision: 2, title: 't', modelId: null, workspaceId: null, planMode: false },
+      })
+      const forkOf = { stream: chatStream(sourceId), revision: 1n }
+      const forked = randomUUID()
+      const outcome = await a.handle(chatStream(forked), chatDecider, fork(forked), { commandId: randomUUID(), metadata: meta, forkOf })
+      expect(outcome.events.map((e) => [e.type, e.revision])).toEqual([['ChatForked', 2n]])
+      // Writer b made this chat; a has never read it, and finds out from the append's no_stream check.
+      const { chatId: taken } = await runningChat(b)
+      const before = await events(taken)
+      const err = await a.handle(chatStream(taken), chatDecider, fork(taken), { commandId: randomUUID(), metadata: meta, forkOf }).catch((e: unknown) => e)
+      expect((err as CommandError).code).toBe('ALREADY_EXISTS')
+      expect(await events(taken)).toEqual(before)
+    })
+
     it('answers CONFLICT only to a client that named a revision the chat has moved past', async () => {
       const { chatId } = await runningChat()
       const head = (await events(chatId)).at(-1)!.revision

@@ -70,7 +70,7 @@ for (const backend of backends) {
       const meta: EventMetadata = { actor: { kind: 'agent', id: 'runner:test', onBehalfOf: ownerId }, organizationId: ORG }
       const usage = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }
       const data = { turnId: 't', stepId: randomUUID(), modelId: 'm', parts: [], text: '', reasoning: '', toolCalls: [], usage, costUsd, finishReason: 'stop', interrupted: false }
-      await store.appendToStream(`chat-${chatId}`, [{ id: randomUUID(), type: 'AssistantStepCompleted', data, metadata: meta }])
+      return store.appendToStream(`chat-${chatId}`, [{ id: randomUUID(), type: 'AssistantStepCompleted', data, metadata: meta }])
     }
     const check = async (chatId: string, ownerId: string, now?: Date) => guard.check(chatOf(ownerId), `chat-${chatId}`, await store.readStream(`chat-${chatId}`), now)
 
@@ -94,11 +94,13 @@ for (const backend of backends) {
       const chat = randomUUID()
       await step(chat, ALICE, 0.001)
       expect(await check(chat, ALICE)).toBeNull()
-      await step(chat, ALICE, 0.001)
+      const last = await step(chat, ALICE, 0.001)
       // Not projected yet (the engine has not started): the fold's steps alone cross the limit.
       expect(await check(chat, ALICE)).toMatchObject({ budget: { scope: 'chat' }, spentMicros: 2000, resetsAt: null })
       await engine.start()
-      await engine.waitForAll(await store.headCheckpoint())
+      // The append's own checkpoint, not the head as a reader sees it now (an open transaction
+      // anywhere on the server may hold that back before this step).
+      await engine.waitForAll(last.checkpoint)
       expect(await check(chat, ALICE)).toMatchObject({ spentMicros: 2000 })
       // A fork counts its own steps: the inherited ones are the source's.
       const fork = randomUUID()
@@ -112,9 +114,10 @@ for (const backend of backends) {
     it("sums a user's and the organization's spend per period; a user's own limit replaces the default", async () => {
       await engine.start()
       const [a, b] = [randomUUID(), randomUUID()]
-      await step(a, ALICE, 0.002)
-      await step(b, BOB, 0.003)
-      await engine.waitForAll(await store.headCheckpoint())
+      const first = await step(a, ALICE, 0.002)
+      const second = await step(b, BOB, 0.003)
+      await engine.waitForAll(first.checkpoint)
+      await engine.waitForAll(second.checkpoint)
       await setBudget({ scope: 'user', period: 'week', limitMicros: 2500 })
       expect(await check(a, ALICE)).toBeNull()
       expect(await check(b, BOB)).toMatchObject({ budget: { scope: 'user', period: 'week', userId: null }, spentMicros: 3000 })

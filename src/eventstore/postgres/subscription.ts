@@ -4,10 +4,15 @@ import type { Subscription } from '../types.ts'
 /** Whether an append to `stream` may hold events for a reader; `types` when the waker knows them. */
 /**
  * After a wake-up, readers poll this often, this many times: the woken read can find nothing yet
- * while an older transaction anywhere on the server holds the log's visibility horizon back.
+ * while an older transaction anywhere on the server holds the log's visibility horizon back. A
+ * subscription then goes on looking LATE_POLLS times more, at pauses doubling up to LATE_POLL_MAX_MS
+ * (about 30 s in all), so a transaction that stays open for seconds (a migration in another
+ * database) delays it by about as long, not by a whole poll interval.
  */
 export const EAGER_POLL_MS = 50
 export const EAGER_POLLS = 20
+const LATE_POLLS = 20
+const LATE_POLL_MAX_MS = 1_600
 /** While the database is unreachable, a subscription reads again after pauses growing between these. */
 const OUTAGE_RETRY_MIN_MS = 100
 const OUTAGE_RETRY_MAX_MS = 5_000
@@ -70,6 +75,9 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
   /** The wake-up registered before the last read, when that read returned a short page. */
   #afterShortPage: { woken: Promise<void>; cancel(): void } | null = null
   #eagerPolls = 0
+  /** After the eager polls, how many more and the next pause (doubling up to LATE_POLL_MAX_MS). */
+  #latePolls = 0
+  #lateMs = 0
   /** The pause before reading again while the database is unreachable; 0 when it answered last. */
   #outageMs = 0
 
@@ -147,11 +155,22 @@ export class PagedSubscription<T> implements Subscription<T>, AsyncIterator<T> {
   /** Until `woken`, the poll interval, or close; after a wake-up, the next few polls come soon (EAGER_POLLS). */
   async #wait(woken: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined
-    const ms = this.#eagerPolls > 0 ? Math.min(EAGER_POLL_MS, this.options.pollIntervalMs) : this.options.pollIntervalMs
-    if (this.#eagerPolls > 0) this.#eagerPolls--
+    const interval = this.options.pollIntervalMs
+    let ms = interval
+    if (this.#eagerPolls > 0) {
+      ms = Math.min(EAGER_POLL_MS, interval)
+      if (--this.#eagerPolls === 0) [this.#latePolls, this.#lateMs] = [LATE_POLLS, EAGER_POLL_MS * 2]
+    } else if (this.#latePolls > 0) {
+      this.#latePolls--
+      ms = Math.min(this.#lateMs, interval)
+      this.#lateMs = Math.min(this.#lateMs * 2, LATE_POLL_MAX_MS)
+    }
     const poll = new Promise<'poll'>((resolve) => (timer = setTimeout(() => resolve('poll'), ms)))
     const outcome = await Promise.race([woken.then(() => 'woken' as const), poll, this.#closing])
     clearTimeout(timer)
-    if (outcome === 'woken') this.#eagerPolls = EAGER_POLLS
+    if (outcome === 'woken') {
+      this.#eagerPolls = EAGER_POLLS
+      this.#latePolls = 0
+    }
   }
 }

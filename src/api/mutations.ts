@@ -3,11 +3,9 @@ import { randomUUID } from 'node:crypto'
 import type { ChatCommand, AttachmentRef, BusyBehavior } from '../../commands/chat/commands.ts'
 import { chatDecider } from '../../commands/chat/decide.ts'
 import { CommandError, invalidInput } from '../../commands/errors.ts'
-import { eventIdFor, foldStream, handleCommand, writerFor } from '../../commands/handler.ts'
+import { foldStream, handleCommand, writerFor } from '../../commands/handler.ts'
 import { chatStream, type ChatEvent, type MessagePart } from '../events/chat.ts'
-import { upcast, type Stored } from '../events/index.ts'
-import type { AppendResult, StoredEvent } from '../eventstore/types.ts'
-import { evolveChatRow, FORK_NEEDS_SOURCE_SETTINGS } from '../../projections/chat-row.ts'
+import type { AppendResult } from '../eventstore/types.ts'
 import { loadAttachments } from '../attachments/blobs.ts'
 import {
   canReadAttachment,
@@ -19,7 +17,7 @@ import {
 } from '../identity/permissions.ts'
 import { chatsReferencing } from '../attachments/blobs.ts'
 import { eventMetadata, type ApiContext } from './context.ts'
-import { chatOwnership, chatViewOf, forkSourceRow, isUuid, loadChat, subAgentChats, type ChatView } from './read-models.ts'
+import { chatOwnership, forkSourceRow, isUuid, loadChat, subAgentChats, type ChatView } from './read-models.ts'
 import { totalsThrough, type InheritedTotals } from './chat-lineage.ts'
 
 /** Waits until the `chats` projection (all a chat mutation's answer reads) has passed the append. */
@@ -174,8 +172,8 @@ const sendMessage: Args<{ input: SendMessageInput }> = async (_root, { input }, 
  * A fork is decided from the source's head alone — its last revision for the range check, its
  * owner and current settings from the read model — so it costs the same at ten events or a
  * hundred thousand. The two are read at once; the totals the fork inherits are read while it is
- * appended and projected, and the answer is the row the projection built (read back only when
- * another process projected it, or the source's totals were not all there yet).
+ * appended and projected (and read again with the fork's row when the source's were not all
+ * there yet).
  */
 const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null }> = async (_root, args, ctx) => {
   const principal = requirePrincipal(ctx.principal)
@@ -192,52 +190,31 @@ const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null
   const inheriting = totalsThrough(db, sourceId, args.atRevision).catch(() => null)
   const chatId = randomUUID()
   const commandId = randomUUID()
-  const applied = appliedByChats(ctx, eventIdFor(commandId, 0))
-  try {
-    const outcome = await handleCommand(
-      store,
-      chatStream(chatId),
-      chatDecider,
-      {
-        type: 'ForkChat',
-        chatId,
-        ownerId: principal.userId,
-        organizationId: principal.organizationId,
-        atRevision: args.atRevision,
-        ...(args.title ? { title: args.title } : {}),
-        source: {
-          chatId: sourceId,
-          lastRevision: Number(info.revision),
-          title: row.title,
-          modelId: row.modelId,
-          workspaceId: row.workspaceId,
-          planMode: row.planMode,
-        },
+  const outcome = await handleCommand(
+    store,
+    chatStream(chatId),
+    chatDecider,
+    {
+      type: 'ForkChat',
+      chatId,
+      ownerId: principal.userId,
+      organizationId: principal.organizationId,
+      atRevision: args.atRevision,
+      ...(args.title ? { title: args.title } : {}),
+      source: {
+        chatId: sourceId,
+        lastRevision: Number(info.revision),
+        title: row.title,
+        modelId: row.modelId,
+        workspaceId: row.workspaceId,
+        planMode: row.planMode,
       },
-      { commandId, metadata: eventMetadata(ctx, principal, commandId), forkOf: { stream: source, revision: BigInt(args.atRevision) } },
-    )
-    await readYourWrite(ctx, outcome.result)
-  } finally {
-    applied.stop()
-  }
+    },
+    { commandId, metadata: eventMetadata(ctx, principal, commandId), forkOf: { stream: source, revision: BigInt(args.atRevision) } },
+  )
+  await readYourWrite(ctx, outcome.result)
   const inherited = await inheriting
-  if (!inherited || inherited.projected < args.atRevision) return chatAfterWrite(ctx, chatId)
-  // The row the chats projection wrote is evolveChatRow of the ChatForked it applied (a new
-  // fork's queue is empty): when this process applied it, the answer needs no read.
-  const forked = applied.event && (upcast(applied.event) as Stored<ChatEvent>)
-  if (forked?.type === 'ChatForked' && !FORK_NEEDS_SOURCE_SETTINGS(forked)) return chatViewOf(evolveChatRow(null, forked).row, 0, inherited.totals)
-  return chatAfterWrite(ctx, chatId, { inherited: inherited.totals })
-}
-
-/** The event `eventId` when this process's chats projection applies it (another process's may instead). */
-function appliedByChats(ctx: ApiContext, eventId: string): { readonly event: StoredEvent | null; stop(): void } {
-  const seen: { event: StoredEvent | null; stop(): void } = {
-    event: null,
-    stop: ctx.api.engine.onApplied((projection, events) => {
-      if (projection === 'chats') seen.event ??= events.find((e) => e.id === eventId) ?? null
-    }),
-  }
-  return seen
+  return chatAfterWrite(ctx, chatId, inherited && inherited.projected >= args.atRevision ? { inherited: inherited.totals } : undefined)
 }
 
 /** A chat's sub-agents: those its stream recorded (at once) and those the read model lists. */

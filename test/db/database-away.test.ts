@@ -18,6 +18,10 @@ import { buildApp, createContext } from '../../src/server.ts'
 import { newEvent } from '../eventstore/contract.ts'
 import { freePort } from '../../soak/cluster.ts'
 
+/** A subscription over pages from `fetchPage`, polling every 20 ms. */
+const pagedOver = (fetchPage: () => Promise<number[]>) =>
+  new PagedSubscription<number>({ fetchPage, ready: Promise.resolve(), wakeups: new Wakeups(), matches: () => true, pollIntervalMs: 20, pageSize: 2, onClose: () => {} })
+
 async function until(check: () => Promise<boolean>): Promise<void> {
   while (!(await check())) await new Promise((r) => setTimeout(r, 50))
 }
@@ -83,18 +87,10 @@ describe.skipIf(!postgresAvailable)('the database session lost under a running s
   it('a subscription waits out a lost connection and reads on from where it was', async () => {
     const pages = [[1, 2], 'lost' as const, [3]]
     let reads = 0
-    const subscription = new PagedSubscription<number>({
-      async fetchPage() {
-        const page = pages[reads++] ?? []
-        if (page === 'lost') throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
-        return page
-      },
-      ready: Promise.resolve(),
-      wakeups: new Wakeups(),
-      matches: () => true,
-      pollIntervalMs: 20,
-      pageSize: 2,
-      onClose: () => {},
+    const subscription = pagedOver(async () => {
+      const page = pages[reads++] ?? []
+      if (page === 'lost') throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
+      return page
     })
     const seen: number[] = []
     for await (const n of subscription) {
@@ -102,16 +98,8 @@ describe.skipIf(!postgresAvailable)('the database session lost under a running s
       if (n === 3) break
     }
     expect(seen).toEqual([1, 2, 3])
-    const refused = new PagedSubscription<number>({
-      fetchPage: async () => {
-        throw new Error('relation "events" does not exist')
-      },
-      ready: Promise.resolve(),
-      wakeups: new Wakeups(),
-      matches: () => true,
-      pollIntervalMs: 20,
-      pageSize: 2,
-      onClose: () => {},
+    const refused = pagedOver(async () => {
+      throw new Error('relation "events" does not exist')
     })
     await expect(refused.next()).rejects.toThrow(/does not exist/)
   })

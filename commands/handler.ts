@@ -230,7 +230,7 @@ export class StreamWriter {
             metadata,
             revision: from + BigInt(i),
             position: result.position,
-            createdAt: new Date(),
+            createdAt: result.createdAt ?? new Date(),
             hash: '',
           }),
         )

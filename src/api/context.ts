@@ -10,6 +10,7 @@ import type { ProjectionEngine } from '../projections/types.ts'
 import type { ChatChangeFeed } from './chat-changes.ts'
 import type { ChatFoldMemo } from '../asof/fold-memo.ts'
 import type { EphemeralPubSub } from '../live/ephemeral.ts'
+import type { PendingWrites } from './pending-writes.ts'
 
 /** What the resolvers use; one per server process. */
 export interface ApiServices {
@@ -33,6 +34,8 @@ export interface ApiServices {
   slowSubscriberMs: number
   /** How long a mutation waits for the read models to include its own write. */
   readYourWriteTimeoutMs: number
+  /** Writes answered before the read models had them: requests wait for them first. */
+  pendingWrites: PendingWrites
 }
 
 /** The GraphQL context of one request or one WebSocket connection. */

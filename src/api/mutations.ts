@@ -17,16 +17,18 @@ import {
 } from '../identity/permissions.ts'
 import { chatsReferencing } from '../attachments/blobs.ts'
 import { eventMetadata, type ApiContext } from './context.ts'
-import { chatOwnership, forkSourceRow, isUuid, loadChat, subAgentChats, type ChatView } from './read-models.ts'
-import { totalsThrough, type InheritedTotals } from './chat-lineage.ts'
+import { chatOwnership, chatViewOf, forkSourceRow, isUuid, loadChat, subAgentChats, type ChatView } from './read-models.ts'
+import { totalsThrough } from './chat-lineage.ts'
+import { evolveChatRow } from '../../projections/chat-row.ts'
+import { upcast, type Stored } from '../events/index.ts'
 
 /** Waits until the `chats` projection (all a chat mutation's answer reads) has passed the append. */
 async function readYourWrite(ctx: ApiContext, result: AppendResult | null): Promise<void> {
   if (result) await ctx.api.engine.waitForPosition('chats', result.checkpoint, ctx.api.readYourWriteTimeoutMs)
 }
 
-async function chatAfterWrite(ctx: ApiContext, chatId: string, opts?: { inherited?: InheritedTotals }): Promise<ChatView> {
-  const chat = await loadChat(ctx.api.db, chatId, opts)
+async function chatAfterWrite(ctx: ApiContext, chatId: string): Promise<ChatView> {
+  const chat = await loadChat(ctx.api.db, chatId)
   if (!chat) throw chatNotFound()
   return chat
 }
@@ -172,8 +174,8 @@ const sendMessage: Args<{ input: SendMessageInput }> = async (_root, { input }, 
  * A fork is decided from the source's head alone — its last revision for the range check, its
  * owner and current settings from the read model — so it costs the same at ten events or a
  * hundred thousand. The two are read at once; the totals the fork inherits are read while it is
- * appended and projected (and read again with the fork's row when the source's were not all
- * there yet).
+ * appended. The answer is built from the stored `ChatForked` (when the source's read model had
+ * the totals through the cut; otherwise it waits and reads the fork's row).
  */
 const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null }> = async (_root, args, ctx) => {
   const principal = requirePrincipal(ctx.principal)
@@ -212,9 +214,17 @@ const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null
     },
     { commandId, metadata: eventMetadata(ctx, principal, commandId), forkOf: { stream: source, revision: BigInt(args.atRevision) } },
   )
-  await readYourWrite(ctx, outcome.result)
   const inherited = await inheriting
-  return chatAfterWrite(ctx, chatId, inherited && inherited.projected >= args.atRevision ? { inherited: inherited.totals } : undefined)
+  const [forked] = outcome.events
+  if (outcome.result && forked?.type === 'ChatForked' && inherited && inherited.projected >= args.atRevision) {
+    // The answer is the fork's row as the chats projection will write it (the same function, on
+    // the event as stored), so the mutation does not wait for it; this process's next requests
+    // do (pendingWrites), and a read by id elsewhere waits on a miss (queries.ts).
+    ctx.api.pendingWrites.add(ctx.api.engine.waitForPosition('chats', outcome.result.checkpoint, ctx.api.readYourWriteTimeoutMs))
+    return chatViewOf(evolveChatRow(null, upcast(forked as Stored<ChatEvent>)).row, 0, inherited.totals)
+  }
+  await readYourWrite(ctx, outcome.result)
+  return chatAfterWrite(ctx, chatId)
 }
 
 /** A chat's sub-agents: those its stream recorded (at once) and those the read model lists. */

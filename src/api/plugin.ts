@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { createRequire } from 'node:module'
 import mercurius from 'mercurius'
 import { CommandError } from '../../commands/errors.ts'
 import { attachmentRoutes } from '../attachments/routes.ts'
@@ -28,6 +29,7 @@ import { DEFAULT_SLOW_SUBSCRIBER_MS, DEFAULT_SUBSCRIPTION_BUFFER, SubscriberTooS
 import { createChatChangeFeed } from './chat-changes.ts'
 import { complexityRule, MAX_QUERY_DEPTH } from './complexity.ts'
 import type { ApiContext, ApiServices } from './context.ts'
+import { PendingWrites } from './pending-writes.ts'
 import { ChatFoldMemo } from '../asof/fold-memo.ts'
 import { ephemeralFor } from '../live/ephemeral.ts'
 import { mutationResolvers } from './mutations.ts'
@@ -38,6 +40,12 @@ import { chatTreeLoaders } from './chat-tree.ts'
 import { workspaceApiResolvers } from './workspaces.ts'
 import { followGraphqlOverHttp, graphqlOverHttpErrorFormatter } from './graphql-over-http.ts'
 import type { WorkspaceService } from '../workspaces/service.ts'
+
+// mercurius loads graphql's CommonJS build: validate with the same copy, and throw its own
+// validation error (a 400 with the errors, as its built-in validation answers).
+const require = createRequire(import.meta.url)
+const { validate } = require('graphql') as typeof import('graphql')
+const { MER_ERR_GQL_VALIDATION } = require('mercurius/lib/errors.js') as { MER_ERR_GQL_VALIDATION: new () => Error }
 
 export const SCHEMA_PATH = new URL('../../schema.graphql', import.meta.url)
 
@@ -116,6 +124,7 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     subscriptionBuffer: opts.subscriptionBuffer ?? DEFAULT_SUBSCRIPTION_BUFFER,
     slowSubscriberMs: opts.slowSubscriberMs ?? DEFAULT_SLOW_SUBSCRIBER_MS,
     readYourWriteTimeoutMs: opts.readYourWriteTimeoutMs ?? 10_000,
+    pendingWrites: new PendingWrites(),
   }
   app.addHook('onClose', async () => {
     await api.chatChanges.close()
@@ -143,9 +152,8 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
     path: '/graphql',
     graphiql: true,
     errorFormatter: graphqlOverHttpErrorFormatter as never,
-    cache: false,
+    // Parsed and validated documents are cached by their text; the cost is checked per request below.
     queryDepth: MAX_QUERY_DEPTH,
-    validationRules: ({ variables }) => [complexityRule((variables ?? {}) as Record<string, unknown>)],
     context: async (request): Promise<ApiContext> => {
       const requestId = requestIdOf(request)
       try {
@@ -156,6 +164,15 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
         throw err
       }
     },
+  })
+
+  // A query's cost depends on its variables (a page size given as one), so it is checked on every
+  // request, on the document mercurius parsed and validated once for its text. Then the request
+  // waits for this process's writes the read models do not have yet (pending-writes.ts).
+  app.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
+    const errors = validate(schema, document, [complexityRule((variables ?? {}) as Record<string, unknown>)])
+    if (errors.length) throw Object.assign(new MER_ERR_GQL_VALIDATION(), { errors })
+    await api.pendingWrites.settled()
   })
 
   await app.register(attachmentRoutes, { db: ctx.db, dataDir: ctx.env.dataDir })

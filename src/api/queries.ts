@@ -14,6 +14,23 @@ async function readableChat(ctx: ApiContext, chatId: string) {
   return principal
 }
 
+/**
+ * A chat the log has (its owner was found there) but the read model not yet: written a moment ago,
+ * perhaps by another process. Looks again each time the read model reaches the log's head (which
+ * an open transaction elsewhere can hold back: then again after a pause), for as long as a mutation
+ * waits for its own write.
+ */
+async function loadChatOnceProjected(ctx: ApiContext, chatId: string): Promise<ChatView | null> {
+  const { db, store, engine, readYourWriteTimeoutMs } = ctx.api
+  const deadline = Date.now() + readYourWriteTimeoutMs
+  for (let pause = 0; ; pause = Math.min(Math.max(2 * pause, 5), 200)) {
+    if (pause) await new Promise((resolve) => setTimeout(resolve, pause))
+    await engine.waitForPosition('chats', await store.headCheckpoint(), Math.max(1, deadline - Date.now()))
+    const chat = await loadChat(db, chatId)
+    if (chat || Date.now() >= deadline) return chat
+  }
+}
+
 export const queryResolvers = {
   async me(_root: unknown, _args: unknown, ctx: ApiContext) {
     const p = requirePrincipal(ctx.principal)
@@ -31,7 +48,7 @@ export const queryResolvers = {
   async chat(_root: unknown, args: { id: string; asOfRevision?: number | null }, ctx: ApiContext) {
     await readableChat(ctx, args.id)
     if (args.asOfRevision != null) return chatViewAsOf(ctx, args.id, args.asOfRevision)
-    const chat = await loadChat(ctx.api.db, args.id)
+    const chat = (await loadChat(ctx.api.db, args.id)) ?? (await loadChatOnceProjected(ctx, args.id))
     if (!chat) throw chatNotFound()
     return chat
   },

@@ -7,7 +7,7 @@ import { invalidInput } from '../../commands/errors.ts'
 import { chatRowOf } from '../../projections/chats.ts'
 import { addCost, addUsage, type ChatRow, type QueueItem } from '../../projections/chat-row.ts'
 import type { MessagePart, TokenUsage } from '../events/chat.ts'
-import { inheritedUsage, lineageMessages, type InheritedTotals } from './chat-lineage.ts'
+import { inheritedUsage, lineageMessages } from './chat-lineage.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export const isUuid = (id: unknown): id is string => typeof id === 'string' && UUID.test(id)
@@ -114,21 +114,19 @@ export function chatViewOf(row: ChatRow, queueLength: number, inherited: { usage
   }
 }
 
-/** `known`: a fork's inherited totals when the caller has them; otherwise they are read here. */
-async function chatView(db: Sql, r: Row, known?: InheritedTotals): Promise<ChatView> {
+async function chatView(db: Sql, r: Row): Promise<ChatView> {
   const row = chatRowOf(r)
-  const inherited = row.forkOfChatId ? (known ?? (await inheritedUsage(db, row.id))) : null
+  const inherited = row.forkOfChatId ? await inheritedUsage(db, row.id) : null
   const view = chatViewOf(row, num(r.queue_length), inherited, String(r.sort_key ?? r.created_at))
   return r.history_archived_at ? { ...view, historyArchivedAt: iso(r.history_archived_at) } : view
 }
 
 const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'
 
-/** `opts.inherited`: the chat is a fork whose inherited totals the caller read already (forkChat). */
-export async function loadChat(db: Sql, chatId: string, opts: { inherited?: InheritedTotals } = {}): Promise<ChatView | null> {
+export async function loadChat(db: Sql, chatId: string): Promise<ChatView | null> {
   if (!isUuid(chatId)) return null
   const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.id = $1`, [chatId])
-  return rows[0] ? chatView(db, rows[0], opts.inherited) : null
+  return rows[0] ? chatView(db, rows[0]) : null
 }
 
 export interface ChatListQuery {

@@ -62,6 +62,8 @@ export interface AppendResult {
   position: bigint
   /** The checkpoint a log reader has passed once it has seen these events. */
   checkpoint: Checkpoint
+  /** When the events were stored, as they read back; absent when this call stored nothing (an idempotent retry) or the store does not say. */
+  createdAt?: Date
 }
 
 /**

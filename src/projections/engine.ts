@@ -213,6 +213,11 @@ class ProjectionRunner {
           const eager = this.#eagerPolls > 0 || this.#waiters.size > 0
           if (this.#eagerPolls > 0) this.#eagerPolls--
           await this.#sleep(eager ? Math.min(EAGER_POLL_MS, this.deps.pollMs) : this.deps.pollMs, true)
+          // Woken by an append: a projection that declared it tolerates lag (its own batchDelayMs)
+          // and that nobody waits for reads on its tick, out of the way of the read models a
+          // mutation's answer waits for (they would share the append's moment otherwise).
+          const tick = this.projection.batchDelayMs
+          if (tick && this.#woken && this.#waiters.size === 0) await this.#sleep(tick - (Date.now() % tick), 'waiters')
         }
       } catch (err) {
         await this.#recordError(err)

@@ -92,6 +92,16 @@ describe.skipIf(!postgresAvailable)('two server processes on one PostgreSQL data
       [4, 'ChatRenamed'],
     ])
     await client.dispose()
+
+    // A fork is answered from its stored event, without waiting for the read models: read at once
+    // through the other process, it is there and reads as the answer said.
+    const FORK = `id ownerId title status modelId planMode queueLength revision forkOf { chatId revision } createdAt updatedAt
+      usage { inputTokens costUsd } openToolCalls { callId } queue { queueId }`
+    for (const at of [1, 3]) {
+      const forked = (await gql(a.url, memberToken, `mutation($id: ID!, $at: Int!) { forkChat(chatId: $id, atRevision: $at) { ${FORK} } }`, { id: chat.id, at })).data.forkChat
+      expect(forked).toMatchObject({ forkOf: { chatId: chat.id, revision: at }, revision: at + 1, status: 'WAITING' })
+      expect((await gql(b.url, memberToken, `query($id: ID!) { chat(id: $id) { ${FORK} } }`, { id: forked.id })).data.chat).toEqual(forked)
+    }
   })
 
   it('creates organizations and grants roles from the CLI, adding to the roles a user has', async () => {

@@ -54,8 +54,9 @@ export async function appendEvents(
   options: AppendOptions,
 ): Promise<AppendResult> {
   const expected = options.expectedRevision ?? 'any'
-  const rows = await sql.query<{ outcome: string; revision: string | null; position: string | null; xid: string | null }>(
-    `select outcome, revision::text as revision, "position"::text as "position", xid::text as xid
+  // now(): the transaction's start, which is what the inserted rows' created_at defaults to.
+  const rows = await sql.query<{ outcome: string; revision: string | null; position: string | null; xid: string | null; created_at: Date | string }>(
+    `select outcome, revision::text as revision, "position"::text as "position", xid::text as xid, now() as created_at
      from cairn_append($1, $2, $3, $4, $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
     [
       stream,
@@ -77,6 +78,7 @@ export async function appendEvents(
         nextExpectedRevision: BigInt(row.revision!),
         position: BigInt(row.position!),
         checkpoint: formatCheckpoint(row.xid!, row.position!),
+        ...(row.outcome === 'appended' ? { createdAt: new Date(row.created_at) } : {}),
       }
     case 'wrong_expected':
       throw new WrongExpectedRevisionError(

@@ -50,36 +50,51 @@ async function userParts(parts: MessagePart[], load: AttachmentLoader): Promise<
  * covers. Users still see everything; only the model's context is cut.
  */
 export async function buildModelContext(events: readonly StoredEvent[], load: AttachmentLoader): Promise<ModelMessage[]> {
-  const { startIndex, summary } = contextStart(events)
-  const messages: ModelMessage[] = []
-  const pushUser = (parts: UserPart[]) => {
-    const last = messages[messages.length - 1]
-    if (last?.role === 'user') last.parts.push(...parts)
-    else messages.push({ role: 'user', parts })
-  }
-  const pushToolResults = (results: ToolResultPart[]) => {
-    const last = messages[messages.length - 1]
-    if (last?.role === 'tool') last.results.push(...results)
-    else messages.push({ role: 'tool', results })
-  }
+  const built = await startContext(events, contextStart(events), load)
+  await extendContext(built, events, load)
+  return built.messages
+}
+
+/** Messages built from a prefix of a chat's events, and what extending them needs. */
+interface BuiltContext {
+  messages: ModelMessage[]
+  /** Open calls after the events folded so far. */
+  open: OpenToolCalls
+  /** How many of the events are folded in. */
+  done: number
+  start: { startIndex: number; summary: string | null }
+  /** Whether the summary is followed by the latest user message before the start (which a later user message would replace). */
+  repeatsRequest: boolean
+}
+
+async function startContext(events: readonly StoredEvent[], start: BuiltContext['start'], load: AttachmentLoader): Promise<BuiltContext> {
+  const { startIndex, summary } = start
+  const built: BuiltContext = { messages: [], open: {}, done: startIndex, start, repeatsRequest: false }
   if (summary !== null) {
-    pushUser([{ type: 'text', text: `Summary of the conversation so far:\n\n${summary}` }])
+    pushUser(built.messages, [{ type: 'text', text: `Summary of the conversation so far:\n\n${summary}` }])
     // A compaction in the middle of a turn covers the message that started it; the model
     // still needs that request in the user's own words.
     const latest = latestUserMessage(events)
-    if (latest && latest.index < startIndex) pushUser(await userParts(latest.parts, load))
+    if (latest && latest.index < startIndex) {
+      pushUser(built.messages, await userParts(latest.parts, load))
+      built.repeatsRequest = true
+    }
   }
-
   // Open calls are tracked from the start, not from the summary: a fork's cut may close a call asked before it.
-  let open: OpenToolCalls = {}
-  for (const raw of events.slice(0, startIndex)) open = openToolCallsAfter(open, raw as ChatStored)
-  for (const raw of events.slice(startIndex)) {
-    const e = raw as ChatStored
-    const openBefore = open
-    open = openToolCallsAfter(open, e)
+  for (const raw of events.slice(0, startIndex)) built.open = openToolCallsAfter(built.open, raw as ChatStored)
+  return built
+}
+
+/** Folds `events` from `built.done` to their end into the messages. */
+async function extendContext(built: BuiltContext, events: readonly StoredEvent[], load: AttachmentLoader): Promise<void> {
+  const { messages } = built
+  for (; built.done < events.length; built.done++) {
+    const e = events[built.done] as ChatStored
+    const openBefore = built.open
+    built.open = openToolCallsAfter(openBefore, e)
     switch (e.type) {
       case 'UserMessagePosted':
-        pushUser(await userParts(e.data.parts, load))
+        pushUser(messages, await userParts(e.data.parts, load))
         break
       case 'AssistantStepCompleted': {
         const parts: AssistantPart[] = e.data.parts.filter((p) => p.type !== 'text' || p.text.length > 0)
@@ -92,7 +107,7 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
           const bytes = await load(image.attachmentId)
           if (bytes) images.push(bytes)
         }
-        pushToolResults([
+        pushToolResults(messages, [
           {
             callId: e.data.callId,
             name: e.data.name,
@@ -106,12 +121,57 @@ export async function buildModelContext(events: readonly StoredEvent[], load: At
       case 'ChatForked': {
         const closed = toolCallsClosedByFork(e, openBefore)
         if (closed.length)
-          pushToolResults(closed.map((callId) => ({ callId, name: openBefore[callId] ?? 'unknown', content: NOT_EXECUTED_AFTER_FORK, isError: true })))
+          pushToolResults(messages, closed.map((callId) => ({ callId, name: openBefore[callId] ?? 'unknown', content: NOT_EXECUTED_AFTER_FORK, isError: true })))
         break
       }
       default:
         break
     }
   }
-  return messages
+}
+
+function pushUser(messages: ModelMessage[], parts: UserPart[]): void {
+  const last = messages[messages.length - 1]
+  if (last?.role === 'user') last.parts.push(...parts)
+  else messages.push({ role: 'user', parts })
+}
+
+function pushToolResults(messages: ModelMessage[], results: ToolResultPart[]): void {
+  const last = messages[messages.length - 1]
+  if (last?.role === 'tool') last.results.push(...results)
+  else messages.push({ role: 'tool', results })
+}
+
+/**
+ * `buildModelContext` for one runner's chat, whose events only grow while it holds the chat: the
+ * messages built for the last step are kept and extended with the events since, so a step costs
+ * what is new, not the whole history again. It starts over when the events are another array (the
+ * view was re-read), a compaction moved the start, or a user message follows a summary that
+ * repeated the request before it. Each answer is the caller's own (the kept messages go on changing).
+ */
+export class ModelContextCache {
+  #events: readonly StoredEvent[] | null = null
+  #built: BuiltContext | null = null
+
+  async build(events: readonly StoredEvent[], load: AttachmentLoader): Promise<ModelMessage[]> {
+    const start = contextStart(events)
+    let built = this.#built
+    const extends_ =
+      built !== null &&
+      this.#events === events &&
+      events.length >= built.done &&
+      built.start.startIndex === start.startIndex &&
+      built.start.summary === start.summary &&
+      !(built.repeatsRequest && events.slice(built.done).some((e) => e.type === 'UserMessagePosted'))
+    if (!extends_) built = await startContext(events, start, load)
+    await extendContext(built!, events, load)
+    this.#events = events
+    this.#built = built
+    // The last message is the one a later extension adds parts to: the answer gets its own copy.
+    const messages = built!.messages.slice()
+    const last = messages[messages.length - 1]
+    if (last?.role === 'user') messages[messages.length - 1] = { ...last, parts: [...last.parts] }
+    else if (last?.role === 'tool') messages[messages.length - 1] = { ...last, results: [...last.results] }
+    return messages
+  }
 }

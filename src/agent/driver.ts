@@ -7,7 +7,7 @@ import type { ChatEvent, ToolCall } from '../events/chat.ts'
 import { chatNeedsRunner, runnerDemandOf, type ChatState } from '../events/chat-state.ts'
 import { classifyProviderError } from '../providers/index.ts'
 import { ProviderError, type Usage } from '../providers/types.ts'
-import { buildModelContext, type AttachmentLoader } from './context.ts'
+import { ModelContextCache, type AttachmentLoader } from './context.ts'
 import type { EphemeralBody, EphemeralSink } from '../live/ephemeral.ts'
 import { compactionDue, summarize } from './compaction.ts'
 import type { ApprovalPolicies } from './approvals.ts'
@@ -108,6 +108,8 @@ export class ChatDriver {
   /** Tool calls waiting in `park` (wait_agent): while any is, the driver takes no runner slot. */
   #parked = 0
   #instructions: { key: string; text: Promise<string | null> } | null = null
+  /** The model context of the last step, extended with each step's events. */
+  readonly #context = new ModelContextCache()
 
   constructor(
     private readonly store: EventStore,
@@ -424,7 +426,7 @@ export class ChatDriver {
           withInstructions(await this.opts.config.systemPrompt(config), chatRoleInstructions(this.session.state)),
           await this.#instructionsFor(turnId),
         ),
-        messages: await buildModelContext(this.session.events, this.opts.loadAttachment),
+        messages: await this.#context.build(this.session.events, this.opts.loadAttachment),
         tools: this.opts.tools.definitions(tools),
         maxOutputTokens: resolved.model.maxOutputTokens,
         signal: this.#interrupt.signal,
@@ -473,7 +475,7 @@ export class ChatDriver {
     let result: Awaited<ReturnType<typeof summarize>>
     try {
       const model = await this.opts.config.resolveModelFor('compaction', this.session.state.modelId)
-      result = await summarize(model, await buildModelContext(this.session.events, this.opts.loadAttachment), this.session.events, this.#interrupt.signal)
+      result = await summarize(model, await this.#context.build(this.session.events, this.opts.loadAttachment), this.session.events, this.#interrupt.signal)
     } catch (err) {
       // An automatic compaction that fails lets the step go on (the provider may still take it);
       // a requested one is dropped with the reason, so the chat does not wait for it forever.

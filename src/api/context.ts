@@ -34,7 +34,7 @@ export interface ApiServices {
   slowSubscriberMs: number
   /** How long a mutation waits for the read models to include its own write. */
   readYourWriteTimeoutMs: number
-  /** Writes answered before the read models had them: requests wait for them first. */
+  /** Writes answered before the read models had them: their user's requests wait for them first. */
   pendingWrites: PendingWrites
 }
 

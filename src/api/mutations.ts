@@ -219,8 +219,8 @@ const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null
   if (outcome.result && forked?.type === 'ChatForked' && inherited && inherited.projected >= args.atRevision) {
     // The answer is the fork's row as the chats projection will write it (the same function, on
     // the event as stored), so the mutation does not wait for it; this process's next requests
-    // do (pendingWrites), and a read by id elsewhere waits on a miss (queries.ts).
-    ctx.api.pendingWrites.add(ctx.api.engine.waitForPosition('chats', outcome.result.checkpoint, ctx.api.readYourWriteTimeoutMs))
+    // of this user do (pendingWrites), and a read by id elsewhere waits on a miss (queries.ts).
+    ctx.api.pendingWrites.add(principal.userId, ctx.api.engine.waitForPosition('chats', outcome.result.checkpoint, ctx.api.readYourWriteTimeoutMs))
     return chatViewOf(evolveChatRow(null, upcast(forked as Stored<ChatEvent>)).row, 0, inherited.totals)
   }
   await readYourWrite(ctx, outcome.result)

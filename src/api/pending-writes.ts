@@ -1,19 +1,28 @@
 /**
  * Writes this process answered before the read models had them (a fork's answer is built from its
- * event): every later request of this process waits for them first, so a client reads its own
- * writes without the writing mutation waiting for the projections. Usually empty.
+ * event), by the user who made them: that user's later requests to this process wait for them
+ * first, so a client reads its own writes without the writing mutation waiting for the
+ * projections. Other users' requests never wait for them. Usually empty.
  */
 export class PendingWrites {
-  readonly #pending = new Set<Promise<void>>()
+  readonly #pending = new Map<string, Set<Promise<void>>>()
 
   /** `applied` settles when the read models have the write (or the wait gave up: reads go on then). */
-  add(applied: Promise<void>): void {
-    const entry: Promise<void> = applied.catch(() => {}).finally(() => this.#pending.delete(entry))
-    this.#pending.add(entry)
+  add(userId: string, applied: Promise<void>): void {
+    let mine = this.#pending.get(userId)
+    if (!mine) this.#pending.set(userId, (mine = new Set()))
+    const entry: Promise<void> = applied
+      .catch(() => {})
+      .finally(() => {
+        mine.delete(entry)
+        if (!mine.size && this.#pending.get(userId) === mine) this.#pending.delete(userId)
+      })
+    mine.add(entry)
   }
 
-  /** Null when nothing is pending (no wait at all), else when everything pending now is applied. */
-  settled(): Promise<unknown> | null {
-    return this.#pending.size ? Promise.all(this.#pending) : null
+  /** Null when nothing of the user's is pending (no wait at all), else when all of it pending now is applied. */
+  settled(userId: string | undefined): Promise<unknown> | null {
+    const mine = userId === undefined ? undefined : this.#pending.get(userId)
+    return mine?.size ? Promise.all(mine) : null
   }
 }

@@ -168,11 +168,11 @@ export const apiPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, opts)
 
   // A query's cost depends on its variables (a page size given as one), so it is checked on every
   // request, on the document mercurius parsed and validated once for its text. Then the request
-  // waits for this process's writes the read models do not have yet (pending-writes.ts).
-  app.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
+  // waits for its user's writes the read models do not have yet (pending-writes.ts).
+  app.graphql.addHook('preExecution', async (schema, document, context, variables) => {
     const errors = validate(schema, document, [complexityRule((variables ?? {}) as Record<string, unknown>)])
     if (errors.length) throw Object.assign(new MER_ERR_GQL_VALIDATION(), { errors })
-    await api.pendingWrites.settled()
+    await api.pendingWrites.settled((context as unknown as ApiContext).principal?.userId)
   })
 
   await app.register(attachmentRoutes, { db: ctx.db, dataDir: ctx.env.dataDir })

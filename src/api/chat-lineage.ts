@@ -10,12 +10,15 @@ import type { TokenUsage } from '../events/chat.ts'
  */
 export const LINEAGE = lineageFrom('null::bigint')
 
-/** `LINEAGE` with the chat's own bound: `null::bigint` (none), or a revision. */
-function lineageFrom(bound: string): string {
-  return `with recursive lineage (chat_id, hi, src, cut, archived) as (
-    select id, ${bound}, fork_of_chat_id, fork_of_revision, history_archived_at is not null from chats where id = $1::uuid
+/**
+ * `LINEAGE` with the chat's own bound: `null::bigint` (none), or a revision; `roots` picks the
+ * chats whose lineages are listed (each member row names its `root`).
+ */
+function lineageFrom(bound: string, roots = 'id = $1::uuid'): string {
+  return `with recursive lineage (root, chat_id, hi, src, cut, archived) as (
+    select id, id, ${bound}, fork_of_chat_id, fork_of_revision, history_archived_at is not null from chats where ${roots}
   union all
-    select c.id, least(l.hi, l.cut), c.fork_of_chat_id, c.fork_of_revision, c.history_archived_at is not null from chats c join lineage l on c.id = l.src
+    select l.root, c.id, least(l.hi, l.cut), c.fork_of_chat_id, c.fork_of_revision, c.history_archived_at is not null from chats c join lineage l on c.id = l.src
 )`
 }
 
@@ -58,7 +61,7 @@ const lastMessageAtBound = (table: string, extra: string) =>
  * last message at or below its bound (message rows carry them, migration 140), as one row of
  * `total_*` columns: one primary-key lookup per member, however long the chats are.
  */
-const totalsOf = (where: string) => `select
+const totalsOf = (where: string, groupByRoot = false) => `select${groupByRoot ? ' l.root::text as root,' : ''}
     coalesce(sum((t.total_usage ->> 'inputTokens')::bigint), 0)::text as total_input,
     coalesce(sum((t.total_usage ->> 'outputTokens')::bigint), 0)::text as total_output,
     coalesce(sum((t.total_usage ->> 'cacheReadTokens')::bigint), 0)::text as total_cache_read,
@@ -70,7 +73,7 @@ const totalsOf = (where: string) => `select
     from (${lastMessageAtBound('chat_messages', '')} union all ${lastMessageAtBound('chat_messages_archive', ' and l.archived')}) x
     order by x.revision desc limit 1
   ) t
-  where ${where}`
+  where ${where}${groupByRoot ? ' group by l.root' : ''}`
 
 export type InheritedTotals = { usage: TokenUsage; costUsd: number }
 
@@ -92,6 +95,14 @@ function totalsFrom(row: Record<string, unknown> | undefined): InheritedTotals {
 export async function inheritedUsage(db: Sql, chatId: string): Promise<InheritedTotals> {
   const [row] = await db.query<Record<string, string>>(`${LINEAGE} ${totalsOf('l.chat_id <> $1::uuid')}`, [chatId])
   return totalsFrom(row)
+}
+
+/** `inheritedUsage` of several forks in one query (a page of chats): by chat id. */
+export async function inheritedUsageOf(db: Sql, forkIds: readonly string[]): Promise<Map<string, InheritedTotals>> {
+  if (forkIds.length === 0) return new Map()
+  if (forkIds.length === 1) return new Map([[forkIds[0]!, await inheritedUsage(db, forkIds[0]!)]])
+  const rows = await db.query<Record<string, string>>(`${lineageFrom('null::bigint', 'id = any($1::uuid[])')} ${totalsOf('l.chat_id <> l.root', true)}`, [forkIds])
+  return new Map(forkIds.map((id) => [id, totalsFrom(rows.find((r) => r.root === id))]))
 }
 
 /**

@@ -7,7 +7,7 @@ import { invalidInput } from '../../commands/errors.ts'
 import { chatRowOf } from '../../projections/chats.ts'
 import { addCost, addUsage, type ChatRow, type QueueItem } from '../../projections/chat-row.ts'
 import type { MessagePart, TokenUsage } from '../events/chat.ts'
-import { inheritedUsage, lineageMessages } from './chat-lineage.ts'
+import { inheritedUsageOf, lineageMessages } from './chat-lineage.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export const isUuid = (id: unknown): id is string => typeof id === 'string' && UUID.test(id)
@@ -114,11 +114,15 @@ export function chatViewOf(row: ChatRow, queueLength: number, inherited: { usage
   }
 }
 
-async function chatView(db: Sql, r: Row): Promise<ChatView> {
-  const row = chatRowOf(r)
-  const inherited = row.forkOfChatId ? await inheritedUsage(db, row.id) : null
-  const view = chatViewOf(row, num(r.queue_length), inherited, String(r.sort_key ?? r.created_at))
-  return r.history_archived_at ? { ...view, historyArchivedAt: iso(r.history_archived_at) } : view
+/** Chat rows as the schema's Chats; the forks' inherited totals in one query for them all. */
+async function chatViews(db: Sql, rows: Row[]): Promise<ChatView[]> {
+  const chats = rows.map(chatRowOf)
+  const inherited = await inheritedUsageOf(db, chats.flatMap((c) => (c.forkOfChatId ? [c.id] : [])))
+  return rows.map((r, i) => {
+    const row = chats[i]!
+    const view = chatViewOf(row, num(r.queue_length), inherited.get(row.id) ?? null, String(r.sort_key ?? r.created_at))
+    return r.history_archived_at ? { ...view, historyArchivedAt: iso(r.history_archived_at) } : view
+  })
 }
 
 const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'
@@ -126,7 +130,7 @@ const CHAT_COLUMNS = 'c.*, c.created_at::text as sort_key'
 export async function loadChat(db: Sql, chatId: string): Promise<ChatView | null> {
   if (!isUuid(chatId)) return null
   const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.id = $1`, [chatId])
-  return rows[0] ? chatView(db, rows[0]) : null
+  return rows[0] ? (await chatViews(db, [rows[0]]))[0]! : null
 }
 
 export interface ChatListQuery {
@@ -173,7 +177,7 @@ export async function listChats(db: Sql, q: ChatListQuery): Promise<Connection<C
     `select ${CHAT_COLUMNS} from chats c where ${where.join(' and ')} order by c.created_at desc, c.id desc limit $${params.length}`,
     params,
   )
-  const views = await Promise.all(rows.map((r) => chatView(db, r)))
+  const views = await chatViews(db, rows)
   return connection(views, q.first, (c) => encodeCursor([c.sortKey, c.id]))
 }
 
@@ -182,7 +186,7 @@ export async function chatsById(db: Sql, ids: readonly string[]): Promise<Map<st
   const wanted = [...new Set(ids.filter(isUuid))]
   if (!wanted.length) return new Map()
   const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.id = any($1::uuid[])`, [wanted])
-  return new Map((await Promise.all(rows.map((r) => chatView(db, r)))).map((c) => [c.id, c]))
+  return new Map((await chatViews(db, rows)).map((c) => [c.id, c]))
 }
 
 /** The direct sub-agent chats of each parent, oldest first (one query). */
@@ -191,7 +195,7 @@ export async function childChats(db: Sql, parentIds: readonly string[]): Promise
   const byParent = new Map<string, ChatView[]>(wanted.map((id) => [id, []]))
   if (!wanted.length) return byParent
   const rows = await db.query<Row>(`select ${CHAT_COLUMNS} from chats c where c.parent_chat_id = any($1::uuid[]) order by c.created_at, c.id`, [wanted])
-  for (const view of await Promise.all(rows.map((r) => chatView(db, r)))) byParent.get(view.parentChatId!)?.push(view)
+  for (const view of await chatViews(db, rows)) byParent.get(view.parentChatId!)?.push(view)
   return byParent
 }
 

@@ -149,6 +149,12 @@ describe.each(backends)('chats through GraphQL on $name', (backend) => {
     // Forked at once after a step the read model may not have yet: the answer still counts it.
     await step(source, 4, 1000, 2, false)
     expect((await fork(source, 7)).usage).toEqual(usage(1100, 2, 2.5))
+    // A page of chats reads every fork's inherited totals at once: each as the chat reads alone.
+    const USAGE = 'usage { inputTokens outputTokens cacheReadTokens cacheWriteTokens reasoningTokens costUsd }'
+    const page = (await server.gql(`{ chats(first: 50) { nodes { id forkOf { chatId } ${USAGE} } } }`, {}, alice)).body.data.chats.nodes as { id: string; forkOf: unknown; usage: unknown }[]
+    expect(page.filter((c) => c.forkOf).length).toBeGreaterThanOrEqual(6)
+    for (const chat of page) expect(chat.usage, chat.id).toEqual((await server.gql(`query($id: ID!) { chat(id: $id) { ${USAGE} } }`, { id: chat.id }, alice)).body.data.chat.usage)
+    expect(new Set(page.map((c) => JSON.stringify(c.usage))).size).toBeGreaterThanOrEqual(4)
 
     // Retention archived the whole lineage: a new fork of the fork brings it back, with the same totals.
     await archiveOldChats(server.db, new Date(Date.now() + 60_000))

@@ -175,7 +175,8 @@ const sendMessage: Args<{ input: SendMessageInput }> = async (_root, { input }, 
  * owner and current settings from the read model — so it costs the same at ten events or a
  * hundred thousand. The two are read at once; the totals the fork inherits are read while it is
  * appended. The answer is built from the stored `ChatForked` (when the source's read model had
- * the totals through the cut; otherwise it waits and reads the fork's row).
+ * the totals through the cut and the store said when it stored the event; otherwise it waits
+ * and reads the fork's row).
  */
 const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null }> = async (_root, args, ctx) => {
   const principal = requirePrincipal(ctx.principal)
@@ -216,11 +217,12 @@ const forkChat: Args<{ chatId: string; atRevision: number; title?: string | null
   )
   const inherited = await inheriting
   const [forked] = outcome.events
-  if (outcome.result && forked?.type === 'ChatForked' && inherited && inherited.projected >= args.atRevision) {
+  if (outcome.result?.createdAt && forked?.type === 'ChatForked' && inherited && inherited.projected >= args.atRevision) {
     // The answer is the fork's row as the chats projection will write it (the same function, on
-    // the event as stored), so the mutation does not wait for it; this process's next requests
-    // of this user do (pendingWrites), and a read by id elsewhere waits on a miss (queries.ts).
-    ctx.api.pendingWrites.add(principal.userId, ctx.api.engine.waitForPosition('chats', outcome.result.checkpoint, ctx.api.readYourWriteTimeoutMs))
+    // the event as stored: the store said when), so the mutation does not wait for it; this
+    // user's next requests to this process do (pendingWrites), and a read by id elsewhere waits
+    // on a miss (queries.ts).
+    ctx.api.pendingWrites.add(principal.userId, ctx.api.engine.waitForPosition('chats', outcome.result!.checkpoint, ctx.api.readYourWriteTimeoutMs))
     return chatViewOf(evolveChatRow(null, upcast(forked as Stored<ChatEvent>)).row, 0, inherited.totals)
   }
   await readYourWrite(ctx, outcome.result)

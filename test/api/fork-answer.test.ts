@@ -1,10 +1,9 @@
 // forkChat answers from the stored ChatForked without waiting for the read models; reads after it
 // still see the fork — in the same server (its user's requests wait for the pending write; other
-// users' do not) and in another one
-// sharing the database (a read by id that finds the chat in the log but not in the read model
-// waits for the read model). The chats projection is held back for the test by a transaction that
-// locks its checkpoint row (which also holds the log's visibility horizon back, as any long
-// transaction on the server does).
+// users' do not) and in another one sharing the database (a read by id that finds the chat in the
+// log but not in the read model waits for the read model). The chats projection is held back for
+// the test by a transaction that locks its checkpoint row (which also holds the log's visibility
+// horizon back, as any long transaction on the server does).
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase, type Database } from '../../src/db/database.ts'

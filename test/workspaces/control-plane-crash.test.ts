@@ -78,7 +78,7 @@ describe.skipIf(!postgresAvailable)('a control plane killed during execute', { t
       events = await store.readStream(stream)
     }
     const types = events.map((e) => e.type)
-    expect(types).toContain('TurnCompleted')
+    expect(types, `the restarted server printed:\n${second.output()}`).toContain('TurnCompleted')
     expect(types.filter((t) => t === 'ToolCallStarted')).toHaveLength(1)
     const completed = events.filter((e) => e.type === 'ToolCallCompleted' && (e.data as { callId: string }).callId === 'call_exec')
     expect(completed).toHaveLength(1)

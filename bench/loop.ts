@@ -26,7 +26,7 @@ import { createFreshPostgresDatabase, postgresAvailable } from '../test/support/
 import type { Report } from './report.ts'
 
 const OVERHEAD_STEPS = 50
-const OVERHEAD_RUNS = 3
+const OVERHEAD_RUNS = 7
 const LOAD_SIZES = [10, 100, 500]
 const LOAD_TOOL_STEPS = 3
 const CHUNK_DELAY_MS = 20

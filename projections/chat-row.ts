@@ -1,5 +1,5 @@
 import { chatStatusAfter } from '../src/events/chat-state.ts'
-import type { ChatEvent, ChatStatus, Folded, MessagePart, TokenUsage } from '../src/events/index.ts'
+import type { ChatEvent, ChatStatus, Folded, MessagePart, ModelCall, TokenUsage } from '../src/events/index.ts'
 import { openToolCallsAfter, type OpenToolCalls } from '../src/events/open-tool-calls.ts'
 
 /**
@@ -131,6 +131,13 @@ export { addUsage }
 /** Costs are whole micro-dollars (numeric(14,6)); keep sums exact in binary floating point. */
 export const addCost = (a: number, b: number) => Math.round((a + b) * 1_000_000) / 1_000_000
 
+/** A model call around the steps (a summary, a generated title) counts in the chat's totals like a step. */
+function addCall(next: ChatRow, call: ModelCall | undefined): void {
+  if (!call) return
+  next.usage = addUsage(next.usage, call.usage)
+  next.costUsd = addCost(next.costUsd, call.costUsd)
+}
+
 /** A message of the chat whose row is `next` (the row after the event, so its totals count the message). */
 function message(next: ChatRow, e: Folded<ChatEvent>, m: Pick<MessageRow, 'id' | 'role' | 'parts'> & Partial<MessageRow>): MessageRow {
   return {
@@ -223,6 +230,7 @@ export function evolveChatRow(
       break
     case 'ContextCompacted': {
       const d = event.data
+      addCall(next, d.call)
       const part: SummaryPart = {
         type: 'summary',
         text: d.summary,
@@ -231,7 +239,7 @@ export function evolveChatRow(
         tokensAfter: d.tokensAfter,
         manual: d.manual,
       }
-      changes.push({ kind: 'message', message: message(next, event, { id: event.id, role: 'summary', parts: [part] }) })
+      changes.push({ kind: 'message', message: message(next, event, { id: event.id, role: 'summary', parts: [part], ...(d.call ? { usage: d.call.usage, costUsd: d.call.costUsd } : {}) }) })
       changes.push({ kind: 'compact', throughRevision: d.throughRevision })
       next.compactionRequested = false
       break
@@ -265,6 +273,9 @@ export function evolveChatRow(
       break
     case 'ChatRenamed':
       next.title = event.data.title
+      // A generated title's call counts in the totals; the next message row carries them (a fork
+      // cut between the two inherits the totals of the message before).
+      addCall(next, event.data.call)
       break
     case 'ChatArchived':
       next.archived = true

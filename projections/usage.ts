@@ -1,7 +1,9 @@
 import type { Sql } from '../src/db/database.ts'
 import type { StoredEvent } from '../src/eventstore/types.ts'
 import { inBatches, type Projection, type ProjectionBatch } from '../src/projections/types.ts'
-import { stepUsageOf } from '../src/budgets/usage.ts'
+import { callUsageOf } from '../src/budgets/usage.ts'
+import { MODEL_CALL_EVENT_TYPES, modelCallOf } from '../src/events/model-calls.ts'
+import type { ChatEvent, Stored } from '../src/events/index.ts'
 
 interface DayRow {
   organizationId: string
@@ -22,36 +24,39 @@ interface ChatRow {
 
 /**
  * `usage_daily` (spend and tokens per org, user, model and UTC day) and `usage_chats` (each chat
- * stream's own spend), from `AssistantStepCompleted`. A batch sums in memory and writes each row once.
+ * stream's own spend), from every model call a chat records (`modelCallOf`: steps, compaction
+ * summaries, generated titles; `steps` counts the steps). A batch sums in memory and writes each row once.
  */
 export const usageProjection: Projection = {
   name: 'usage',
-  eventTypes: ['AssistantStepCompleted'],
+  eventTypes: MODEL_CALL_EVENT_TYPES,
   tables: ['usage_daily', 'usage_chats'],
-  handle: inBatches(addStep),
+  handle: inBatches(addCall),
   // Nobody reads it within the moment (a waiter cuts the pause short): fewer, larger transactions.
   batchDelayMs: 250,
 }
 
-async function addStep(tx: Sql, event: StoredEvent, batch: ProjectionBatch): Promise<void> {
-  if (event.type !== 'AssistantStepCompleted') return
+async function addCall(tx: Sql, event: StoredEvent, batch: ProjectionBatch): Promise<void> {
+  const call = modelCallOf(event as Stored<ChatEvent>)
+  if (!call) return
   let memo = batch.memo.get('usage') as { days: Map<string, DayRow>; chats: Map<string, ChatRow> } | undefined
   if (!memo) {
     const m = (memo = { days: new Map<string, DayRow>(), chats: new Map<string, ChatRow>() })
     batch.memo.set('usage', m)
     batch.beforeCommit(() => writeUsage(tx, m.days, m.chats))
   }
-  const step = stepUsageOf(event)
-  const dayKey = `${step.organizationId}/${step.userId}/${step.modelId}/${step.day}`
-  const day = memo.days.get(dayKey) ?? { ...step, costMicros: 0, inputTokens: 0, outputTokens: 0, steps: 0 }
-  day.costMicros += step.costMicros
-  day.inputTokens += step.inputTokens
-  day.outputTokens += step.outputTokens
-  day.steps += 1
+  const used = callUsageOf(event, call)
+  const steps = call.step ? 1 : 0
+  const dayKey = `${used.organizationId}/${used.userId}/${used.modelId}/${used.day}`
+  const day = memo.days.get(dayKey) ?? { ...used, costMicros: 0, inputTokens: 0, outputTokens: 0, steps: 0 }
+  day.costMicros += used.costMicros
+  day.inputTokens += used.inputTokens
+  day.outputTokens += used.outputTokens
+  day.steps += steps
   memo.days.set(dayKey, day)
   const chat = memo.chats.get(event.stream) ?? { costMicros: 0, steps: 0, throughRevision: event.revision }
-  chat.costMicros += step.costMicros
-  chat.steps += 1
+  chat.costMicros += used.costMicros
+  chat.steps += steps
   if (event.revision > chat.throughRevision) chat.throughRevision = event.revision
   memo.chats.set(event.stream, chat)
 }

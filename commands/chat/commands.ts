@@ -1,4 +1,4 @@
-import type { ApprovalRule, ChatEvent, MessagePart, Question, ToolCall } from '../../src/events/chat.ts'
+import type { ApprovalRule, ChatEvent, MessagePart, ModelCall, Question, ToolCall } from '../../src/events/chat.ts'
 
 export type BusyBehavior = 'QUEUE' | 'INTERRUPT'
 
@@ -24,7 +24,7 @@ export type RunnerCommand =
   | { type: 'EndTurn'; runnerId: string; turnId: string; outcome: 'interrupted' | 'failed'; errorKind?: string; message?: string }
   /** A queued message becomes the next prompt when no turn runs. */
   | { type: 'DeliverQueueHead'; runnerId: string }
-  | { type: 'CompactContext'; runnerId: string; turnId: string | null; summary: string; throughRevision: number; tokensBefore: number; tokensAfter: number; manual: boolean }
+  | { type: 'CompactContext'; runnerId: string; turnId: string | null; summary: string; throughRevision: number; tokensBefore: number; tokensAfter: number; manual: boolean; call?: ModelCall }
   | { type: 'FailCompaction'; runnerId: string; errorKind: string; message: string }
   /** A tool created or started a workspace for the chat. */
   | { type: 'BindWorkspace'; runnerId: string; turnId: string; workspaceId: string }
@@ -69,7 +69,7 @@ export type ChatCommand =
   | { type: 'PromoteQueuedMessage'; queueId: string; interrupt?: { requestedBy: string } }
   | { type: 'InterruptChat'; requestedBy: string }
   /** `generated`: a title the runner made for `replaces`; dropped if someone renamed the chat meanwhile. */
-  | { type: 'RenameChat'; title: string; generated?: { replaces: string } }
+  | { type: 'RenameChat'; title: string; generated?: { replaces: string; call?: ModelCall } }
   | { type: 'ArchiveChat'; cascadedFrom?: string }
   | { type: 'UnarchiveChat'; cascadedFrom?: string }
   | { type: 'ChangeModel'; modelId: string }

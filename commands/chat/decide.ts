@@ -154,8 +154,8 @@ function decideRunner(cmd: RunnerCommand, chat: ChatState): ChatEvent[] {
     case 'CompactContext': {
       // In a turn only its runner compacts; between turns only a requested compaction is recorded.
       if (cmd.turnId !== null ? !turnOf(chat, { ...cmd, turnId: cmd.turnId }) : isBusy(chat) || !chat.compactionRequested) return []
-      const { summary, throughRevision, tokensBefore, tokensAfter, manual } = cmd
-      return [{ type: 'ContextCompacted', data: { summary, throughRevision, tokensBefore, tokensAfter, manual } }]
+      const { summary, throughRevision, tokensBefore, tokensAfter, manual, call } = cmd
+      return [{ type: 'ContextCompacted', data: { summary, throughRevision, tokensBefore, tokensAfter, manual, ...(call ? { call } : {}) } }]
     }
     case 'FailCompaction':
       if (!chat.exists || !chat.compactionRequested) return []
@@ -316,7 +316,8 @@ export function decideChat(cmd: ChatCommand, chat: ChatState): ChatEvent[] {
       requireLiveChat(chat)
       const title = validateTitle(cmd.title)
       if (cmd.generated && chat.title !== cmd.generated.replaces) return []
-      return title === chat.title ? [] : [{ type: 'ChatRenamed', data: { title, generated: Boolean(cmd.generated) } }]
+      const call = cmd.generated?.call
+      return title === chat.title ? [] : [{ type: 'ChatRenamed', data: { title, generated: Boolean(cmd.generated), ...(call ? { call } : {}) } }]
     }
     case 'ArchiveChat':
       if (!chat.exists) throw new CommandError('CHAT_NOT_FOUND', 'chat not found')

@@ -1,7 +1,7 @@
 import type { ModelSettings } from '../events/config.ts'
 import type { StoredEvent } from '../eventstore/types.ts'
 import type { ChatEvent } from '../events/chat.ts'
-import type { ModelMessage } from '../providers/types.ts'
+import type { ModelMessage, Usage } from '../providers/types.ts'
 import type { ResolvedModel } from '../config/service.ts'
 
 const SUMMARY_INSTRUCTIONS = `Summarize the conversation so far for yourself, so that you can continue the work from this summary alone.
@@ -35,7 +35,7 @@ export async function summarize(
   context: ModelMessage[],
   events: readonly StoredEvent[],
   signal: AbortSignal,
-): Promise<{ summary: string; tokensBefore: number; tokensAfter: number }> {
+): Promise<{ summary: string; tokensBefore: number; tokensAfter: number; usage: Usage | null }> {
   const messages: ModelMessage[] = [...context]
   const last = messages[messages.length - 1]
   const ask = { type: 'text' as const, text: SUMMARY_INSTRUCTIONS }
@@ -43,6 +43,7 @@ export async function summarize(
   else messages.push({ role: 'user', parts: [ask] })
   let summary = ''
   let tokensAfter = 0
+  let usage: Usage | null = null
   for await (const ev of resolved.client.stream({
     model: resolved.model.modelName,
     system: 'You write faithful, compact summaries of coding sessions.',
@@ -52,7 +53,10 @@ export async function summarize(
     signal,
   })) {
     if (ev.type === 'text_delta') summary += ev.text
-    if (ev.type === 'usage') tokensAfter = ev.usage.outputTokens
+    if (ev.type === 'usage') {
+      usage = ev.usage
+      tokensAfter = ev.usage.outputTokens
+    }
   }
-  return { summary: summary.trim(), tokensBefore: lastContextTokens(events)?.tokens ?? 0, tokensAfter }
+  return { summary: summary.trim(), tokensBefore: lastContextTokens(events)?.tokens ?? 0, tokensAfter, usage }
 }

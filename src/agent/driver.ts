@@ -3,7 +3,7 @@ import type { AttachmentRef, RunnerCommand } from '../../commands/chat/commands.
 import type { ConfigService, ResolvedModel } from '../config/service.ts'
 import type { EventStore, StoredEvent } from '../eventstore/types.ts'
 import { CommandError } from '../../commands/errors.ts'
-import type { ChatEvent, ToolCall } from '../events/chat.ts'
+import type { ChatEvent, ModelCall, ToolCall } from '../events/chat.ts'
 import { chatNeedsRunner, runnerDemandOf, type ChatState } from '../events/chat-state.ts'
 import { classifyProviderError } from '../providers/index.ts'
 import { ProviderError, type Usage } from '../providers/types.ts'
@@ -65,6 +65,11 @@ export function costOf(usage: Usage, model: ResolvedModel['model']): number {
     (uncached * p.input + usage.outputTokens * p.output + usage.cacheReadTokens * p.cacheRead + usage.cacheWriteTokens * p.cacheWrite) /
     1_000_000
   return Math.round(usd * 1_000_000) / 1_000_000
+}
+
+/** A call around the steps (a summary, a title) as its event records it. */
+function modelCall(usage: Usage, model: ResolvedModel['model']): ModelCall {
+  return { modelId: model.modelId, usage, costUsd: costOf(usage, model) }
 }
 
 class TurnFailure extends Error {
@@ -473,8 +478,9 @@ export class ChatDriver {
     const runnerId = this.opts.runnerId
     const through = this.session.revision
     let result: Awaited<ReturnType<typeof summarize>>
+    let model: ResolvedModel
     try {
-      const model = await this.opts.config.resolveModelFor('compaction', this.session.state.modelId)
+      model = await this.opts.config.resolveModelFor('compaction', this.session.state.modelId)
       result = await summarize(model, await this.#context.build(this.session.events, this.opts.loadAttachment), this.session.events, this.#interrupt.signal)
     } catch (err) {
       // An automatic compaction that fails lets the step go on (the provider may still take it);
@@ -484,7 +490,13 @@ export class ChatDriver {
       await this.session.run({ type: 'FailCompaction', runnerId, errorKind: failure?.kind ?? 'config', message: (err as Error).message })
       return true
     }
-    const compacted = { summary: result.summary, throughRevision: Number(through), tokensBefore: result.tokensBefore, tokensAfter: result.tokensAfter }
+    const compacted = {
+      summary: result.summary,
+      throughRevision: Number(through),
+      tokensBefore: result.tokensBefore,
+      tokensAfter: result.tokensAfter,
+      ...(result.usage ? { call: modelCall(result.usage, model.model) } : {}),
+    }
     if (turnId !== null) return this.#run({ type: 'CompactContext', runnerId, turnId, ...compacted, manual: false })
     await this.session.run({ type: 'CompactContext', runnerId, turnId, ...compacted, manual: true })
     return true
@@ -500,6 +512,7 @@ export class ChatDriver {
       const prompt = first?.type === 'UserMessagePosted' ? first.data.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n') : ''
       if (!prompt) return
       let title = ''
+      let usage: Usage | null = null
       const titles = await this.opts.config.resolveModelFor('titles', this.session.state.modelId)
       for await (const ev of titles.client.stream({
         model: titles.model.modelName,
@@ -507,10 +520,12 @@ export class ChatDriver {
         messages: [{ role: 'user', parts: [{ type: 'text', text: prompt.slice(0, 4000) }] }],
         tools: [],
         maxOutputTokens: 30,
-      }))
+      })) {
         if (ev.type === 'text_delta') title += ev.text
+        if (ev.type === 'usage') usage = ev.usage
+      }
       title = title.trim().replace(/^["']|["']$/g, '').slice(0, 80)
-      if (title) await this.session.run({ type: 'RenameChat', title, generated: { replaces: DEFAULT_TITLE } })
+      if (title) await this.session.run({ type: 'RenameChat', title, generated: { replaces: DEFAULT_TITLE, ...(usage ? { call: modelCall(usage, titles.model) } : {}) } })
     } catch (err) {
       this.opts.log(`title for chat ${this.chatId} not generated: ${(err as Error).message}`)
     }

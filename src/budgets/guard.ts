@@ -5,6 +5,8 @@ import { budgetKey, type Budget, type BudgetPeriod } from '../events/budgets.ts'
 import type { ChatState } from '../events/chat-state.ts'
 import type { StoredEvent } from '../eventstore/types.ts'
 import { chatSpend, microsOf, spentSince } from './usage.ts'
+import { modelCallOf } from '../events/model-calls.ts'
+import type { ChatEvent, Stored } from '../events/index.ts'
 
 /** The limit a chat's next step would go past. */
 export interface BudgetExceeded {
@@ -83,11 +85,10 @@ export class SpendLimits implements BudgetGuard {
     if (limits.length === 0) return null
 
     const recorded = await chatSpend(this.db, stream)
-    const unapplied = events.flatMap((e) =>
-      e.type === 'AssistantStepCompleted' && e.stream === stream && e.revision > recorded.throughRevision
-        ? [{ at: e.createdAt, micros: microsOf((e.data as { costUsd?: number }).costUsd ?? 0) }]
-        : [],
-    )
+    const unapplied = events.flatMap((e) => {
+      const call = e.stream === stream && e.revision > recorded.throughRevision ? modelCallOf(e as Stored<ChatEvent>) : null
+      return call ? [{ at: e.createdAt, micros: microsOf(call.costUsd) }] : []
+    })
     for (const budget of limits) {
       const { start, resetsAt } = periodOf(budget.period, now)
       const pending = unapplied.filter((s) => start === null || s.at >= start).reduce((sum, s) => sum + s.micros, 0)

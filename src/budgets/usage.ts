@@ -1,23 +1,23 @@
 // What a model step cost, and the spend the usage read model (projections/usage.ts) answers with.
 import type { Sql } from '../db/database.ts'
 import type { StoredEvent } from '../eventstore/types.ts'
+import type { ModelCall } from '../events/chat.ts'
 
 /** USD to micro-units of the price book (USD × 1,000,000), the unit every sum and limit is kept in. */
 export const microsOf = (usd: number) => Math.round((Number.isFinite(usd) ? usd : 0) * 1_000_000)
 export const usdOf = (micros: number) => micros / 1_000_000
 
-/** An AssistantStepCompleted as a usage row: whose (the chat owner the runner acted for), which org, model and UTC day. */
-export function stepUsageOf(event: StoredEvent) {
-  const data = event.data as { modelId?: string | null; costUsd?: number; usage?: { inputTokens?: number; outputTokens?: number } }
+/** A model call an event records (`modelCallOf`) as a usage row: whose (the chat owner the runner acted for), which org, model and UTC day. */
+export function callUsageOf(event: StoredEvent, call: ModelCall) {
   const { actor, organizationId } = event.metadata
   return {
     organizationId: organizationId ?? '',
     userId: actor.onBehalfOf ?? (actor.kind === 'user' ? actor.id : ''),
-    modelId: data.modelId ?? '',
+    modelId: call.modelId ?? '',
     day: event.createdAt.toISOString().slice(0, 10),
-    costMicros: microsOf(data.costUsd ?? 0),
-    inputTokens: data.usage?.inputTokens ?? 0,
-    outputTokens: data.usage?.outputTokens ?? 0,
+    costMicros: microsOf(call.costUsd ?? 0),
+    inputTokens: call.usage?.inputTokens ?? 0,
+    outputTokens: call.usage?.outputTokens ?? 0,
   }
 }
 

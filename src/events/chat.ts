@@ -13,6 +13,13 @@ export type AttachmentPart = {
 }
 export type MessagePart = TextPart | AttachmentPart
 
+/** A model call made around the steps (a compaction's summary, a generated title): what it used and cost, as a step records it. */
+export interface ModelCall {
+  modelId: string | null
+  usage: TokenUsage
+  costUsd: number
+}
+
 export interface TokenUsage {
   inputTokens: number
   outputTokens: number
@@ -129,9 +136,10 @@ export type ChatEvent =
   | { type: 'CompactionRequested'; data: { requestedBy: string } }
   /** A requested compaction could not run (no usable model, provider error); the request is dropped. */
   | { type: 'CompactionFailed'; data: { errorKind: string; message: string } }
+  /** `call`: the summarizing model call (absent on events recorded before calls were). */
   | {
       type: 'ContextCompacted'
-      data: { summary: string; throughRevision: number; tokensBefore: number; tokensAfter: number; manual: boolean }
+      data: { summary: string; throughRevision: number; tokensBefore: number; tokensAfter: number; manual: boolean; call?: ModelCall }
     }
   /** The model called `ask_user_question` (call `callId`): its turn waits in `requires_action` for the answer. */
   | { type: 'QuestionAsked'; data: { questionId: string; turnId: string; callId: string; questions: Question[] } }
@@ -156,7 +164,8 @@ export type ChatEvent =
       type: 'AttachmentAdded'
       data: { attachmentId: string; sha256: string; mimeType: string; name: string; size: number; source: 'upload' | 'workspace' | 'tool' }
     }
-  | { type: 'ChatRenamed'; data: { title: string; generated: boolean } }
+  /** `call`: the model call that generated the title (absent on renames by people, and on events recorded before calls were). */
+  | { type: 'ChatRenamed'; data: { title: string; generated: boolean; call?: ModelCall } }
   | { type: 'ChatArchived'; data: { cascadedFrom?: string } }
   | { type: 'ChatUnarchived'; data: { cascadedFrom?: string } }
   | { type: 'ChatModelChanged'; data: { modelId: string } }

@@ -8,6 +8,11 @@ import { CONFIG_STREAM } from '../../src/events/config.ts'
 import { backends } from '../support/databases.ts'
 import { startFakeProvider, type FakeProvider } from '../fakes/script.ts'
 import { configureFakeModel, OWNER, startHarness, type Harness } from './harness.ts'
+import { microsOf, usageRows } from '../../src/budgets/usage.ts'
+import { SpendLimits } from '../../src/budgets/guard.ts'
+import { chatDecider } from '../../commands/chat/decide.ts'
+import { foldStream } from '../../commands/handler.ts'
+import { chatStream, DEFAULT_ORGANIZATION_ID } from '../../src/events/index.ts'
 
 type WireMessage = { role: string; content?: unknown }
 const systemOf = (body: unknown) => {
@@ -28,7 +33,8 @@ const helperModel = (enabled: boolean): ModelSettings => ({
   contextWindow: 100_000,
   compactionThresholdPercent: 70,
   maxOutputTokens: 500,
-  pricing: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+  // Priced, so its calls' costs show (per million tokens).
+  pricing: { input: 1, output: 10, cacheRead: 0, cacheWrite: 0 },
   api: null,
 })
 
@@ -39,7 +45,11 @@ for (const backend of backends) {
     let h: Harness
     let close: () => Promise<void>
 
-    const answer = (who: string) => (body: unknown) => ({ text: isTitle(body) ? `${who} title` : isSummary(body) ? `${who} summary` : `${who} answer` })
+    // The helper's summary reads 2000 tokens and writes 300, its title 100 and 5: what their events must record.
+    const answer = (who: string) => (body: unknown) => ({
+      text: isTitle(body) ? `${who} title` : isSummary(body) ? `${who} summary` : `${who} answer`,
+      ...(who === 'helper' ? { usage: isSummary(body) ? { input: 2000, output: 300 } : { input: 100, output: 5 } } : {}),
+    })
 
     beforeAll(async () => {
       chatFake = await startFakeProvider('openai-chat')
@@ -90,6 +100,26 @@ for (const backend of backends) {
       // The turn itself stays on the chat's model.
       expect(chatFake.requests.filter((b) => isTitle(b) || isSummary(b))).toHaveLength(0)
       expect(chatFake.requests).toHaveLength(1)
+
+      // The two calls are spend like the step: on their events, in the chat's totals, in the usage read model.
+      const tokens = (inputTokens: number, outputTokens: number) => ({ inputTokens, outputTokens, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 })
+      expect(events.find((e) => e.type === 'ChatRenamed')?.data).toMatchObject({ call: { modelId: 'helper', usage: tokens(100, 5), costUsd: 0.00015 } })
+      expect(events.find((e) => e.type === 'ContextCompacted')?.data).toMatchObject({ call: { modelId: 'helper', usage: tokens(2000, 300), costUsd: 0.005 } })
+      const step = events.find((e) => e.type === 'AssistantStepCompleted')!.data as { usage: { inputTokens: number; outputTokens: number }; costUsd: number }
+      // (Polled: an open transaction elsewhere on the server can hold the log's head back from a waiter.)
+      const chatRow = async () => {
+        const [row] = await h.db.query<{ input_tokens: string; output_tokens: string; cost_usd: string }>('select input_tokens, output_tokens, cost_usd from chats where id = $1', [chatId])
+        return [Number(row!.input_tokens), Number(row!.output_tokens), Number(row!.cost_usd)]
+      }
+      await expect.poll(chatRow).toEqual([step.usage.inputTokens + 2100, step.usage.outputTokens + 305, Math.round((step.costUsd + 0.00515) * 1e6) / 1e6])
+      const byModel = async () => usageRows(h.db, { organizationId: DEFAULT_ORGANIZATION_ID }, ['model'])
+      await expect.poll(async () => (await byModel()).find((r) => r.modelId === 'helper')).toMatchObject({ costMicros: 5150, inputTokens: 2100, outputTokens: 305, steps: 0 })
+      expect((await byModel()).find((r) => r.modelId !== 'helper')).toMatchObject({ steps: 1, inputTokens: step.usage.inputTokens })
+      // A chat budget that the step alone stays under is spent with them.
+      const limitMicros = microsOf(step.costUsd) + 5000
+      await h.config.execute({ type: 'SetBudget', budget: { scope: 'chat', period: 'lifetime', organizationId: DEFAULT_ORGANIZATION_ID, userId: null, limitMicros } }, admin)
+      const { state } = await foldStream(h.store, chatStream(chatId), chatDecider)
+      expect(await new SpendLimits(h.config, h.db).check(state, chatStream(chatId), [])).toMatchObject({ spentMicros: limitMicros + 150 })
     })
 
     it("falls back to the chat's model when the override model is disabled", async () => {

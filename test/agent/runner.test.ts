@@ -155,7 +155,12 @@ for (const backend of backends) {
       expect(posted).toEqual(['one', 'two', 'three'])
       expect(types(events).filter((t) => t === 'MessageQueued')).toHaveLength(2)
       // The first turn is titled even though the queue head was delivered with its end.
-      expect(events.find((e) => e.type === 'ChatRenamed')?.data).toEqual({ title: 'title', generated: true })
+      // The title's call is recorded as spend (the fake's default usage, at the fake model's prices).
+      expect(events.find((e) => e.type === 'ChatRenamed')?.data).toEqual({
+        title: 'title',
+        generated: true,
+        call: { modelId: 'fake-model', usage: { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 }, costUsd: 0.000105 },
+      })
     })
 
     it('interrupt mid-stream keeps the partial text as an interrupted step', async () => {

@@ -2,7 +2,7 @@
 import { chatStream } from '../events/chat.ts'
 import { StreamNotFoundError } from '../eventstore/types.ts'
 import { invalidInput } from '../../commands/errors.ts'
-import { chatListOwnerScope, chatNotFound, requireAuditLog, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
+import { canConfigure, chatListOwnerScope, chatNotFound, requireAuditLog, requireChatAccess, requirePrincipal } from '../identity/permissions.ts'
 import { chatContextView, chatMessagesAsOf, chatViewAsOf } from './as-of.ts'
 import type { ApiContext } from './context.ts'
 import { membershipsOf } from './organizations.ts'
@@ -41,6 +41,7 @@ export const queryResolvers = {
       role: p.role?.toUpperCase() ?? null,
       organizationId: p.organizationId,
       agentsAccess: p.agentsAccess,
+      canConfigureInstance: canConfigure(p),
       organizations: () => membershipsOf(ctx, p),
     }
   },

@@ -265,6 +265,24 @@ describe.skipIf(!browserAvailable())('the web UI in a browser', { timeout: 180_0
     }).toBe(0)
   })
 
+  it("shows an admin of another organization that organization's settings, and the instance's only to admins of the default one", async () => {
+    const beta = await createOrganization(ui.h.server.store, 'beta-ui')
+    const dave = await ui.h.user('dave@example.com', 'member')
+    await ui.h.server.engine.waitForAll((await changeOrganizationRole(ui.h.server.store, { userId: dave.userId, organizationId: beta.organizationId, role: 'admin', grant: true }))!)
+    const page = await open(dave.token)
+    await page.getByRole('combobox', { name: 'organization' }).selectOption({ label: 'beta-ui' })
+    await page.getByRole('link', { name: 'Admin' }).click()
+    for (const name of ['Members', 'Templates', 'Approval policies']) await page.getByRole('heading', { name }).waitFor()
+    await page.getByText("Providers, models, the system prompt, MCP servers and model overrides are this Cairn instance's").waitFor()
+    for (const name of ['Providers', 'Models', 'System prompt', 'MCP servers']) expect(await page.getByRole('heading', { name }).count(), name).toBe(0)
+    // Nothing on the screen asked for what the server refuses them.
+    expect(await page.locator('.error').count()).toBe(0)
+
+    // The default organization's admin sees the instance's settings too.
+    const admin = await open(ui.adminToken, '/admin')
+    for (const name of ['Members', 'Providers', 'Models', 'System prompt', 'MCP servers', 'Templates', 'Approval policies']) await admin.getByRole('heading', { name }).waitFor()
+  })
+
   it("lets an admin take a member's agents-access away and give it back from the members table", async () => {
     const dana = await ui.h.user('dana@example.com', 'member')
     const rolesOf = async () => (await ui.h.server.db.query<{ roles: Record<string, string[]> }>('select roles from user_org_roles where user_id = $1', [dana.userId]))[0]!.roles[DEFAULT_ORGANIZATION_ID]

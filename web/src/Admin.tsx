@@ -1,11 +1,12 @@
-// Admins: the organization's members and roles (AdminMembers.tsx), providers (keys are write-only: "set" or "not set"), models with their prices, the system prompt,
-// templates (AdminTemplates.tsx) and the governance settings (AdminGovernance.tsx).
+// Admins: the organization's members and roles (AdminMembers.tsx), templates (AdminTemplates.tsx) and approval policies
+// (AdminGovernance.tsx); for admins of the default organization also the instance's providers (keys are write-only: "set" or
+// "not set"), models with their prices, the system prompt, MCP servers and model overrides.
 import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { CONFIGURE_MODEL, CONFIGURE_PROVIDER, MODELS, PROVIDERS, SET_SYSTEM_PROMPT, SYSTEM_PROMPT } from './queries.ts'
 import { errorMessage } from './client.ts'
 import { Templates } from './AdminTemplates.tsx'
-import { Governance } from './AdminGovernance.tsx'
+import { Governance, InstanceGovernance } from './AdminGovernance.tsx'
 import { Members } from './AdminMembers.tsx'
 
 const KINDS = ['anthropic', 'bedrock', 'openai_chat', 'openai_responses', 'azure_openai', 'google', 'openai_compatible']
@@ -157,13 +158,30 @@ function ModelActions({ model, onSaved }: { model: Model; onSaved: () => void })
   )
 }
 
-export function AdminScreen() {
-  const [providers, refetchProviders] = useQuery<{ providers: { id: string; kind: string; displayName: string; baseUrl: string | null; apiKeySet: boolean; keyFingerprint: string | null }[] }>({ query: PROVIDERS })
-  const [models, refetchModels] = useQuery<{ models: Model[] }>({ query: MODELS })
+/** The admin screen: the organization's members, templates and approval policies; the instance's settings only for those who administer it. */
+export function AdminScreen({ instance }: { instance: boolean }) {
   return (
     <main className="admin">
       <h1>Members</h1>
       <Members />
+      {instance ? (
+        <InstanceSettings />
+      ) : (
+        <p className="muted">Providers, models, the system prompt, MCP servers and model overrides are this Cairn instance's: admins of its default organization set them.</p>
+      )}
+      <h1>Templates</h1>
+      <Templates />
+      <Governance />
+    </main>
+  )
+}
+
+/** Providers, models, the system prompt, MCP servers and model overrides. */
+function InstanceSettings() {
+  const [providers, refetchProviders] = useQuery<{ providers: { id: string; kind: string; displayName: string; baseUrl: string | null; apiKeySet: boolean; keyFingerprint: string | null }[] }>({ query: PROVIDERS })
+  const [models, refetchModels] = useQuery<{ models: Model[] }>({ query: MODELS })
+  return (
+    <>
       <h1>Providers</h1>
       <table>
         <thead>
@@ -218,9 +236,7 @@ export function AdminScreen() {
       <ModelForm providers={providers.data?.providers.map((p) => p.id) ?? []} onSaved={() => refetchModels()} />
       <h1>System prompt</h1>
       <SystemPrompt />
-      <h1>Templates</h1>
-      <Templates />
-      <Governance models={models.data?.models.filter((m) => m.enabled).map((m) => m.id) ?? []} />
-    </main>
+      <InstanceGovernance models={models.data?.models.filter((m) => m.enabled).map((m) => m.id) ?? []} />
+    </>
   )
 }

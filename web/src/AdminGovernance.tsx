@@ -437,12 +437,21 @@ function ModelOverrides({ models }: { models: string[] }) {
   )
 }
 
-export function Governance({ models }: { models: string[] }) {
+/** The organization's approval policies. */
+export function Governance() {
   return (
     <>
       <h1>Approval policies</h1>
       <p className="muted">Matching tool calls wait in their chat until its owner approves or denies them.</p>
       <ApprovalPolicies />
+    </>
+  )
+}
+
+/** The instance's MCP servers and model overrides (admins of the default organization). */
+export function InstanceGovernance({ models }: { models: string[] }) {
+  return (
+    <>
       <h1>MCP servers</h1>
       <McpServers />
       <h1>Model overrides and sub-agents</h1>

@@ -86,7 +86,7 @@ function Shell({ signOut, onOrganization }: { signOut: (problem?: string) => voi
       {route.name === 'chat' ? (
         <ChatScreen key={route.chatId} chatId={route.chatId} tab={route.tab} me={me} />
       ) : route.name === 'admin' && me.role === 'ADMIN' ? (
-        <AdminScreen />
+        <AdminScreen instance={me.canConfigureInstance} />
       ) : route.name === 'audit' && (me.role === 'ADMIN' || me.role === 'AUDITOR') ? (
         <AuditScreen />
       ) : (

@@ -1,7 +1,7 @@
 // Every operation the UI sends, in one place.
 const CHAT = 'id title status archived modelId ownerId workspaceId parentChatId rootChatId agentType planMode queueLength revision updatedAt lastError pendingQuestionId pendingApprovals { callId } forkOf { chatId revision } usage { costUsd inputTokens outputTokens } queue { queueId position parts }'
 
-export const ME = 'query Me { me { id email name role agentsAccess organizationId organizations { organization { id name } } } }'
+export const ME = 'query Me { me { id email name role agentsAccess canConfigureInstance organizationId organizations { organization { id name } } } }'
 export const CHATS = `query Chats($filter: ChatFilter) { chats(first: 100, filter: $filter) { nodes { ${CHAT} } } }`
 export const MY_CHATS = `subscription MyChats { myChats { kind chat { ${CHAT} } } }`
 export const FORKS = `query Forks($chatId: ID!) { chats(first: 100, filter: { forkOf: $chatId }) { nodes { id title forkOf { chatId revision } createdAt } } }`
@@ -99,6 +99,8 @@ export interface Me {
   role: 'ADMIN' | 'AUDITOR' | 'MEMBER' | null
   /** May create chats and send messages there. */
   agentsAccess: boolean
+  /** Administers the instance (providers, models, system prompt, MCP servers, overrides): an admin of the default organization. */
+  canConfigureInstance: boolean
   /** The organization the UI acts in. */
   organizationId: string
   organizations: { organization: { id: string; name: string } }[]

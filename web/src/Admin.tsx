@@ -165,19 +165,20 @@ export function AdminScreen({ instance }: { instance: boolean }) {
       <h1>Members</h1>
       <Members />
       {instance ? (
-        <InstanceSettings />
+        <InstanceModels />
       ) : (
         <p className="muted">Providers, models, the system prompt, MCP servers and model overrides are this Cairn instance's: admins of its default organization set them.</p>
       )}
       <h1>Templates</h1>
       <Templates />
       <Governance />
+      {instance && <InstanceGovernance />}
     </main>
   )
 }
 
-/** Providers, models, the system prompt, MCP servers and model overrides. */
-function InstanceSettings() {
+/** The instance's providers, models and system prompt. */
+function InstanceModels() {
   const [providers, refetchProviders] = useQuery<{ providers: { id: string; kind: string; displayName: string; baseUrl: string | null; apiKeySet: boolean; keyFingerprint: string | null }[] }>({ query: PROVIDERS })
   const [models, refetchModels] = useQuery<{ models: Model[] }>({ query: MODELS })
   return (
@@ -236,7 +237,6 @@ function InstanceSettings() {
       <ModelForm providers={providers.data?.providers.map((p) => p.id) ?? []} onSaved={() => refetchModels()} />
       <h1>System prompt</h1>
       <SystemPrompt />
-      <InstanceGovernance models={models.data?.models.filter((m) => m.enabled).map((m) => m.id) ?? []} />
     </>
   )
 }

@@ -8,6 +8,7 @@ import {
   CONFIGURE_MCP_SERVER,
   MCP_SERVERS,
   MODEL_OVERRIDES,
+  MODELS,
   REMOVE_MCP_SERVER,
   SET_APPROVAL_POLICY,
   SET_MODEL_OVERRIDES,
@@ -449,7 +450,9 @@ export function Governance() {
 }
 
 /** The instance's MCP servers and model overrides (admins of the default organization). */
-export function InstanceGovernance({ models }: { models: string[] }) {
+export function InstanceGovernance() {
+  const [{ data }] = useQuery<{ models: { id: string; enabled: boolean }[] }>({ query: MODELS })
+  const models = data?.models.filter((m) => m.enabled).map((m) => m.id) ?? []
   return (
     <>
       <h1>MCP servers</h1>

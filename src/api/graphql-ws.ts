@@ -36,8 +36,12 @@ const { kLoaders, kSubscriptionFactory } = require('mercurius/lib/symbols.js') a
 /** For the WebSocket server's handshake: picks `graphql-transport-ws` among the client's subprotocols. */
 const { handleProtocols } = require('graphql-ws') as typeof import('graphql-ws')
 
-/** User events after which a user's live connections must not go on as they were. */
-const ACCESS_EVENTS = ['ApiTokenRevoked', 'OrganizationRoleRevoked', 'UserRoleChanged']
+/**
+ * User events after which a user's live connections must not go on as they were: a revoked token,
+ * and any role taken away or given (a subscription's principal is fixed at connect, so a role given
+ * reaches it by the reconnect too).
+ */
+const ACCESS_EVENTS = ['ApiTokenRevoked', 'OrganizationRoleRevoked', 'OrganizationRoleGranted', 'UserRoleChanged']
 /** Close codes: a revoked token is refused for good (4403); after a role change the client reconnects and is asked again (1012). */
 const CLOSE_REVOKED = 4403
 const CLOSE_ROLES_CHANGED = 1012

@@ -86,7 +86,7 @@ describe(`organizations and roles on ${backend.name}`, () => {
     expect(code(await server.gql('{ chats { nodes { id } } }', {}, bob.token, { organization: 'no-such-org' }))).toBe('FORBIDDEN')
   })
 
-  it('ends live subscriptions when their token is revoked (4403) or the user loses a role (1012: reconnect)', async () => {
+  it('ends live subscriptions when their token is revoked (4403) or the user loses or gains a role (1012: reconnect)', async () => {
     const eve = await server.user('eve@example.com', 'member')
     const spare = await server.gql('mutation { issueApiToken(label: "tab") { token apiToken { id } } }', {}, eve.token)
     const { token, apiToken } = spare.body.data.issueApiToken
@@ -104,6 +104,11 @@ describe(`organizations and roles on ${backend.name}`, () => {
     expect(await byRevoke).toBe(4403)
     await server.gql(role('revokeRole(input: { email: "eve@example.com", role: AGENTS_ACCESS })'))
     expect(await byRole).toBe(1012)
+    // A role given reaches live subscriptions the same way: they reconnect as who the user is now.
+    const byGrant = closed(eve.token)
+    await new Promise((r) => setTimeout(r, 500))
+    await server.gql(role('grantRole(input: { email: "eve@example.com", role: AUDITOR })'))
+    expect(await byGrant).toBe(1012)
   })
 
   it('refuses an admin revoking their own admin role', async () => {

@@ -91,16 +91,9 @@ function totalsFrom(row: Record<string, unknown> | undefined): InheritedTotals {
   }
 }
 
-/** Token and cost totals of a fork's inherited steps (its own are on its row). */
-export async function inheritedUsage(db: Sql, chatId: string): Promise<InheritedTotals> {
-  const [row] = await db.query<Record<string, string>>(`${LINEAGE} ${totalsOf('l.chat_id <> $1::uuid')}`, [chatId])
-  return totalsFrom(row)
-}
-
-/** `inheritedUsage` of several forks in one query (a page of chats): by chat id. */
+/** Token and cost totals of forks' inherited calls (their own are on their rows), in one query for a page of chats: by chat id. */
 export async function inheritedUsageOf(db: Sql, forkIds: readonly string[]): Promise<Map<string, InheritedTotals>> {
   if (forkIds.length === 0) return new Map()
-  if (forkIds.length === 1) return new Map([[forkIds[0]!, await inheritedUsage(db, forkIds[0]!)]])
   const rows = await db.query<Record<string, string>>(`${lineageFrom('null::bigint', 'id = any($1::uuid[])')} ${totalsOf('l.chat_id <> l.root', true)}`, [forkIds])
   return new Map(forkIds.map((id) => [id, totalsFrom(rows.find((r) => r.root === id))]))
 }
